@@ -1,0 +1,104 @@
+import { describe, it, expect, afterEach } from 'vitest';
+import * as pul from '../dist/index.js';
+
+afterEach(async () => { await pul.shutdown(); });
+
+const sample = () => ({
+  map: new Map<unknown, unknown>([[1, 'one'], ['k', { nested: new Set([1, 2]) }]]),
+  set: new Set(['a', 'b']),
+  date: new Date(1_700_000_000_000),
+  big: 2n ** 70n,
+  small: 5n,
+  undef: undefined,
+  arr: [1, undefined, null, 'x'],
+  bytes: Buffer.from('hello'),
+  f32: new Float32Array([1.5, -2]),
+  u8: new Uint8Array([1, 2, 3]),
+  err: new RangeError('out of range'),
+  num: 2 ** 40,
+  obj: { a: { b: [true, false] } },
+});
+
+describe('codec (API.md section 4)', () => {
+  it('round-trips Map, Set, Date, BigInt, undefined, Error and typed arrays', () => {
+    const v = sample();
+    const out = pul.decode(pul.encode(v)) as ReturnType<typeof sample>;
+    expect(out.map).toBeInstanceOf(Map);
+    expect(out.map.get(1)).toBe('one');
+    expect((out.map.get('k') as { nested: Set<number> }).nested).toEqual(new Set([1, 2]));
+    expect(out.set).toEqual(new Set(['a', 'b']));
+    expect(out.date).toEqual(v.date);
+    expect(out.big).toBe(2n ** 70n);
+    expect(out.small).toBe(5n);
+    expect('undef' in out && out.undef === undefined).toBe(true);
+    expect(out.arr).toEqual([1, undefined, null, 'x']);
+    expect(Buffer.isBuffer(out.bytes) && out.bytes.toString()).toBe('hello');
+    expect(out.f32).toBeInstanceOf(Float32Array);
+    expect([...out.f32]).toEqual([1.5, -2]);
+    expect(out.u8).toBeInstanceOf(Uint8Array);
+    expect(out.err).toBeInstanceOf(RangeError);
+    expect(out.err.message).toBe('out of range');
+    expect(out.num).toBe(2 ** 40);
+    expect(out.obj).toEqual({ a: { b: [true, false] } });
+    expect(out.obj).not.toBeInstanceOf(Map); // plain objects stay plain objects
+  });
+
+  it('refuses functions and symbols, naming the path', () => {
+    expect(() => pul.encode({ a: { b: [1, () => 1] } })).toThrow(/function at a\.b\[1\]/);
+    expect(() => pul.encode({ s: Symbol('x') })).toThrow(/symbol at s/);
+    expect(() => pul.encode(() => 1)).toThrow(/function at the value itself/);
+    const cyc: Record<string, unknown> = {};
+    cyc.self = cyc;
+    expect(() => pul.encode(cyc)).toThrow(/cyclic value at self/);
+    try { pul.encode({ f() {} }); } catch (e) { expect(e).toMatchObject({ kind: 'Serialization' }); }
+  });
+
+  it('class instances travel as their data, without their prototype', () => {
+    class P { constructor(public x = 1) {} m() { return 1; } }
+    const out = pul.decode(pul.encode(new P(3))) as Record<string, unknown>;
+    expect(out).toEqual({ x: 3 });
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+  });
+
+  it('local calls hand values over by reference; strictLocal sends them through the codec', async () => {
+    class Keeper { seen: unknown; keep(v: unknown) { this.seen = v; return v; } same(v: unknown) { return v === this.seen; } }
+    const R = pul.remote(Keeper, { className: 'codec/Keeper' });
+    const obj = { n: 1 };
+
+    const fast = await pul.actorSystem();
+    const k1 = await R.spawn({ system: fast });
+    expect(await k1.keep(obj)).toBe(obj);
+    await fast.shutdown();
+
+    const strict = await pul.actorSystem({ strictLocal: true });
+    const k2 = await R.spawn({ system: strict });
+    const back = await k2.keep(obj);
+    expect(back).toEqual(obj);
+    expect(back).not.toBe(obj);
+    expect(await k2.same(obj)).toBe(false);
+    const full = sample();
+    const echoed = (await k2.keep(full)) as ReturnType<typeof sample>;
+    expect(echoed.map.get(1)).toBe('one');
+    expect(echoed.big).toBe(2n ** 70n);
+    await expect(k2.keep({ cb: () => 1 })).rejects.toMatchObject({ kind: 'Serialization', message: expect.stringContaining('[0].cb') });
+    expect(await k2.keep(7)).toBe(7); // still serving after bad input
+    await strict.shutdown();
+  });
+
+  it('strictLocal keeps error classes and fields, and streams items through the codec', async () => {
+    class Thrower {
+      biz() { throw new pul.PulsingBusinessError(409, 'conflict', { id: 7 }); }
+      *items() { yield new Map([[1, 2]]); yield 3n; }
+    }
+    const sys = await pul.actorSystem({ strictLocal: true });
+    const t = await pul.remote(Thrower, { className: 'codec/Thrower' }).spawn({ system: sys, name: 't' });
+    const e = await t.biz().catch((x) => x);
+    expect(e).toBeInstanceOf(pul.PulsingBusinessError);
+    expect(e).toMatchObject({ code: 409, message: 'conflict', details: { id: 7 }, actorName: 'actors/t' });
+    const got: unknown[] = [];
+    for await (const x of t.items()) got.push(x);
+    expect(got[0]).toEqual(new Map([[1, 2]]));
+    expect(got[1]).toBe(3n);
+    await sys.shutdown();
+  });
+});

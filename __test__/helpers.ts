@@ -1,0 +1,53 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
+
+export const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Wait until `cond` holds, polling, or fail after `timeoutMs` (no fixed sleeps in tests). */
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A promise with its resolver, to gate actor code from a test. */
+export function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } {
+  let open!: (v: T) => void;
+  const promise = new Promise<T>((r) => { open = r; });
+  return { promise, open };
+}
+
+const children = new Set<ChildProcess>();
+afterEach(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  children.clear();
+});
+
+/** Run a node child process (always killed at teardown); resolves with its exit and output. */
+export function runNode(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>; stdout: () => string } {
+  const child = spawn(process.execPath, args, { cwd: opts.cwd ?? root, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => { stdout += d; });
+  child.stderr!.on('data', (d) => { stderr += d; });
+  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { child, done, stdout: () => stdout };
+}
+
+/**
+ * Whether `done` is still pending after `windowMs`. Proving that something does NOT happen
+ * (a process does not exit) needs a window; everything that waits for something uses waitFor.
+ */
+export async function stillPendingAfter(done: Promise<unknown>, windowMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const window = new Promise<'pending'>((r) => { timer = setTimeout(() => r('pending'), windowMs); });
+  const r = await Promise.race([done.then(() => 'settled' as const), window]);
+  clearTimeout(timer);
+  return r === 'pending';
+}

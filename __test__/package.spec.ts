@@ -1,0 +1,38 @@
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { root, runNode } from './helpers';
+
+describe('package entry points', () => {
+  it('require() and import share one runtime; pulsing/connect is exported', async () => {
+    const script = `
+      const cjs = require('pulsing');
+      import('pulsing').then(async (esm) => {
+        const { Connect } = await import('pulsing/connect');
+        const sys = await esm.init();
+        console.log(JSON.stringify({
+          same: cjs.getSystem() === sys,
+          classes: esm.PulsingError === cjs.PulsingError,
+          connect: typeof Connect.to,
+          connectErr: await Connect.to(['127.0.0.1:1']).catch((e) => e.constructor.name),
+        }));
+        await cjs.shutdown();
+      });`;
+    const r = await runNode(['-e', script]).done;
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ same: true, classes: true, connect: 'function', connectErr: 'PulsingUnsupportedError' });
+  });
+
+  it('the committed native binding types match the Rust signatures', () => {
+    // napi regenerates native/binding.d.ts on every build; a Rust signature change shows up
+    // as a diff against this pinned shape.
+    const dts = readFileSync(join(root, 'native/binding.d.ts'), 'utf8');
+    for (const sig of [
+      'reserveIds(count: number): number',
+      'registerName(name: string, local: number, metadata: Record<string, string>): string',
+      'unregisterName(name: string, local: number): boolean',
+      'export declare function createSystem(config?: JsSystemConfig | undefined | null): Promise<NativeSystem>',
+      'export declare function normalizeName(name: string, forSpawn: boolean): string',
+    ]) expect(dts).toContain(sig);
+  });
+});

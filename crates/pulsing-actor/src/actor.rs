@@ -1,0 +1,162 @@
+//! The [`Actor`] trait, actor identity and the context an actor sees while it runs.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+
+use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::message::Message;
+use crate::system::ActorSystem;
+
+/// A node's identity in the cluster: random at start, shown as 16 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u64);
+
+impl NodeId {
+    /// A fresh random node id.
+    pub fn random() -> Self {
+        NodeId(rand::random::<u64>())
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl FromStr for NodeId {
+    type Err = PulsingError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        u64::from_str_radix(s, 16).map(NodeId).map_err(|_| {
+            PulsingError::runtime(
+                RuntimeErrorKind::Config,
+                format!("invalid node id {s:?}: expected 16 hex digits"),
+            )
+        })
+    }
+}
+
+/// An actor's identity: the node hosting it and a number unique on that node.
+/// Its string form is `<nodeId>:<localId>`, so the host is visible in every id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ActorId {
+    pub node: NodeId,
+    pub local: u64,
+}
+
+impl fmt::Display for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.node, self.local)
+    }
+}
+
+impl FromStr for ActorId {
+    type Err = PulsingError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            PulsingError::runtime(
+                RuntimeErrorKind::Config,
+                format!("invalid actor id {s:?}: expected \"<nodeId>:<localId>\""),
+            )
+        };
+        let (node, local) = s.split_once(':').ok_or_else(bad)?;
+        Ok(ActorId {
+            node: node.parse().map_err(|_| bad())?,
+            local: local.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// What an actor sees while it handles a message.
+pub struct ActorContext {
+    id: ActorId,
+    name: Option<String>,
+    system: ActorSystem,
+    pub(crate) stop_requested: bool,
+    pub(crate) reply: Option<Message>,
+}
+
+impl ActorContext {
+    pub(crate) fn new(id: ActorId, name: Option<String>, system: ActorSystem) -> Self {
+        Self {
+            id,
+            name,
+            system,
+            stop_requested: false,
+            reply: None,
+        }
+    }
+
+    /// This actor's id.
+    pub fn id(&self) -> ActorId {
+        self.id
+    }
+
+    /// This actor's registered name (`None` when anonymous).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The system hosting this actor, to spawn or resolve other actors.
+    pub fn system(&self) -> &ActorSystem {
+        &self.system
+    }
+
+    /// Ask the runtime to stop this actor after the current message.
+    pub fn stop(&mut self) {
+        self.stop_requested = true;
+    }
+
+    /// Set the reply of the current message (used by [`crate::behavior::Behavior`] actors,
+    /// whose handlers return an action rather than a message).
+    pub fn reply<T: serde::Serialize>(&mut self, value: &T) -> anyhow::Result<()> {
+        self.reply = Some(Message::pack(value)?);
+        Ok(())
+    }
+}
+
+/// An actor: private state plus a message handler. The runtime calls `receive` for one
+/// message at a time, in mailbox order.
+///
+/// Returning an error from `receive` answers the caller with it and keeps the actor alive,
+/// unless the error is a [`PulsingError::System`] with `recoverable: false`, which crashes
+/// the actor (and lets supervision restart it). An error from `on_start` is a crash too.
+#[async_trait]
+pub trait Actor: Send + 'static {
+    /// Runs once before the first message.
+    async fn on_start(&mut self, _ctx: &mut ActorContext) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Runs when the actor stops (by `stop`, by itself, or at system shutdown).
+    async fn on_stop(&mut self, _ctx: &mut ActorContext) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Diagnostic key/values published with the actor's name.
+    fn metadata(&self) -> HashMap<String, String> {
+        HashMap::new()
+    }
+
+    /// Handle one message and produce the reply (a single message or a stream).
+    async fn receive(&mut self, msg: Message, ctx: &mut ActorContext) -> anyhow::Result<Message>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actor_id_round_trips_through_its_string_form() {
+        let id = ActorId {
+            node: NodeId(0xabc),
+            local: 42,
+        };
+        assert_eq!(id.to_string(), "0000000000000abc:42");
+        assert_eq!(id.to_string().parse::<ActorId>().unwrap(), id);
+        assert!("nope".parse::<ActorId>().is_err());
+    }
+}

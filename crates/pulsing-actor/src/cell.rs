@@ -1,0 +1,164 @@
+//! The task that runs one actor: start, serve its mailbox one message at a time, stop,
+//! and — under supervision — restart from the factory with backoff.
+//!
+//! The mailbox and the actor id outlive restarts, so refs held by callers keep working
+//! and messages sent during a backoff wait in the mailbox for the next incarnation.
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::actor::{Actor, ActorContext, ActorId};
+use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::mailbox::Envelope;
+use crate::supervision::SupervisionSpec;
+use crate::system::ActorSystem;
+
+/// Creates a fresh actor instance for each (re)start.
+pub(crate) type Factory = Box<dyn FnMut() -> anyhow::Result<Box<dyn Actor>> + Send>;
+
+/// How one incarnation ended.
+enum Outcome {
+    /// `stop`/shutdown asked for it: never restarted.
+    StopRequested,
+    /// The actor stopped by itself (`ctx.stop()`).
+    SelfStopped,
+    /// `on_start` failed or a method raised a fatal error.
+    Crashed(PulsingError),
+}
+
+pub(crate) struct CellRun {
+    pub system: ActorSystem,
+    pub id: ActorId,
+    pub name: Option<String>,
+    pub first: Option<Box<dyn Actor>>,
+    pub factory: Option<Factory>,
+    pub spec: SupervisionSpec,
+    pub rx: mpsc::Receiver<Envelope>,
+    pub stop_rx: watch::Receiver<bool>,
+    /// Told once whether the first start succeeded (spawn waits on it).
+    pub started: Option<oneshot::Sender<Result<(), PulsingError>>>,
+}
+
+impl CellRun {
+    pub(crate) async fn run(mut self) {
+        let mut restarts = 0u32;
+        loop {
+            let instance = match self.first.take() {
+                Some(a) => Ok(a),
+                None => match self.factory.as_mut() {
+                    Some(f) => f().map_err(PulsingError::from_actor),
+                    None => break,
+                },
+            };
+            let outcome = match instance {
+                Err(e) => Outcome::Crashed(e),
+                Ok(mut actor) => {
+                    let mut ctx =
+                        ActorContext::new(self.id, self.name.clone(), self.system.clone());
+                    match actor.on_start(&mut ctx).await {
+                        Err(e) => Outcome::Crashed(PulsingError::from_actor(e)),
+                        Ok(()) => {
+                            if let Some(name) = &self.name {
+                                self.system
+                                    .publish_metadata(name, self.id, actor.metadata());
+                            }
+                            if let Some(tx) = self.started.take() {
+                                let _ = tx.send(Ok(()));
+                            }
+                            let outcome =
+                                serve(&mut *actor, &mut ctx, &mut self.rx, &mut self.stop_rx).await;
+                            if let Err(e) = actor.on_stop(&mut ctx).await {
+                                tracing::warn!(actor = %self.id, "on_stop failed: {e:#}");
+                            }
+                            outcome
+                        }
+                    }
+                }
+            };
+            let (crashed, cause) = match outcome {
+                Outcome::StopRequested => break,
+                Outcome::SelfStopped => (false, None),
+                Outcome::Crashed(e) => (true, Some(e)),
+            };
+            if let Some(e) = &cause {
+                tracing::warn!(actor = %self.id, "actor crashed: {e}");
+            }
+            let can_restart = self.factory.is_some() && self.spec.should_restart(crashed, restarts);
+            if !can_restart {
+                if let (Some(tx), Some(e)) = (self.started.take(), cause) {
+                    let _ = tx.send(Err(e));
+                }
+                break;
+            }
+            // A first start that crashed but will be retried still counts as spawned.
+            if let Some(tx) = self.started.take() {
+                let _ = tx.send(Ok(()));
+            }
+            let wait = self.spec.backoff_for(restarts);
+            restarts += 1;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.stop_rx.changed() => break,
+            }
+        }
+        self.finish();
+    }
+
+    /// Unregister, then answer everything still queued with `Stopped`.
+    fn finish(mut self) {
+        self.system.forget_cell(self.id, self.name.as_deref());
+        self.rx.close();
+        while let Ok(env) = self.rx.try_recv() {
+            if let (_, Some(reply)) = env.split() {
+                let _ = reply.send(Err(stopped(self.id)));
+            }
+        }
+    }
+}
+
+pub(crate) fn stopped(id: ActorId) -> PulsingError {
+    PulsingError::runtime(RuntimeErrorKind::Stopped, format!("actor {id} is stopped"))
+}
+
+async fn serve(
+    actor: &mut dyn Actor,
+    ctx: &mut ActorContext,
+    rx: &mut mpsc::Receiver<Envelope>,
+    stop_rx: &mut watch::Receiver<bool>,
+) -> Outcome {
+    loop {
+        let env = tokio::select! {
+            biased;
+            _ = stop_rx.changed() => return Outcome::StopRequested,
+            env = rx.recv() => match env {
+                Some(env) => env,
+                None => return Outcome::StopRequested,
+            },
+        };
+        let (msg, reply) = env.split();
+        ctx.reply = None;
+        match actor.receive(msg, ctx).await {
+            Ok(m) => {
+                if let Some(r) = reply {
+                    let _ = r.send(Ok(m));
+                }
+            }
+            Err(e) => {
+                let err = PulsingError::from_actor(e);
+                let fatal = err.is_fatal();
+                match reply {
+                    Some(r) => {
+                        let _ = r.send(Err(err.clone()));
+                    }
+                    // A tell has nobody to answer: the error must at least be seen.
+                    None => tracing::warn!(actor = %ctx.id(), "error handling a tell: {err}"),
+                }
+                if fatal {
+                    return Outcome::Crashed(err);
+                }
+            }
+        }
+        if ctx.stop_requested {
+            return Outcome::SelfStopped;
+        }
+    }
+}

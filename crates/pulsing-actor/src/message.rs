@@ -1,0 +1,162 @@
+//! Messages: opaque bytes tagged with a type name, or a stream of messages.
+//!
+//! `pack`/`unpack` use bincode for Rust-to-Rust traffic; `single(type, bytes)` carries any
+//! other encoding (MessagePack from TypeScript actors uses the type tag `"msgpack"`).
+
+use std::fmt;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::error::{PulsingError, RuntimeErrorKind};
+
+/// A boxed stream of messages, as returned by a streaming actor.
+pub type MessageStream = Pin<Box<dyn Stream<Item = Result<Message, PulsingError>> + Send>>;
+
+/// A message: one typed payload, or a stream of them.
+pub enum Message {
+    /// One payload: a type tag (for versioning and codec selection) and its bytes.
+    Single { msg_type: String, data: Bytes },
+    /// A stream of messages; dropping it cancels the producer (best effort).
+    Stream(MessageStream),
+}
+
+fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+impl Message {
+    /// Encode a serde value with bincode; the type tag is the value's type name.
+    pub fn pack<T: Serialize>(value: &T) -> anyhow::Result<Message> {
+        let data = bincode::serde::encode_to_vec(value, bincode_config())?;
+        Ok(Message::Single {
+            msg_type: short_type_name::<T>().to_string(),
+            data: Bytes::from(data),
+        })
+    }
+
+    /// A message with an explicit type tag and already-encoded bytes.
+    pub fn single(msg_type: impl Into<String>, data: impl Into<Bytes>) -> Message {
+        Message::Single {
+            msg_type: msg_type.into(),
+            data: data.into(),
+        }
+    }
+
+    /// A streaming message from any stream of message results.
+    pub fn stream<S>(stream: S) -> Message
+    where
+        S: Stream<Item = Result<Message, PulsingError>> + Send + 'static,
+    {
+        Message::Stream(Box::pin(stream))
+    }
+
+    /// A streaming message whose items are packed from serde values.
+    pub fn stream_of<T, S>(items: S) -> Message
+    where
+        T: Serialize,
+        S: Stream<Item = T> + Send + 'static,
+    {
+        Message::stream(items.map(|v| {
+            Message::pack(&v)
+                .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
+        }))
+    }
+
+    /// Decode a single message packed with [`Message::pack`].
+    pub fn unpack<T: DeserializeOwned>(&self) -> Result<T, PulsingError> {
+        match self {
+            Message::Single { data, .. } => {
+                bincode::serde::decode_from_slice(data, bincode_config())
+                    .map(|(v, _)| v)
+                    .map_err(|e| {
+                        PulsingError::runtime(
+                            RuntimeErrorKind::Serialization,
+                            format!("cannot decode {}: {e}", short_type_name::<T>()),
+                        )
+                    })
+            }
+            Message::Stream(_) => Err(PulsingError::runtime(
+                RuntimeErrorKind::Serialization,
+                "expected a single message, got a stream",
+            )),
+        }
+    }
+
+    /// The type tag of a single message (`None` for a stream).
+    pub fn msg_type(&self) -> Option<&str> {
+        match self {
+            Message::Single { msg_type, .. } => Some(msg_type),
+            Message::Stream(_) => None,
+        }
+    }
+
+    /// The stream of a streaming message, or an error for a single one.
+    pub fn into_stream(self) -> Result<MessageStream, PulsingError> {
+        match self {
+            Message::Stream(s) => Ok(s),
+            Message::Single { .. } => Err(PulsingError::runtime(
+                RuntimeErrorKind::Serialization,
+                "expected a stream, got a single message",
+            )),
+        }
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::Single { msg_type, data } => f
+                .debug_struct("Single")
+                .field("msg_type", msg_type)
+                .field("len", &data.len())
+                .finish(),
+            Message::Stream(_) => f.write_str("Stream(..)"),
+        }
+    }
+}
+
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    // Keep the last path segment of the outer type: tags stay stable across module moves.
+    let outer = full.split('<').next().unwrap_or(full);
+    outer.rsplit("::").next().unwrap_or(outer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Ping {
+        n: i32,
+        s: String,
+    }
+
+    #[test]
+    fn pack_unpack_round_trip_and_tag() {
+        let m = Message::pack(&Ping {
+            n: 7,
+            s: "x".into(),
+        })
+        .unwrap();
+        assert_eq!(m.msg_type(), Some("Ping"));
+        assert_eq!(
+            m.unpack::<Ping>().unwrap(),
+            Ping {
+                n: 7,
+                s: "x".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unpack_wrong_type_is_serialization_error() {
+        let m = Message::single("Raw", vec![0xff, 0xff, 0xff]);
+        let err = m.unpack::<Ping>().unwrap_err();
+        assert_eq!(err.kind(), Some(RuntimeErrorKind::Serialization));
+    }
+}

@@ -1,0 +1,639 @@
+//! The actor system: spawns actors, keeps the registry of names, resolves refs, shuts down.
+//!
+//! `ActorSystem` is a cheap handle (an `Arc`); clones share one system. Shutdown stops
+//! every actor (their `on_stop` runs) and answers queued callers with `Stopped`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::{de::DeserializeOwned, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::actor::{Actor, ActorId, NodeId};
+use crate::cell::{stopped, CellRun, Factory};
+use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::mailbox::Envelope;
+use crate::message::Message;
+use crate::naming::{self, Registration, Registry};
+use crate::supervision::SupervisionSpec;
+
+/// Default mailbox capacity of Rust actors.
+pub const DEFAULT_MAILBOX_CAPACITY: usize = 256;
+/// Default time a call may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A member of the cluster as this node sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberInfo {
+    pub node_id: NodeId,
+    pub addr: Option<String>,
+    pub status: MemberStatus,
+}
+
+/// Liveness of a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberStatus {
+    Alive,
+    Suspect,
+    Dead,
+    Leaving,
+}
+
+impl MemberStatus {
+    /// Lower-case name, as the public API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alive => "alive",
+            Self::Suspect => "suspect",
+            Self::Dead => "dead",
+            Self::Leaving => "leaving",
+        }
+    }
+}
+
+/// One instance of a named actor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedInstance {
+    pub node_id: NodeId,
+    pub actor_id: ActorId,
+    pub metadata: HashMap<String, String>,
+}
+
+/// A name and every instance registered under it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedActorInfo {
+    pub name: String,
+    pub instances: Vec<NamedInstance>,
+}
+
+/// Options of a spawn.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    pub supervision: SupervisionSpec,
+    pub mailbox_capacity: Option<usize>,
+}
+
+impl SpawnOptions {
+    /// Set the supervision spec.
+    pub fn supervision(mut self, spec: SupervisionSpec) -> Self {
+        self.supervision = spec;
+        self
+    }
+    /// Set the mailbox capacity (at least 1).
+    pub fn mailbox_capacity(mut self, n: usize) -> Self {
+        self.mailbox_capacity = Some(n);
+        self
+    }
+}
+
+struct CellHandle {
+    sender: mpsc::Sender<Envelope>,
+    stop_tx: watch::Sender<bool>,
+    join: Option<JoinHandle<()>>,
+}
+
+struct Inner {
+    node_id: NodeId,
+    addr: Option<String>,
+    default_timeout: Duration,
+    mailbox_capacity: usize,
+    next_local: AtomicU64,
+    registry: Mutex<Registry>,
+    cells: Mutex<HashMap<u64, CellHandle>>,
+    shut_down: AtomicBool,
+}
+
+/// A handle to an actor system.
+#[derive(Clone)]
+pub struct ActorSystem {
+    inner: Arc<Inner>,
+}
+
+/// Configures an [`ActorSystem`].
+#[derive(Debug, Clone)]
+pub struct ActorSystemBuilder {
+    node_id: Option<NodeId>,
+    default_timeout: Duration,
+    mailbox_capacity: usize,
+}
+
+impl ActorSystemBuilder {
+    /// Use a fixed node id (random by default).
+    pub fn node_id(mut self, id: NodeId) -> Self {
+        self.node_id = Some(id);
+        self
+    }
+    /// Time a call may take unless it says otherwise (30 s by default).
+    pub fn default_timeout(mut self, t: Duration) -> Self {
+        self.default_timeout = t;
+        self
+    }
+    /// Mailbox capacity of actors that do not set one (256 by default).
+    pub fn mailbox_capacity(mut self, n: usize) -> Self {
+        self.mailbox_capacity = n.max(1);
+        self
+    }
+    /// Build the system. Must run inside a tokio runtime.
+    pub async fn build(self) -> anyhow::Result<ActorSystem> {
+        Ok(ActorSystem {
+            inner: Arc::new(Inner {
+                node_id: self.node_id.unwrap_or_else(NodeId::random),
+                addr: None,
+                default_timeout: self.default_timeout,
+                mailbox_capacity: self.mailbox_capacity,
+                next_local: AtomicU64::new(1),
+                registry: Mutex::new(Registry::default()),
+                cells: Mutex::new(HashMap::new()),
+                shut_down: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+impl ActorSystem {
+    /// Start configuring a system.
+    pub fn builder() -> ActorSystemBuilder {
+        ActorSystemBuilder {
+            node_id: None,
+            default_timeout: DEFAULT_TIMEOUT,
+            mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
+        }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    /// The address this node listens on (`None` when standalone).
+    pub fn addr(&self) -> Option<&str> {
+        self.inner.addr.as_deref()
+    }
+
+    /// The time a call may take unless it says otherwise.
+    pub fn default_timeout(&self) -> Duration {
+        self.inner.default_timeout
+    }
+
+    /// Spawn an anonymous actor (reachable only through the returned ref).
+    pub async fn spawn<A: Actor>(&self, actor: A) -> anyhow::Result<ActorRef> {
+        Ok(self.spawning().spawn(actor).await?)
+    }
+
+    /// Spawn an actor under `name` (resolvable).
+    pub async fn spawn_named<A: Actor>(&self, name: &str, actor: A) -> anyhow::Result<ActorRef> {
+        Ok(self.spawning().name(name).spawn(actor).await?)
+    }
+
+    /// Spawn a named actor built by `factory`, so supervision can restart it.
+    pub async fn spawn_named_factory<A, F>(
+        &self,
+        name: &str,
+        factory: F,
+        options: SpawnOptions,
+    ) -> anyhow::Result<ActorRef>
+    where
+        A: Actor,
+        F: FnMut() -> anyhow::Result<A> + Send + 'static,
+    {
+        let mut s = self.spawning().name(name).supervision(options.supervision);
+        if let Some(n) = options.mailbox_capacity {
+            s = s.mailbox_capacity(n);
+        }
+        Ok(s.spawn_factory(factory).await?)
+    }
+
+    /// A spawn builder: name, supervision, mailbox capacity.
+    pub fn spawning(&self) -> Spawning {
+        Spawning {
+            system: self.clone(),
+            name: None,
+            options: SpawnOptions::default(),
+        }
+    }
+
+    /// A ref to the actor with this id, if it lives on this node.
+    pub async fn actor_ref(&self, id: &ActorId) -> Result<ActorRef, PulsingError> {
+        if id.node != self.inner.node_id {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::NodeNotFound,
+                format!("node {} is not known to this standalone node", id.node),
+            ));
+        }
+        let cells = self.inner.cells.lock();
+        let cell = cells.get(&id.local).ok_or_else(|| {
+            PulsingError::runtime(RuntimeErrorKind::ActorNotFound, format!("no actor {id}"))
+        })?;
+        Ok(self.make_ref(*id, cell.sender.clone()))
+    }
+
+    /// A ref to the actor registered under `name`.
+    pub async fn resolve(&self, name: &str) -> Result<ActorRef, PulsingError> {
+        let full = naming::normalize(name)?;
+        let reg = self.inner.registry.lock().get(&full).cloned();
+        match reg {
+            Some(reg) => self
+                .actor_ref(&reg.actor_id)
+                .await
+                .map_err(|e| match e.kind() {
+                    Some(RuntimeErrorKind::ActorNotFound) => PulsingError::Unsupported {
+                        operation: format!(
+                            "resolving {full}: it is hosted outside Rust on this node"
+                        ),
+                    },
+                    _ => e,
+                }),
+            None => Err(PulsingError::runtime(
+                RuntimeErrorKind::ActorNotFound,
+                format!("no actor named {full}"),
+            )),
+        }
+    }
+
+    /// The registration of `name`, whatever hosts it.
+    pub fn lookup(&self, name: &str) -> Result<Option<Registration>, PulsingError> {
+        let full = naming::normalize(name)?;
+        Ok(self.inner.registry.lock().get(&full).cloned())
+    }
+
+    /// Members of the cluster, this node included.
+    pub async fn members(&self) -> Vec<MemberInfo> {
+        vec![MemberInfo {
+            node_id: self.inner.node_id,
+            addr: self.inner.addr.clone(),
+            status: MemberStatus::Alive,
+        }]
+    }
+
+    /// Every named actor with its instances.
+    pub async fn all_named_actors(&self) -> Vec<NamedActorInfo> {
+        let node = self.inner.node_id;
+        self.inner
+            .registry
+            .lock()
+            .iter()
+            .map(|(name, reg)| NamedActorInfo {
+                name: name.clone(),
+                instances: vec![NamedInstance {
+                    node_id: node,
+                    actor_id: reg.actor_id,
+                    metadata: reg.metadata.clone(),
+                }],
+            })
+            .collect()
+    }
+
+    /// Stop the actor registered under `name` and wait until it has stopped (its `on_stop`
+    /// ran). The name can be spawned again afterwards.
+    pub async fn stop(&self, name: &str) -> Result<(), PulsingError> {
+        let full = naming::normalize(name)?;
+        let reg = self
+            .inner
+            .registry
+            .lock()
+            .get(&full)
+            .cloned()
+            .ok_or_else(|| {
+                PulsingError::runtime(
+                    RuntimeErrorKind::ActorNotFound,
+                    format!("no actor named {full}"),
+                )
+            })?;
+        let join = {
+            let mut cells = self.inner.cells.lock();
+            match cells.get_mut(&reg.actor_id.local) {
+                Some(cell) => {
+                    let _ = cell.stop_tx.send(true);
+                    cell.join.take()
+                }
+                // Hosted outside Rust: dropping the name is all the core can do.
+                None => {
+                    self.inner.registry.lock().remove_if(&full, reg.actor_id);
+                    None
+                }
+            }
+        };
+        if let Some(j) = join {
+            let _ = j.await;
+        }
+        Ok(())
+    }
+
+    /// Stop every actor and refuse new spawns. Idempotent.
+    pub async fn shutdown(&self) -> anyhow::Result<()> {
+        self.inner.shut_down.store(true, Ordering::SeqCst);
+        let joins: Vec<JoinHandle<()>> = {
+            let mut cells = self.inner.cells.lock();
+            cells
+                .values_mut()
+                .filter_map(|c| {
+                    let _ = c.stop_tx.send(true);
+                    c.join.take()
+                })
+                .collect()
+        };
+        for j in joins {
+            let _ = j.await;
+        }
+        Ok(())
+    }
+
+    /// Whether `shutdown` has been called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shut_down.load(Ordering::SeqCst)
+    }
+
+    /// Reserve `count` consecutive local ids and return the first. Actors hosted outside
+    /// Rust (the JS layer) take their ids from here, so ids never collide on a node.
+    pub fn reserve_local_ids(&self, count: u64) -> u64 {
+        self.inner
+            .next_local
+            .fetch_add(count.max(1), Ordering::Relaxed)
+    }
+
+    /// Register a name for an actor hosted outside Rust (its id from `reserve_local_ids`).
+    pub fn register_foreign(
+        &self,
+        name: &str,
+        local: u64,
+        metadata: HashMap<String, String>,
+    ) -> Result<ActorId, PulsingError> {
+        self.check_open()?;
+        let full = naming::normalize_for_spawn(name)?;
+        let actor_id = ActorId {
+            node: self.inner.node_id,
+            local,
+        };
+        self.inner
+            .registry
+            .lock()
+            .insert(full, Registration { actor_id, metadata })?;
+        Ok(actor_id)
+    }
+
+    /// Point an existing name at a new incarnation, or update its metadata.
+    pub fn update_foreign(
+        &self,
+        name: &str,
+        local: u64,
+        metadata: HashMap<String, String>,
+    ) -> Result<(), PulsingError> {
+        let full = naming::normalize(name)?;
+        let actor_id = ActorId {
+            node: self.inner.node_id,
+            local,
+        };
+        self.inner
+            .registry
+            .lock()
+            .replace(full, Registration { actor_id, metadata });
+        Ok(())
+    }
+
+    /// Drop the name of an actor hosted outside Rust, if `local` still holds it.
+    pub fn unregister_foreign(&self, name: &str, local: u64) -> Result<bool, PulsingError> {
+        let full = naming::normalize(name)?;
+        let actor_id = ActorId {
+            node: self.inner.node_id,
+            local,
+        };
+        Ok(self.inner.registry.lock().remove_if(&full, actor_id))
+    }
+
+    fn check_open(&self) -> Result<(), PulsingError> {
+        if self.is_shut_down() {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::Stopped,
+                "the actor system is shut down",
+            ));
+        }
+        Ok(())
+    }
+
+    fn make_ref(&self, id: ActorId, sender: mpsc::Sender<Envelope>) -> ActorRef {
+        ActorRef {
+            id,
+            sender,
+            timeout: self.inner.default_timeout,
+        }
+    }
+
+    pub(crate) fn publish_metadata(
+        &self,
+        name: &str,
+        id: ActorId,
+        metadata: HashMap<String, String>,
+    ) {
+        self.inner.registry.lock().replace(
+            name.to_string(),
+            Registration {
+                actor_id: id,
+                metadata,
+            },
+        );
+    }
+
+    pub(crate) fn forget_cell(&self, id: ActorId, name: Option<&str>) {
+        if let Some(n) = name {
+            self.inner.registry.lock().remove_if(n, id);
+        }
+        self.inner.cells.lock().remove(&id.local);
+    }
+
+    async fn spawn_cell(
+        &self,
+        name: Option<String>,
+        first: Option<Box<dyn Actor>>,
+        factory: Option<Factory>,
+        options: SpawnOptions,
+    ) -> Result<ActorRef, PulsingError> {
+        self.check_open()?;
+        let full = name
+            .as_deref()
+            .map(naming::normalize_for_spawn)
+            .transpose()?;
+        let local = self.reserve_local_ids(1);
+        let id = ActorId {
+            node: self.inner.node_id,
+            local,
+        };
+        if let Some(n) = &full {
+            self.inner.registry.lock().insert(
+                n.clone(),
+                Registration {
+                    actor_id: id,
+                    metadata: HashMap::new(),
+                },
+            )?;
+        }
+        let capacity = options
+            .mailbox_capacity
+            .unwrap_or(self.inner.mailbox_capacity)
+            .max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (started_tx, started_rx) = oneshot::channel();
+        let run = CellRun {
+            system: self.clone(),
+            id,
+            name: full,
+            first,
+            factory,
+            spec: options.supervision,
+            rx,
+            stop_rx,
+            started: Some(started_tx),
+        };
+        // Insert before the task runs so a crash on start can find (and remove) its cell.
+        self.inner.cells.lock().insert(
+            local,
+            CellHandle {
+                sender: tx.clone(),
+                stop_tx,
+                join: None,
+            },
+        );
+        let join = tokio::spawn(run.run());
+        if let Some(cell) = self.inner.cells.lock().get_mut(&local) {
+            cell.join = Some(join);
+        }
+        match started_rx.await {
+            Ok(Ok(())) => Ok(self.make_ref(id, tx)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(stopped(id)),
+        }
+    }
+}
+
+/// A spawn builder, from [`ActorSystem::spawning`].
+pub struct Spawning {
+    system: ActorSystem,
+    name: Option<String>,
+    options: SpawnOptions,
+}
+
+impl Spawning {
+    /// Register the actor under this name (resolvable; `actors/` is prepended without `/`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// Supervision of the actor (restarts need [`Spawning::spawn_factory`] and a name).
+    pub fn supervision(mut self, spec: SupervisionSpec) -> Self {
+        self.options.supervision = spec;
+        self
+    }
+    /// Bound of the mailbox; senders wait when it is full.
+    pub fn mailbox_capacity(mut self, n: usize) -> Self {
+        self.options.mailbox_capacity = Some(n);
+        self
+    }
+    /// Spawn one instance. It cannot be restarted: there is nothing to rebuild it from.
+    pub async fn spawn<A: Actor>(self, actor: A) -> Result<ActorRef, PulsingError> {
+        if self.options.supervision.policy != crate::supervision::RestartPolicy::Never {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::Config,
+                "a restart policy needs a factory to rebuild the actor: use spawn_factory",
+            ));
+        }
+        self.system
+            .spawn_cell(self.name, Some(Box::new(actor)), None, self.options)
+            .await
+    }
+    /// Spawn from a factory, called again for every restart. Supervision needs a name.
+    pub async fn spawn_factory<A, F>(self, mut factory: F) -> Result<ActorRef, PulsingError>
+    where
+        A: Actor,
+        F: FnMut() -> anyhow::Result<A> + Send + 'static,
+    {
+        if self.name.is_none()
+            && self.options.supervision.policy != crate::supervision::RestartPolicy::Never
+        {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::Config,
+                "only named actors can be restarted: give the actor a name",
+            ));
+        }
+        let boxed: Factory = Box::new(move || factory().map(|a| Box::new(a) as Box<dyn Actor>));
+        self.system
+            .spawn_cell(self.name, None, Some(boxed), self.options)
+            .await
+    }
+}
+
+/// A reference to an actor: cheap to clone, safe to share.
+#[derive(Clone)]
+pub struct ActorRef {
+    id: ActorId,
+    sender: mpsc::Sender<Envelope>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for ActorRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ActorRef({})", self.id)
+    }
+}
+
+impl ActorRef {
+    /// The actor's id.
+    pub fn id(&self) -> ActorId {
+        self.id
+    }
+
+    /// The same ref with another call timeout.
+    pub fn with_timeout(&self, timeout: Duration) -> ActorRef {
+        ActorRef {
+            timeout,
+            ..self.clone()
+        }
+    }
+
+    /// Send a serde value (bincode) and decode the reply.
+    pub async fn ask<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        req: Req,
+    ) -> Result<Resp, PulsingError> {
+        let msg = Message::pack(&req)
+            .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))?;
+        self.ask_message(msg).await?.unpack()
+    }
+
+    /// Send a message and wait for the reply, within this ref's timeout.
+    pub async fn ask_message(&self, msg: Message) -> Result<Message, PulsingError> {
+        let fut = async {
+            let (tx, rx) = oneshot::channel();
+            self.sender
+                .send(Envelope::Ask { msg, reply: tx })
+                .await
+                .map_err(|_| stopped(self.id))?;
+            rx.await.map_err(|_| stopped(self.id))?
+        };
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(PulsingError::Timeout {
+                operation: format!("ask {}", self.id),
+                duration_ms: self.timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// Send a serde value without waiting for a reply; resolves once the mailbox took it.
+    pub async fn tell<T: Serialize>(&self, msg: T) -> Result<(), PulsingError> {
+        let msg = Message::pack(&msg)
+            .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))?;
+        self.tell_message(msg).await
+    }
+
+    /// Send a message without waiting for a reply; waits while the mailbox is full.
+    pub async fn tell_message(&self, msg: Message) -> Result<(), PulsingError> {
+        self.sender
+            .send(Envelope::Tell { msg })
+            .await
+            .map_err(|_| stopped(self.id))
+    }
+}

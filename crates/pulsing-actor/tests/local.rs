@@ -1,0 +1,396 @@
+//! Behaviour of one actor system in one process: the Rust API of the public contract.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use pulsing_actor::prelude::*;
+use pulsing_actor::system::SpawnOptions as Opts;
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+enum Cmd {
+    Add(i64),
+    Get,
+    Fail,
+    Fatal,
+    Sleep(u64),
+    Stream(u32),
+}
+
+struct Counter {
+    value: i64,
+    stops: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl Actor for Counter {
+    fn metadata(&self) -> HashMap<String, String> {
+        HashMap::from([("role".to_string(), "counter".to_string())])
+    }
+    async fn on_stop(&mut self, _ctx: &mut ActorContext) -> anyhow::Result<()> {
+        self.stops.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    async fn receive(&mut self, msg: Message, _ctx: &mut ActorContext) -> anyhow::Result<Message> {
+        match msg.unpack::<Cmd>()? {
+            Cmd::Add(n) => {
+                self.value += n;
+                Message::pack(&self.value)
+            }
+            Cmd::Get => Message::pack(&self.value),
+            Cmd::Fail => Err(PulsingError::business(400, "bad input").into()),
+            Cmd::Fatal => Err(PulsingError::system("corrupt", false).into()),
+            Cmd::Sleep(ms) => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Message::pack(&ms)
+            }
+            Cmd::Stream(n) => Ok(Message::stream_of(futures::stream::iter(0..n))),
+        }
+    }
+}
+
+fn counter() -> (Counter, Arc<AtomicU32>) {
+    let stops = Arc::new(AtomicU32::new(0));
+    (
+        Counter {
+            value: 0,
+            stops: stops.clone(),
+        },
+        stops,
+    )
+}
+
+async fn system() -> ActorSystem {
+    ActorSystem::builder().build().await.unwrap()
+}
+
+#[tokio::test]
+async fn ask_tell_and_state_in_order() {
+    let sys = system().await;
+    let (c, _) = counter();
+    let r = sys.spawn(c).await.unwrap();
+    for _ in 0..10 {
+        r.tell(Cmd::Add(1)).await.unwrap();
+    }
+    let v: i64 = r.ask(Cmd::Get).await.unwrap();
+    assert_eq!(v, 10, "tells are handled in order before the ask");
+    assert_eq!(r.id().node, sys.node_id());
+    assert!(r.id().to_string().starts_with(&sys.node_id().to_string()));
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn names_resolve_normalised_and_list_with_metadata() {
+    let sys = system().await;
+    let (c, _) = counter();
+    let r = sys.spawn_named("counter", c).await.unwrap();
+    let a = sys.resolve("counter").await.unwrap();
+    let b = sys.resolve("actors/counter").await.unwrap();
+    assert_eq!(a.id(), r.id());
+    assert_eq!(b.id(), r.id());
+    let _: i64 = a.ask(Cmd::Add(2)).await.unwrap();
+    let v: i64 = b.ask(Cmd::Get).await.unwrap();
+    assert_eq!(v, 2);
+    let all = sys.all_named_actors().await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].name, "actors/counter");
+    assert_eq!(
+        all[0].instances[0].metadata.get("role").map(String::as_str),
+        Some("counter")
+    );
+    let by_id = sys.actor_ref(&r.id()).await.unwrap();
+    assert_eq!(by_id.ask::<_, i64>(Cmd::Get).await.unwrap(), 2);
+    let err = sys.resolve("missing").await.unwrap_err();
+    assert_eq!(err.kind(), Some(RuntimeErrorKind::ActorNotFound));
+    let members = sys.members().await;
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].node_id, sys.node_id());
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn duplicate_and_reserved_names_are_refused() {
+    let sys = system().await;
+    sys.spawn_named("x", counter().0).await.unwrap();
+    let dup = sys.spawn_named("x", counter().0).await.unwrap_err();
+    assert!(dup.to_string().contains("already taken"), "{dup}");
+    let reserved = sys.spawn_named("system/x", counter().0).await.unwrap_err();
+    assert!(reserved.to_string().contains("reserved"), "{reserved}");
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn business_error_reaches_caller_and_actor_keeps_state() {
+    let sys = system().await;
+    let r = sys.spawn(counter().0).await.unwrap();
+    let _: i64 = r.ask(Cmd::Add(5)).await.unwrap();
+    let err = r.ask::<_, i64>(Cmd::Fail).await.unwrap_err();
+    assert!(
+        matches!(err, PulsingError::Business { code: 400, .. }),
+        "{err:?}"
+    );
+    assert_eq!(r.ask::<_, i64>(Cmd::Get).await.unwrap(), 5);
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn stop_runs_on_stop_fails_old_refs_and_frees_the_name() {
+    let sys = system().await;
+    let (c, stops) = counter();
+    let r = sys.spawn_named("svc", c).await.unwrap();
+    sys.stop("svc").await.unwrap();
+    assert_eq!(stops.load(Ordering::SeqCst), 1);
+    let err = r.ask::<_, i64>(Cmd::Get).await.unwrap_err();
+    assert_eq!(err.kind(), Some(RuntimeErrorKind::Stopped));
+    assert_eq!(
+        sys.resolve("svc").await.unwrap_err().kind(),
+        Some(RuntimeErrorKind::ActorNotFound)
+    );
+    sys.spawn_named("svc", counter().0).await.unwrap();
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn supervision_restarts_fresh_instance_then_gives_up() {
+    let sys = system().await;
+    let made = Arc::new(AtomicU32::new(0));
+    let m = made.clone();
+    let spec = SupervisionSpec::on_failure()
+        .max_restarts(2)
+        .backoff(Duration::from_millis(1), Duration::from_millis(5));
+    let r = sys
+        .spawn_named_factory(
+            "worker",
+            move || {
+                m.fetch_add(1, Ordering::SeqCst);
+                Ok(counter().0)
+            },
+            Opts::default().supervision(spec),
+        )
+        .await
+        .unwrap();
+    let _: i64 = r.ask(Cmd::Add(3)).await.unwrap();
+    for round in 1..=2 {
+        let err = r.ask::<_, i64>(Cmd::Fatal).await.unwrap_err();
+        assert!(matches!(
+            err,
+            PulsingError::System {
+                recoverable: false,
+                ..
+            }
+        ));
+        // The same ref reaches the new incarnation, whose state is fresh.
+        assert_eq!(r.ask::<_, i64>(Cmd::Get).await.unwrap(), 0);
+        assert_eq!(made.load(Ordering::SeqCst), 1 + round);
+    }
+    let _ = r.ask::<_, i64>(Cmd::Fatal).await.unwrap_err();
+    let err = r.ask::<_, i64>(Cmd::Get).await.unwrap_err();
+    assert_eq!(err.kind(), Some(RuntimeErrorKind::Stopped));
+    assert_eq!(
+        made.load(Ordering::SeqCst),
+        3,
+        "max_restarts bounds the restarts"
+    );
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn supervision_needs_factory_and_name() {
+    let sys = system().await;
+    let err = sys
+        .spawning()
+        .name("a")
+        .supervision(SupervisionSpec::on_failure())
+        .spawn(counter().0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(RuntimeErrorKind::Config));
+    let err = sys
+        .spawning()
+        .supervision(SupervisionSpec::on_failure())
+        .spawn_factory(|| Ok(counter().0))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("named"), "{err}");
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn on_start_failure_without_restart_fails_spawn() {
+    struct Bad;
+    #[async_trait]
+    impl Actor for Bad {
+        async fn on_start(&mut self, _ctx: &mut ActorContext) -> anyhow::Result<()> {
+            anyhow::bail!("no database")
+        }
+        async fn receive(&mut self, m: Message, _: &mut ActorContext) -> anyhow::Result<Message> {
+            Ok(m)
+        }
+    }
+    let sys = system().await;
+    let err = sys.spawn_named("bad", Bad).await.unwrap_err();
+    assert!(err.to_string().contains("no database"), "{err}");
+    assert!(
+        sys.resolve("bad").await.is_err(),
+        "a failed spawn leaves no name behind"
+    );
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn full_mailbox_makes_tell_wait() {
+    let sys = system().await;
+    let r = sys
+        .spawning()
+        .mailbox_capacity(1)
+        .spawn(counter().0)
+        .await
+        .unwrap();
+    // One message runs, one waits in the mailbox; the third tell must wait for room.
+    r.tell(Cmd::Sleep(200)).await.unwrap();
+    r.tell(Cmd::Add(1)).await.unwrap();
+    let third = tokio::time::timeout(Duration::from_millis(50), r.tell(Cmd::Add(1))).await;
+    assert!(
+        third.is_err(),
+        "a full mailbox pushes back instead of accepting"
+    );
+    r.tell(Cmd::Add(1)).await.unwrap();
+    assert_eq!(
+        r.ask::<_, i64>(Cmd::Get).await.unwrap(),
+        2,
+        "nothing accepted was lost"
+    );
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn ask_times_out_with_timeout_error() {
+    let sys = system().await;
+    let r = sys.spawn(counter().0).await.unwrap();
+    let err = r
+        .with_timeout(Duration::from_millis(20))
+        .ask::<_, u64>(Cmd::Sleep(500))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PulsingError::Timeout {
+                duration_ms: 20,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn streams_deliver_items_in_order() {
+    let sys = system().await;
+    let r = sys.spawn(counter().0).await.unwrap();
+    let m = r
+        .ask_message(Message::pack(&Cmd::Stream(5)).unwrap())
+        .await
+        .unwrap();
+    let items: Vec<u32> = m
+        .into_stream()
+        .unwrap()
+        .map(|m| m.unwrap().unpack::<u32>().unwrap())
+        .collect()
+        .await;
+    assert_eq!(items, vec![0, 1, 2, 3, 4]);
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_stops_every_actor_and_refuses_spawns() {
+    let sys = system().await;
+    let (a, sa) = counter();
+    let (b, sb) = counter();
+    let ra = sys.spawn_named("a", a).await.unwrap();
+    sys.spawn(b).await.unwrap();
+    sys.shutdown().await.unwrap();
+    assert_eq!(sa.load(Ordering::SeqCst) + sb.load(Ordering::SeqCst), 2);
+    assert!(ra.ask::<_, i64>(Cmd::Get).await.is_err());
+    let err = sys.spawn(counter().0).await.unwrap_err();
+    assert!(err.to_string().contains("shut down"), "{err}");
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn behavior_same_become_stop() {
+    #[derive(Serialize, Deserialize)]
+    enum Light {
+        Flip,
+        Query,
+        Off,
+    }
+    fn on() -> Behavior<Light> {
+        stateless(|m, ctx| match m {
+            Light::Flip => BehaviorAction::Become(off()),
+            Light::Query => {
+                ctx.reply(&"on").unwrap();
+                BehaviorAction::Same
+            }
+            Light::Off => BehaviorAction::Stop,
+        })
+    }
+    fn off() -> Behavior<Light> {
+        stateless(|m, ctx| match m {
+            Light::Flip => BehaviorAction::Become(on()),
+            Light::Query => {
+                ctx.reply(&"off").unwrap();
+                BehaviorAction::Same
+            }
+            Light::Off => BehaviorAction::Stop,
+        })
+    }
+    let sys = system().await;
+    let l = sys.spawn_named("light", on()).await.unwrap();
+    assert_eq!(l.ask::<_, String>(Light::Query).await.unwrap(), "on");
+    l.tell(Light::Flip).await.unwrap();
+    assert_eq!(l.ask::<_, String>(Light::Query).await.unwrap(), "off");
+    l.ask::<_, ()>(Light::Off).await.unwrap();
+    let err = l.ask::<_, String>(Light::Query).await.unwrap_err();
+    assert_eq!(err.kind(), Some(RuntimeErrorKind::Stopped));
+
+    let c = sys
+        .spawn(stateful(0i32, |n, add: i32, ctx| {
+            *n += add;
+            ctx.reply(n).unwrap();
+            BehaviorAction::Same
+        }))
+        .await
+        .unwrap();
+    c.tell(2).await.unwrap();
+    assert_eq!(c.ask::<_, i32>(3).await.unwrap(), 5);
+    sys.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn foreign_actors_share_the_registry_and_id_space() {
+    let sys = system().await;
+    let first = sys.reserve_local_ids(100);
+    let id = sys
+        .register_foreign("js-echo", first, HashMap::new())
+        .unwrap();
+    assert_eq!(id.local, first);
+    let r = sys.spawn(counter().0).await.unwrap();
+    assert!(
+        r.id().local >= first + 100,
+        "Rust ids never collide with reserved ones"
+    );
+    assert!(sys.lookup("js-echo").unwrap().is_some());
+    let err = sys.resolve("js-echo").await.unwrap_err();
+    assert!(matches!(err, PulsingError::Unsupported { .. }), "{err:?}");
+    assert!(
+        !sys.unregister_foreign("js-echo", first + 1).unwrap(),
+        "a stale id removes nothing"
+    );
+    assert!(sys.unregister_foreign("js-echo", first).unwrap());
+    assert!(sys.lookup("js-echo").unwrap().is_none());
+    sys.shutdown().await.unwrap();
+}

@@ -1,0 +1,26 @@
+//! napi-rs binding of the Pulsing runtime. It only converts: JS values become core types
+//! at this edge (`Js*` types), core errors become JS errors whose `code` is the runtime
+//! error kind, and all logic stays in `pulsing-actor`.
+//!
+//! What crosses here is deliberately coarse: node identity, blocks of actor ids, and the
+//! name registry. Calls between TypeScript actors in one process never cross into Rust.
+
+// Public so the exports count as reachable: napi registers them with Node, Rust never calls them.
+pub mod convert;
+pub mod system;
+
+/// One tokio runtime for the whole addon, sized for the machine (DESIGN.md "Where code runs").
+#[napi_derive::module_init]
+fn init() {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("pulsing-rt")
+        .enable_all()
+        .build()
+        .expect("failed to start the tokio runtime");
+    napi::bindgen_prelude::create_custom_tokio_runtime(rt);
+}

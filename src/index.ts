@@ -1,0 +1,33 @@
+/**
+ * Pulsing for Node: a distributed actor runtime with a Rust core.
+ *
+ * ```ts
+ * import * as pul from 'pulsing';
+ * class Counter { value = 0; incr() { return ++this.value; } }
+ * const RCounter = pul.remote(Counter);
+ * await pul.init();
+ * const c = await RCounter.spawn({ name: 'counter' });
+ * await c.incr(); // 1
+ * await pul.shutdown();
+ * ```
+ * @packageDocumentation
+ */
+export { init, getSystem, isInitialized, shutdown, actorSystem, resolve, mount, unmount } from './global';
+export { remote } from './remote';
+export type { ActorClass, AnyCtor, RemoteOptions, SpawnOptions } from './remote';
+export { ActorSystem } from './system';
+export { ActorRef } from './ref';
+export { Actor } from './actor';
+export type { ActorProxy, AnyProxy } from './proxy';
+export { ActorStream, CallResult } from './stream';
+export {
+  PulsingError, PulsingRuntimeError, PulsingActorError, PulsingBusinessError,
+  PulsingSystemError, PulsingTimeoutError, PulsingUnsupportedError,
+} from './errors';
+export type { RuntimeErrorKind } from './errors';
+export type {
+  ActorId, CallOptions, InitOptions, Member, NamedActorInfo, ResolveOptions, RestartPolicy,
+  SupervisionOptions, SystemSpawnOptions,
+} from './types';
+export { encode, decode } from './codec';
+export { zerocopy } from './zerocopy';

@@ -1,0 +1,145 @@
+/**
+ * `remote()`: turn a class into an actor class with typed `spawn` and `resolve`.
+ * Works as a function (`pul.remote(Counter, opts)`) and as a decorator, both TS 5 standard
+ * (`@pul.remote()` / `@pul.remote`) and legacy `experimentalDecorators`.
+ */
+import type { CallOptions, ResolveOptions, SupervisionOptions } from './types';
+import type { ActorSystem } from './system';
+import { typedProxy, methodKinds, type ActorProxy } from './proxy';
+import { getSystem } from './global';
+import { PulsingRuntimeError } from './errors';
+
+/** Any class. */
+export type AnyCtor = abstract new (...args: any[]) => any;
+
+/** Options of `remote()`. */
+export interface RemoteOptions extends SupervisionOptions {
+  /** Registry key used by remote spawn (default: the class name). */
+  className?: string;
+  /** Mailbox bound (default 4096). */
+  mailboxCapacity?: number;
+}
+
+/** Options of `ActorClass.spawn`. */
+export interface SpawnOptions<C extends AnyCtor> {
+  /** Constructor arguments (must be serialisable for remote placement). */
+  args?: ConstructorParameters<C>;
+  /** Register under this name (resolvable). */
+  name?: string;
+  /** `'local'` (default), `'remote'`, or a node id. */
+  placement?: 'local' | 'remote' | (string & {});
+  /** The system to spawn on (default: the global one). */
+  system?: ActorSystem;
+}
+
+/** An actor class: spawn instances, resolve named ones. */
+export interface ActorClass<C extends AnyCtor> {
+  /** Registry key of the class. */
+  readonly className: string;
+  /** @internal Method table: name → value or stream. */
+  readonly methods: ReadonlyMap<string, 'value' | 'stream'>;
+  /** Spawn an instance as an actor; resolves to a typed proxy. */
+  spawn(opts?: SpawnOptions<C>): Promise<ActorProxy<InstanceType<C>>>;
+  /** A typed proxy to the actor named `name`. */
+  resolve(name: string, opts?: ResolveOptions): Promise<ActorProxy<InstanceType<C>>>;
+}
+
+const registry = new Map<string, ActorClassImpl<AnyCtor>>();
+
+/** The actor class registered under `className`, if any (used by remote spawn). */
+export function lookupClass(className: string): ActorClass<AnyCtor> | undefined {
+  return registry.get(className);
+}
+
+const POLICIES = new Set(['never', 'on-failure', 'always']);
+
+/** Validate supervision options, naming the bad one. */
+export function checkSupervision(o: SupervisionOptions & { mailboxCapacity?: number }, where: string): void {
+  if (o.restartPolicy !== undefined && !POLICIES.has(o.restartPolicy)) {
+    throw new PulsingRuntimeError('Config', `${where}: restartPolicy must be 'never', 'on-failure' or 'always', got ${JSON.stringify(o.restartPolicy)}`);
+  }
+  for (const k of ['maxRestarts', 'minBackoffMs', 'maxBackoffMs', 'mailboxCapacity'] as const) {
+    const v = o[k];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
+      throw new PulsingRuntimeError('Config', `${where}: ${k} must be a non-negative number, got ${String(v)}`);
+    }
+  }
+  if (o.mailboxCapacity !== undefined && o.mailboxCapacity < 1) {
+    throw new PulsingRuntimeError('Config', `${where}: mailboxCapacity must be at least 1`);
+  }
+}
+
+class ActorClassImpl<C extends AnyCtor> implements ActorClass<C> {
+  readonly className: string;
+  readonly methods: ReadonlyMap<string, 'value' | 'stream'>;
+
+  constructor(readonly cls: C, readonly options: RemoteOptions) {
+    checkSupervision(options, `remote(${cls.name})`);
+    this.className = options.className ?? cls.name;
+    if (!this.className) throw new PulsingRuntimeError('Config', 'remote(): an anonymous class needs options.className');
+    this.methods = methodKinds(cls);
+  }
+
+  async spawn(opts: SpawnOptions<C> = {}): Promise<ActorProxy<InstanceType<C>>> {
+    const system = opts.system ?? getSystem();
+    system.checkPlacement(opts.placement, this.className);
+    const args = (opts.args ?? []) as unknown[];
+    if (!Array.isArray(args)) throw new TypeError(`${this.className}.spawn: args must be an array of constructor arguments`);
+    const Ctor = this.cls as unknown as new (...a: unknown[]) => object;
+    const ref = await system.spawnObject(() => new Ctor(...args), {
+      name: opts.name,
+      restartPolicy: this.options.restartPolicy,
+      maxRestarts: this.options.maxRestarts,
+      minBackoffMs: this.options.minBackoffMs,
+      maxBackoffMs: this.options.maxBackoffMs,
+      mailboxCapacity: this.options.mailboxCapacity,
+    });
+    return typedProxy(ref, this, undefined);
+  }
+
+  async resolve(name: string, opts?: ResolveOptions & { system?: ActorSystem }): Promise<ActorProxy<InstanceType<C>>> {
+    const system = opts?.system ?? getSystem();
+    const ref = await system.resolve(name, opts);
+    return typedProxy(ref, this, undefined);
+  }
+}
+
+function makeActorClass<C extends AnyCtor>(cls: C, opts: RemoteOptions): ActorClassImpl<C> {
+  const ac = new ActorClassImpl(cls, opts);
+  registry.set(ac.className, ac as unknown as ActorClassImpl<AnyCtor>);
+  return ac;
+}
+
+/** Decorator form: the class itself gains static `spawn`, `resolve` and `className`. */
+function decorate<C extends AnyCtor>(cls: C, opts: RemoteOptions): C & ActorClass<C> {
+  const ac = makeActorClass(cls, opts);
+  for (const key of ['className', 'methods'] as const) {
+    Object.defineProperty(cls, key, { value: ac[key], configurable: true });
+  }
+  Object.defineProperty(cls, 'spawn', { value: ac.spawn.bind(ac), configurable: true, writable: true });
+  Object.defineProperty(cls, 'resolve', { value: ac.resolve.bind(ac), configurable: true, writable: true });
+  return cls as C & ActorClass<C>;
+}
+
+function isDecoratorContext(x: unknown): x is ClassDecoratorContext {
+  return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'class';
+}
+
+/** Make an actor class from `cls` (function form). */
+export function remote<C extends AnyCtor>(cls: C, opts?: RemoteOptions): ActorClass<C>;
+/** Decorator form: `@remote()` or `@remote({ restartPolicy: 'on-failure' })`. */
+export function remote(opts?: RemoteOptions): <C extends AnyCtor>(cls: C, ctx?: ClassDecoratorContext) => C & ActorClass<C>;
+export function remote(a?: unknown, b?: unknown): unknown {
+  if (typeof a === 'function') {
+    // `@remote` without parentheses: called by the decorator machinery with its context.
+    if (isDecoratorContext(b)) return decorate(a as AnyCtor, {});
+    return makeActorClass(a as AnyCtor, (b as RemoteOptions | undefined) ?? {});
+  }
+  if (a !== undefined && (typeof a !== 'object' || a === null)) {
+    throw new TypeError(`remote(): expected a class or an options object, got ${a === null ? 'null' : typeof a}`);
+  }
+  const opts = (a as RemoteOptions | undefined) ?? {};
+  return (cls: AnyCtor) => decorate(cls, opts);
+}
+
+export type { CallOptions };

@@ -1,0 +1,68 @@
+/** Shared option types of the public API. */
+
+/** An actor id: `"<nodeId>:<localId>"`. */
+export type ActorId = string;
+
+/** Options every call that can wait accepts. */
+export interface CallOptions {
+  /** Give up after this many milliseconds with `PulsingTimeoutError`. */
+  timeoutMs?: number;
+  /** Abort the call; it rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** When a crashed actor is restarted. */
+export type RestartPolicy = 'never' | 'on-failure' | 'always';
+
+/** Supervision of a named actor. */
+export interface SupervisionOptions {
+  restartPolicy?: RestartPolicy;
+  /** Restarts allowed before the actor stays stopped (default 3). */
+  maxRestarts?: number;
+  /** First backoff, doubled each restart (default 100 ms). */
+  minBackoffMs?: number;
+  /** Backoff cap (default 30 000 ms). */
+  maxBackoffMs?: number;
+}
+
+/** Options of `pul.init` / `pul.actorSystem`. */
+export interface InitOptions {
+  /** Address to listen on (`host:port`, port 0 picks one); absent = standalone. */
+  addr?: string;
+  seeds?: string[];
+  passphrase?: string;
+  headAddr?: string;
+  isHeadNode?: boolean;
+  advertiseAddr?: string;
+  /** Timeout of calls that do not set one (default 30 000 ms). */
+  defaultTimeoutMs?: number;
+  /** Encode local messages too, so tests prove values survive the wire. */
+  strictLocal?: boolean;
+}
+
+/** Options of `system.resolve`. */
+export interface ResolveOptions extends CallOptions {
+  /** Only this node's instance. */
+  nodeId?: string;
+}
+
+/** Options of `system.spawn`. */
+export interface SystemSpawnOptions extends SupervisionOptions {
+  /** Register under this name (resolvable); anonymous when absent. */
+  name?: string;
+  /** Mailbox bound; callers wait when it is full (default 4096). */
+  mailboxCapacity?: number;
+}
+
+/** A member of the cluster. */
+export interface Member {
+  nodeId: string;
+  addr: string | null;
+  status: 'alive' | 'suspect' | 'dead' | 'leaving';
+}
+
+/** A name and its instances across the cluster. */
+export interface NamedActorInfo {
+  name: string;
+  instances: { nodeId: string; actorId: string; metadata: Record<string, string> }[];
+}
