@@ -48,7 +48,7 @@ describe('errors (API.md section 6)', () => {
 
   it('calls time out at defaultTimeoutMs with PulsingTimeoutError naming the call', async () => {
     const t = await R.spawn({ name: 'slowpoke' });
-    const e = await t.hang().catch((x) => x);
+    const e = (await t.hang().catch((x) => x)) as pul.PulsingTimeoutError;
     expect(e).toBeInstanceOf(pul.PulsingTimeoutError);
     expect(e.durationMs).toBe(200);
     expect(e.operation).toBe('actors/slowpoke.hang');

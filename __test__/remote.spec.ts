@@ -50,7 +50,7 @@ describe('remote() classes in one process (API.md section 2)', () => {
   it('a call made from inside a running method waits its turn (mailbox order kept)', async () => {
     const order: string[] = [];
     class Reentrant {
-      self?: pul.ActorProxy<Reentrant>;
+      self?: { inner(): Promise<number> };
       setSelf(p: pul.ActorRef) { this.self = p.asType(RReentrant); }
       outer() { order.push('outer start'); void this.self!.inner(); order.push('outer end'); return 1; }
       inner() { order.push('inner'); return 2; }

@@ -79,6 +79,8 @@ export class ActorCell implements StreamHost {
   private timer: NodeJS.Timeout | undefined;
   private stopCause: string | undefined;
   private startWaiters: { resolve: () => void; reject: (e: unknown) => void } | null = null;
+  /** Why the first start failed, for a start() that returns after the failure. */
+  private startError: PulsingError | undefined;
 
   constructor(private readonly host: CellHost, private readonly config: CellConfig) {
     this.actorId = config.actorId;
@@ -97,11 +99,17 @@ export class ActorCell implements StreamHost {
     return this.state === State.Stopped;
   }
 
-  /** Start the first instance; resolves when it is ready (or will be, after a restart). */
-  start(): Promise<void> {
+  /**
+   * Start the first instance. Returns `undefined` when it is ready at once (no async
+   * `onStart`: the common case, kept free of promises), otherwise a promise that resolves
+   * when it is ready (or will be, after a restart) and rejects if it cannot start.
+   */
+  start(): Promise<void> | undefined {
+    this.boot(this.config.instance ?? null);
+    if (this.state === State.Ready) return undefined;
+    if (this.state === State.Stopped) return Promise.reject(this.startError ?? this.stoppedError());
     return new Promise<void>((resolve, reject) => {
       this.startWaiters = { resolve, reject };
-      this.boot(this.config.instance ?? null);
     });
   }
 
@@ -320,6 +328,8 @@ export class ActorCell implements StreamHost {
       if (this.startWaiters) {
         this.startWaiters.reject(err);
         this.startWaiters = null;
+      } else if (this.restarts === 0) {
+        this.startError = err;
       }
       this.finish(why);
       return;

@@ -61,11 +61,23 @@ export function methodKinds(cls: AnyCtor): Map<string, 'value' | 'stream'> {
   return out;
 }
 
-const protoCache = new WeakMap<object, object>();
+type ProxyCtor = new (ref: ActorRef, opts: CallOptions | undefined) => object;
+const ctorCache = new WeakMap<object, ProxyCtor>();
+
+/** A constructor per class gives every proxy of it one fixed shape (fast property access). */
+function typedCtor(cls: ActorClass<AnyCtor>): ProxyCtor {
+  let ctor = ctorCache.get(cls);
+  if (ctor) return ctor;
+  const Ctor = function (this: Record<string | symbol, unknown>, ref: ActorRef, opts: CallOptions | undefined) {
+    this.$ref = ref;
+    this[OPTS] = opts;
+  } as unknown as ProxyCtor;
+  Ctor.prototype = typedProto(cls);
+  ctorCache.set(cls, Ctor);
+  return Ctor;
+}
 
 function typedProto(cls: ActorClass<AnyCtor>): object {
-  let proto = protoCache.get(cls);
-  if (proto) return proto;
   const fallback = new Proxy(Object.create(null) as object, {
     get(_t, key) {
       if (notAMethod(key)) return undefined;
@@ -88,16 +100,13 @@ function typedProto(cls: ActorClass<AnyCtor>): object {
     checkCallOptions(opts, '$with');
     return typedProxy(this.$ref, cls, { ...this[OPTS], ...opts });
   };
-  protoCache.set(cls, p);
   return p;
 }
 
 /** A typed proxy over `ref` for an actor class. */
 export function typedProxy<C extends AnyCtor>(ref: ActorRef, cls: ActorClass<C>, opts: CallOptions | undefined): ActorProxy<InstanceType<C>> {
-  const obj = Object.create(typedProto(cls as unknown as ActorClass<AnyCtor>)) as Record<string | symbol, unknown>;
-  Object.defineProperty(obj, '$ref', { value: ref, enumerable: false });
-  obj[OPTS] = opts;
-  return obj as unknown as ActorProxy<InstanceType<C>>;
+  const Ctor = typedCtor(cls as unknown as ActorClass<AnyCtor>);
+  return new Ctor(ref, opts) as ActorProxy<InstanceType<C>>;
 }
 
 /** An untyped proxy over `ref`. */

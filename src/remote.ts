@@ -125,6 +125,8 @@ function isDecoratorContext(x: unknown): x is ClassDecoratorContext {
   return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'class';
 }
 
+/** Bare decorator form: `@remote class Counter {}` (TS 5 standard decorators). */
+export function remote<C extends AnyCtor>(cls: C, ctx: ClassDecoratorContext<C>): C & ActorClass<C>;
 /** Make an actor class from `cls` (function form). */
 export function remote<C extends AnyCtor>(cls: C, opts?: RemoteOptions): ActorClass<C>;
 /** Decorator form: `@remote()` or `@remote({ restartPolicy: 'on-failure' })`. */

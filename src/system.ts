@@ -87,6 +87,7 @@ export class ActorSystem implements CellHost {
 
   /** Spawn an actor from an instance or a factory (a factory lets supervision restart it). */
   async spawn(actor: Actor | object | (() => Actor | object), opts: SystemSpawnOptions = {}): Promise<ActorRef> {
+    checkSupervision(opts, 'spawn');
     if (typeof actor === 'function') {
       if (isClass(actor)) throw new TypeError(`spawn: pass an instance (new ${actor.name}()) or a factory (() => new ${actor.name}()), not the class`);
       return this.spawnObject(actor as () => object, opts);
@@ -98,10 +99,9 @@ export class ActorSystem implements CellHost {
     return this.spawnObject(actor, opts);
   }
 
-  /** @internal Spawn from a factory or an instance. */
+  /** @internal Spawn from a factory or an instance; `opts` were validated by the caller. */
   async spawnObject(source: object | (() => object), opts: SystemSpawnOptions): Promise<ActorRef> {
     this.checkOpen();
-    checkSupervision(opts, 'spawn');
     const factory = typeof source === 'function' ? (source as () => object) : undefined;
     const supervision: Required<SupervisionOptions> = {
       restartPolicy: opts.restartPolicy ?? 'never',
@@ -135,7 +135,8 @@ export class ActorSystem implements CellHost {
       this.byName.set(name, cell);
       this.wakeNameWaiters(name);
     }
-    await cell.start();
+    const starting = cell.start();
+    if (starting !== undefined) await starting;
     return new ActorRef(cell);
   }
 
