@@ -35,17 +35,20 @@
 pub mod actor;
 pub mod behavior;
 mod cell;
+pub mod cluster;
 pub mod error;
 mod mailbox;
 pub mod message;
 pub mod naming;
 pub mod supervision;
 pub mod system;
+pub mod transport;
 
 /// Everything an application needs: `use pulsing_actor::prelude::*;`.
 pub mod prelude {
     pub use crate::actor::{Actor, ActorContext, ActorId, NodeId};
     pub use crate::behavior::{stateful, stateless, Behavior, BehaviorAction};
+    pub use crate::cluster::ClusterConfig;
     pub use crate::error::{PulsingError, RuntimeErrorKind};
     pub use crate::message::{Message, MessageStream};
     pub use crate::supervision::{RestartPolicy, SupervisionSpec};

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -15,6 +15,9 @@ use tokio::task::JoinHandle;
 
 use crate::actor::{Actor, ActorId, NodeId};
 use crate::cell::{stopped, CellRun, Factory};
+use crate::cluster::gossip::Liveness;
+use crate::cluster::node::Node;
+use crate::cluster::ClusterConfig;
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::mailbox::Envelope;
 use crate::message::Message;
@@ -98,7 +101,8 @@ struct CellHandle {
 
 struct Inner {
     node_id: NodeId,
-    addr: Option<String>,
+    /// The cluster runtime, when this node listens (set once at build).
+    cluster: OnceLock<Arc<Node>>,
     default_timeout: Duration,
     mailbox_capacity: usize,
     next_local: AtomicU64,
@@ -113,10 +117,22 @@ pub struct ActorSystem {
     inner: Arc<Inner>,
 }
 
+/// A handle that does not keep the system alive (held by the cluster runtime).
+#[derive(Clone)]
+pub struct WeakSystem(Weak<Inner>);
+
+impl WeakSystem {
+    /// The system, if it still exists.
+    pub fn upgrade(&self) -> Option<ActorSystem> {
+        self.0.upgrade().map(|inner| ActorSystem { inner })
+    }
+}
+
 /// Configures an [`ActorSystem`].
 #[derive(Debug, Clone)]
 pub struct ActorSystemBuilder {
     node_id: Option<NodeId>,
+    cluster: Option<ClusterConfig>,
     default_timeout: Duration,
     mailbox_capacity: usize,
 }
@@ -137,12 +153,44 @@ impl ActorSystemBuilder {
         self.mailbox_capacity = n.max(1);
         self
     }
-    /// Build the system. Must run inside a tokio runtime.
+    /// Listen on `addr` (`host:port`, port 0 picks one) and join a cluster.
+    pub fn addr(mut self, addr: impl Into<String>) -> Self {
+        let bind = addr.into();
+        let cfg = self
+            .cluster
+            .take()
+            .unwrap_or_else(|| ClusterConfig::new(bind.clone()));
+        self.cluster = Some(ClusterConfig { bind, ..cfg });
+        self
+    }
+    /// Nodes to join through (needs [`ActorSystemBuilder::addr`]).
+    pub fn seeds<I: IntoIterator<Item = S>, S: Into<String>>(mut self, seeds: I) -> Self {
+        let cfg = self
+            .cluster
+            .get_or_insert_with(|| ClusterConfig::new("127.0.0.1:0"));
+        cfg.seeds = seeds.into_iter().map(Into::into).collect();
+        self
+    }
+    /// The address peers dial, when it differs from the bound one.
+    pub fn advertise_addr(mut self, addr: impl Into<String>) -> Self {
+        let cfg = self
+            .cluster
+            .get_or_insert_with(|| ClusterConfig::new("127.0.0.1:0"));
+        cfg.advertise = Some(addr.into());
+        self
+    }
+    /// Full cluster settings (timings included).
+    pub fn cluster(mut self, cfg: ClusterConfig) -> Self {
+        self.cluster = Some(cfg);
+        self
+    }
+    /// Build the system. Must run inside a tokio runtime. With an address it binds and
+    /// starts joining the cluster; the join completes in the background.
     pub async fn build(self) -> anyhow::Result<ActorSystem> {
-        Ok(ActorSystem {
+        let system = ActorSystem {
             inner: Arc::new(Inner {
                 node_id: self.node_id.unwrap_or_else(NodeId::random),
-                addr: None,
+                cluster: OnceLock::new(),
                 default_timeout: self.default_timeout,
                 mailbox_capacity: self.mailbox_capacity,
                 next_local: AtomicU64::new(1),
@@ -150,7 +198,12 @@ impl ActorSystemBuilder {
                 cells: Mutex::new(HashMap::new()),
                 shut_down: AtomicBool::new(false),
             }),
-        })
+        };
+        if let Some(cfg) = self.cluster {
+            let node = Node::start(cfg, system.inner.node_id, system.downgrade()).await?;
+            let _ = system.inner.cluster.set(node);
+        }
+        Ok(system)
     }
 }
 
@@ -159,6 +212,7 @@ impl ActorSystem {
     pub fn builder() -> ActorSystemBuilder {
         ActorSystemBuilder {
             node_id: None,
+            cluster: None,
             default_timeout: DEFAULT_TIMEOUT,
             mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
         }
@@ -169,9 +223,31 @@ impl ActorSystem {
         self.inner.node_id
     }
 
-    /// The address this node listens on (`None` when standalone).
+    /// The address peers dial (`None` when standalone).
     pub fn addr(&self) -> Option<&str> {
-        self.inner.addr.as_deref()
+        self.inner.cluster.get().map(|n| n.addr())
+    }
+
+    /// The cluster runtime, when this node listens.
+    pub fn cluster(&self) -> Option<&Arc<Node>> {
+        self.inner.cluster.get()
+    }
+
+    /// A handle that does not keep the system alive.
+    pub fn downgrade(&self) -> WeakSystem {
+        WeakSystem(Arc::downgrade(&self.inner))
+    }
+
+    /// A ref to the Rust actor with this local id on this node.
+    pub fn local_ref(&self, local: u64) -> Option<ActorRef> {
+        let sender = self.inner.cells.lock().get(&local)?.sender.clone();
+        Some(self.make_ref(
+            ActorId {
+                node: self.inner.node_id,
+                local,
+            },
+            sender,
+        ))
     }
 
     /// The time a call may take unless it says otherwise.
@@ -219,10 +295,23 @@ impl ActorSystem {
     /// A ref to the actor with this id, if it lives on this node.
     pub async fn actor_ref(&self, id: &ActorId) -> Result<ActorRef, PulsingError> {
         if id.node != self.inner.node_id {
-            return Err(PulsingError::runtime(
-                RuntimeErrorKind::NodeNotFound,
-                format!("node {} is not known to this standalone node", id.node),
-            ));
+            let node = self.cluster().filter(|n| {
+                matches!(
+                    n.member(id.node).map(|m| m.liveness),
+                    Some(Liveness::Alive | Liveness::Suspect)
+                )
+            });
+            return match node {
+                Some(n) => Ok(ActorRef {
+                    id: *id,
+                    route: Route::Remote(n.clone()),
+                    timeout: self.inner.default_timeout,
+                }),
+                None => Err(PulsingError::runtime(
+                    RuntimeErrorKind::NodeNotFound,
+                    format!("node {} is not a live member of this cluster", id.node),
+                )),
+            };
         }
         let cells = self.inner.cells.lock();
         let cell = cells.get(&id.local).ok_or_else(|| {
@@ -247,10 +336,24 @@ impl ActorSystem {
                     },
                     _ => e,
                 }),
-            None => Err(PulsingError::runtime(
-                RuntimeErrorKind::ActorNotFound,
-                format!("no actor named {full}"),
-            )),
+            None => {
+                let remote = self
+                    .cluster()
+                    .and_then(|n| n.remote_instances(&full).into_iter().next());
+                match remote {
+                    Some(e) => {
+                        self.actor_ref(&ActorId {
+                            node: e.node,
+                            local: e.local,
+                        })
+                        .await
+                    }
+                    None => Err(PulsingError::runtime(
+                        RuntimeErrorKind::ActorNotFound,
+                        format!("no actor named {full}"),
+                    )),
+                }
+            }
         }
     }
 
@@ -262,28 +365,62 @@ impl ActorSystem {
 
     /// Members of the cluster, this node included.
     pub async fn members(&self) -> Vec<MemberInfo> {
-        vec![MemberInfo {
-            node_id: self.inner.node_id,
-            addr: self.inner.addr.clone(),
-            status: MemberStatus::Alive,
-        }]
+        match self.cluster() {
+            None => vec![MemberInfo {
+                node_id: self.inner.node_id,
+                addr: None,
+                status: MemberStatus::Alive,
+            }],
+            Some(n) => n
+                .members()
+                .into_iter()
+                .map(|m| MemberInfo {
+                    node_id: m.node,
+                    addr: Some(m.addr),
+                    status: match m.liveness {
+                        Liveness::Alive => MemberStatus::Alive,
+                        Liveness::Suspect => MemberStatus::Suspect,
+                        Liveness::Dead => MemberStatus::Dead,
+                        Liveness::Left => MemberStatus::Leaving,
+                    },
+                })
+                .collect(),
+        }
     }
 
     /// Every named actor with its instances.
     pub async fn all_named_actors(&self) -> Vec<NamedActorInfo> {
         let node = self.inner.node_id;
-        self.inner
-            .registry
-            .lock()
-            .iter()
-            .map(|(name, reg)| NamedActorInfo {
-                name: name.clone(),
-                instances: vec![NamedInstance {
+        let mut by_name: std::collections::BTreeMap<String, Vec<NamedInstance>> =
+            Default::default();
+        for (name, reg) in self.inner.registry.lock().iter() {
+            by_name
+                .entry(name.clone())
+                .or_default()
+                .push(NamedInstance {
                     node_id: node,
                     actor_id: reg.actor_id,
                     metadata: reg.metadata.clone(),
-                }],
-            })
+                });
+        }
+        if let Some(n) = self.cluster() {
+            for e in n.remote_names() {
+                by_name
+                    .entry(e.name.clone())
+                    .or_default()
+                    .push(NamedInstance {
+                        node_id: e.node,
+                        actor_id: ActorId {
+                            node: e.node,
+                            local: e.local,
+                        },
+                        metadata: e.metadata.into_iter().collect(),
+                    });
+            }
+        }
+        by_name
+            .into_iter()
+            .map(|(name, instances)| NamedActorInfo { name, instances })
             .collect()
     }
 
@@ -313,6 +450,7 @@ impl ActorSystem {
                 // Hosted outside Rust: dropping the name is all the core can do.
                 None => {
                     self.inner.registry.lock().remove_if(&full, reg.actor_id);
+                    self.name_changed(&full);
                     None
                 }
             }
@@ -338,6 +476,9 @@ impl ActorSystem {
         };
         for j in joins {
             let _ = j.await;
+        }
+        if let Some(n) = self.cluster() {
+            n.shutdown().await;
         }
         Ok(())
     }
@@ -371,7 +512,8 @@ impl ActorSystem {
         self.inner
             .registry
             .lock()
-            .insert(full, Registration { actor_id, metadata })?;
+            .insert(full.clone(), Registration { actor_id, metadata })?;
+        self.name_changed(&full);
         Ok(actor_id)
     }
 
@@ -390,7 +532,8 @@ impl ActorSystem {
         self.inner
             .registry
             .lock()
-            .replace(full, Registration { actor_id, metadata });
+            .replace(full.clone(), Registration { actor_id, metadata });
+        self.name_changed(&full);
         Ok(())
     }
 
@@ -401,7 +544,19 @@ impl ActorSystem {
             node: self.inner.node_id,
             local,
         };
-        Ok(self.inner.registry.lock().remove_if(&full, actor_id))
+        let removed = self.inner.registry.lock().remove_if(&full, actor_id);
+        if removed {
+            self.name_changed(&full);
+        }
+        Ok(removed)
+    }
+
+    /// Tell the cluster that the registration of `full` changed (or vanished).
+    fn name_changed(&self, full: &str) {
+        if let Some(n) = self.cluster() {
+            let reg = self.inner.registry.lock().get(full).cloned();
+            n.publish_name(full, reg.as_ref());
+        }
     }
 
     fn check_open(&self) -> Result<(), PulsingError> {
@@ -417,7 +572,7 @@ impl ActorSystem {
     fn make_ref(&self, id: ActorId, sender: mpsc::Sender<Envelope>) -> ActorRef {
         ActorRef {
             id,
-            sender,
+            route: Route::Local(sender),
             timeout: self.inner.default_timeout,
         }
     }
@@ -435,11 +590,14 @@ impl ActorSystem {
                 metadata,
             },
         );
+        self.name_changed(name);
     }
 
     pub(crate) fn forget_cell(&self, id: ActorId, name: Option<&str>) {
         if let Some(n) = name {
-            self.inner.registry.lock().remove_if(n, id);
+            if self.inner.registry.lock().remove_if(n, id) {
+                self.name_changed(n);
+            }
         }
         self.inner.cells.lock().remove(&id.local);
     }
@@ -469,6 +627,7 @@ impl ActorSystem {
                     metadata: HashMap::new(),
                 },
             )?;
+            self.name_changed(n);
         }
         let capacity = options
             .mailbox_capacity
@@ -569,8 +728,15 @@ impl Spawning {
 #[derive(Clone)]
 pub struct ActorRef {
     id: ActorId,
-    sender: mpsc::Sender<Envelope>,
+    route: Route,
     timeout: Duration,
+}
+
+/// How a ref reaches its actor: a local mailbox, or the cluster transport.
+#[derive(Clone)]
+enum Route {
+    Local(mpsc::Sender<Envelope>),
+    Remote(Arc<Node>),
 }
 
 impl std::fmt::Debug for ActorRef {
@@ -603,11 +769,35 @@ impl ActorRef {
         self.ask_message(msg).await?.unpack()
     }
 
+    /// Put an ask into a local mailbox now (waiting while it is full) and return the
+    /// receiver of its reply. Lets the transport keep a connection's arrival order.
+    pub(crate) async fn enqueue_ask(
+        &self,
+        msg: Message,
+    ) -> Result<oneshot::Receiver<Result<Message, PulsingError>>, PulsingError> {
+        let Route::Local(sender) = &self.route else {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::Protocol,
+                "enqueue_ask on a remote ref",
+            ));
+        };
+        let (tx, rx) = oneshot::channel();
+        sender
+            .send(Envelope::Ask { msg, reply: tx })
+            .await
+            .map_err(|_| stopped(self.id))?;
+        Ok(rx)
+    }
+
     /// Send a message and wait for the reply, within this ref's timeout.
     pub async fn ask_message(&self, msg: Message) -> Result<Message, PulsingError> {
+        let sender = match &self.route {
+            Route::Local(s) => s,
+            Route::Remote(node) => return node.ask(self.id, msg, self.timeout).await,
+        };
         let fut = async {
             let (tx, rx) = oneshot::channel();
-            self.sender
+            sender
                 .send(Envelope::Ask { msg, reply: tx })
                 .await
                 .map_err(|_| stopped(self.id))?;
@@ -631,9 +821,12 @@ impl ActorRef {
 
     /// Send a message without waiting for a reply; waits while the mailbox is full.
     pub async fn tell_message(&self, msg: Message) -> Result<(), PulsingError> {
-        self.sender
-            .send(Envelope::Tell { msg })
-            .await
-            .map_err(|_| stopped(self.id))
+        match &self.route {
+            Route::Local(sender) => sender
+                .send(Envelope::Tell { msg })
+                .await
+                .map_err(|_| stopped(self.id)),
+            Route::Remote(node) => node.tell(self.id, msg),
+        }
     }
 }

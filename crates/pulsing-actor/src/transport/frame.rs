@@ -1,0 +1,239 @@
+//! Frames of the binary protocol.
+//!
+//! A connection opens with the 4-byte magic `PLS1`, then carries frames:
+//! `[u32 header_len][u32 body_len][header: bincode][body: opaque bytes]`, big-endian lengths.
+//! The header says what the frame is (ask, reply, stream item, gossip, ...); the body is the
+//! payload, never decoded by the transport. A frame over the limits is a protocol violation:
+//! the connection is closed with a logged reason and nothing it sent is decoded further.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+
+use crate::actor::NodeId;
+use crate::cluster::gossip::Gossip;
+
+/// First bytes of every connection.
+pub const MAGIC: &[u8; 4] = b"PLS1";
+/// Largest header accepted.
+pub const MAX_HEADER: usize = 64 * 1024;
+/// Largest body accepted by default.
+pub const DEFAULT_MAX_BODY: usize = 256 * 1024 * 1024;
+
+/// Who a request is for, on the receiving node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Target {
+    /// A local actor id on the receiving node.
+    Local(u64),
+    /// A registered name on the receiving node.
+    Name(String),
+}
+
+/// An error as it travels: class, message and the fields of its class.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WireError {
+    pub cls: String,
+    pub message: String,
+    pub kind: Option<String>,
+    pub code: Option<i32>,
+    /// Details of a business error, MessagePack-encoded.
+    pub details: Option<Vec<u8>>,
+    pub error: Option<String>,
+    pub recoverable: Option<bool>,
+    pub operation: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub actor_name: Option<String>,
+}
+
+/// What a frame is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Header {
+    /// First frame each way: who is on the other side.
+    Hello { node: NodeId, addr: String },
+    /// A request expecting a reply (or a stream of replies).
+    Ask {
+        req: u64,
+        target: Target,
+        tag: String,
+    },
+    /// A request expecting nothing back.
+    Tell { target: Target, tag: String },
+    /// The single reply of `req`.
+    Reply { req: u64, tag: String },
+    /// `req` failed.
+    Error { req: u64, error: WireError },
+    /// One item of the stream answering `req`.
+    StreamItem { req: u64, tag: String },
+    /// End of the stream answering `req`; the body is the generator's return value.
+    StreamEnd { req: u64, tag: String },
+    /// The caller gave up on `req` (stream `break`, timeout, abort).
+    Cancel { req: u64 },
+    /// The caller consumed `n` more items of the stream answering `req`.
+    Credit { req: u64, n: u32 },
+    /// Membership and naming.
+    Gossip(Gossip),
+}
+
+/// One frame: header plus body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub header: Header,
+    pub body: Bytes,
+}
+
+impl Frame {
+    /// A frame with an empty body.
+    pub fn bare(header: Header) -> Frame {
+        Frame {
+            header,
+            body: Bytes::new(),
+        }
+    }
+}
+
+/// Why bytes from a peer were refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("bad magic {0:02x?}: not a Pulsing peer")]
+    BadMagic([u8; 4]),
+    #[error("header of {0} bytes exceeds the {MAX_HEADER}-byte limit")]
+    HeaderTooLarge(usize),
+    #[error("body of {0} bytes exceeds the {1}-byte limit")]
+    BodyTooLarge(usize, usize),
+    #[error("undecodable header: {0}")]
+    BadHeader(String),
+}
+
+fn config() -> bincode::config::Configuration<
+    bincode::config::BigEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_HEADER>,
+> {
+    bincode::config::standard()
+        .with_big_endian()
+        .with_limit::<MAX_HEADER>()
+}
+
+/// Encode a frame's header and lengths into `out`; the body follows as its own buffer so
+/// large payloads are written without being copied next to the header.
+pub fn encode_head(frame: &Frame, out: &mut BytesMut) -> Result<(), ProtocolError> {
+    let header = bincode::serde::encode_to_vec(&frame.header, config())
+        .map_err(|e| ProtocolError::BadHeader(e.to_string()))?;
+    if header.len() > MAX_HEADER {
+        return Err(ProtocolError::HeaderTooLarge(header.len()));
+    }
+    out.reserve(8 + header.len());
+    out.put_u32(header.len() as u32);
+    out.put_u32(frame.body.len() as u32);
+    out.put_slice(&header);
+    Ok(())
+}
+
+/// Incremental decoder: feed bytes, take frames.
+#[derive(Debug)]
+pub struct Decoder {
+    max_body: usize,
+}
+
+impl Decoder {
+    /// A decoder accepting bodies up to `max_body` bytes.
+    pub fn new(max_body: usize) -> Self {
+        Self { max_body }
+    }
+
+    /// Take one frame from the front of `buf`, if complete.
+    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
+        if buf.len() < 8 {
+            return Ok(None);
+        }
+        let hlen = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        let blen = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+        if hlen > MAX_HEADER {
+            return Err(ProtocolError::HeaderTooLarge(hlen));
+        }
+        if blen > self.max_body {
+            return Err(ProtocolError::BodyTooLarge(blen, self.max_body));
+        }
+        if buf.len() < 8 + hlen + blen {
+            buf.reserve(8 + hlen + blen - buf.len());
+            return Ok(None);
+        }
+        buf.advance(8);
+        let head = buf.split_to(hlen);
+        let (header, used): (Header, usize) = bincode::serde::decode_from_slice(&head, config())
+            .map_err(|e| ProtocolError::BadHeader(e.to_string()))?;
+        if used != hlen {
+            return Err(ProtocolError::BadHeader(format!(
+                "{} trailing bytes after the header",
+                hlen - used
+            )));
+        }
+        let body = buf.split_to(blen).freeze();
+        Ok(Some(Frame { header, body }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(frame: &Frame) -> BytesMut {
+        let mut out = BytesMut::new();
+        encode_head(frame, &mut out).unwrap();
+        out.extend_from_slice(&frame.body);
+        out
+    }
+
+    #[test]
+    fn frames_round_trip_and_split_anywhere() {
+        let frames = vec![
+            Frame {
+                header: Header::Ask {
+                    req: 7,
+                    target: Target::Name("actors/x".into()),
+                    tag: "msgpack".into(),
+                },
+                body: Bytes::from_static(b"hello"),
+            },
+            Frame::bare(Header::Cancel { req: 9 }),
+        ];
+        let mut all = BytesMut::new();
+        for f in &frames {
+            all.extend_from_slice(&wire(f));
+        }
+        // Feed one byte at a time: the decoder must wait for whole frames.
+        let d = Decoder::new(1024);
+        let mut buf = BytesMut::new();
+        let mut got = vec![];
+        for b in all.iter() {
+            buf.put_u8(*b);
+            while let Some(f) = d.decode(&mut buf).unwrap() {
+                got.push(f);
+            }
+        }
+        assert_eq!(got, frames);
+    }
+
+    #[test]
+    fn limits_and_garbage_are_protocol_errors() {
+        let d = Decoder::new(16);
+        let mut big = BytesMut::new();
+        big.put_u32(4);
+        big.put_u32(17);
+        assert_eq!(d.decode(&mut big), Err(ProtocolError::BodyTooLarge(17, 16)));
+        let mut huge = BytesMut::new();
+        huge.put_u32(u32::MAX);
+        huge.put_u32(0);
+        assert!(matches!(
+            d.decode(&mut huge),
+            Err(ProtocolError::HeaderTooLarge(_))
+        ));
+        let mut junk = BytesMut::new();
+        junk.put_u32(3);
+        junk.put_u32(0);
+        junk.put_slice(&[0xff, 0xff, 0xff]);
+        assert!(matches!(
+            d.decode(&mut junk),
+            Err(ProtocolError::BadHeader(_))
+        ));
+    }
+}

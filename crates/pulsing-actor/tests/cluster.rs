@@ -1,0 +1,257 @@
+//! Several systems in one process, on loopback ports chosen by the OS: membership, naming,
+//! remote calls and failure detection.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use pulsing_actor::prelude::*;
+
+#[derive(Serialize, Deserialize)]
+enum Cmd {
+    Add(i64),
+    Stream(u32),
+    Fail,
+    Hang,
+}
+
+struct Counter(i64);
+
+/// Set once a `Hang` request is running (so a test knows it reached its node).
+static HANGING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[async_trait]
+impl Actor for Counter {
+    async fn receive(&mut self, msg: Message, _ctx: &mut ActorContext) -> anyhow::Result<Message> {
+        match msg.unpack::<Cmd>()? {
+            Cmd::Add(n) => {
+                self.0 += n;
+                Message::pack(&self.0)
+            }
+            Cmd::Stream(n) => Ok(Message::stream_of(futures::stream::iter(0..n))),
+            Cmd::Fail => Err(PulsingError::business(418, "teapot").into()),
+            Cmd::Hang => {
+                HANGING.store(true, std::sync::atomic::Ordering::SeqCst);
+                futures::future::pending::<()>().await;
+                unreachable!()
+            }
+        }
+    }
+}
+
+fn fast(seeds: Vec<String>) -> ClusterConfig {
+    let mut c = ClusterConfig::new("127.0.0.1:0");
+    c.seeds = seeds;
+    c.probe_interval = Duration::from_millis(50);
+    c.probe_timeout = Duration::from_millis(30);
+    c.suspicion_timeout = Duration::from_millis(300);
+    c.sync_interval = Duration::from_millis(50);
+    c
+}
+
+async fn node(seeds: Vec<String>) -> ActorSystem {
+    ActorSystem::builder()
+        .cluster(fast(seeds))
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn three() -> (ActorSystem, ActorSystem, ActorSystem) {
+    let a = node(vec![]).await;
+    let seed = a.addr().unwrap().to_string();
+    let b = node(vec![seed.clone()]).await;
+    let c = node(vec![seed]).await;
+    for s in [&a, &b, &c] {
+        let s = s.clone();
+        wait_for("3 members everywhere", Duration::from_secs(5), || {
+            let s = s.clone();
+            async move { s.members().await.len() == 3 }
+        })
+        .await;
+    }
+    (a, b, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_converge_and_list_each_other() {
+    let (a, b, c) = three().await;
+    let m = b.members().await;
+    for s in [&a, &b, &c] {
+        let me = m
+            .iter()
+            .find(|x| x.node_id == s.node_id())
+            .expect("every node listed");
+        assert_eq!(me.addr.as_deref(), s.addr());
+        assert_eq!(me.status, MemberStatus::Alive);
+    }
+    for s in [a, b, c] {
+        s.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_resolve_from_every_node_and_calls_cross_nodes() {
+    let (a, b, c) = three().await;
+    b.spawn_named("counter", Counter(10)).await.unwrap();
+    for s in [&a, &c] {
+        let s = s.clone();
+        wait_for("the name to spread", Duration::from_secs(5), || {
+            let s = s.clone();
+            async move { s.resolve("counter").await.is_ok() }
+        })
+        .await;
+    }
+    let r = a.resolve("actors/counter").await.unwrap();
+    assert_eq!(r.id().node, b.node_id());
+    assert_eq!(r.ask::<_, i64>(Cmd::Add(5)).await.unwrap(), 15);
+    let r2 = c.actor_ref(&r.id()).await.unwrap();
+    r2.tell(Cmd::Add(1)).await.unwrap();
+    assert_eq!(r2.ask::<_, i64>(Cmd::Add(0)).await.unwrap(), 16);
+
+    // Typed errors cross the wire.
+    let err = r.ask::<_, i64>(Cmd::Fail).await.unwrap_err();
+    assert!(
+        matches!(err, PulsingError::Business { code: 418, .. }),
+        "{err:?}"
+    );
+
+    // Streams cross the wire in order, under flow control (more items than the window).
+    let m = r
+        .ask_message(Message::pack(&Cmd::Stream(100)).unwrap())
+        .await
+        .unwrap();
+    let items: Vec<u32> = m
+        .into_stream()
+        .unwrap()
+        .map(|m| m.unwrap().unpack::<u32>().unwrap())
+        .collect()
+        .await;
+    assert_eq!(items, (0..100).collect::<Vec<_>>());
+
+    let named = c.all_named_actors().await;
+    assert!(named
+        .iter()
+        .any(|n| n.name == "actors/counter" && n.instances[0].node_id == b.node_id()));
+
+    // Stopping the actor drops the name everywhere.
+    b.stop("counter").await.unwrap();
+    let a2 = a.clone();
+    wait_for("the name to vanish", Duration::from_secs(5), || {
+        let a = a2.clone();
+        async move { a.resolve("counter").await.is_err() }
+    })
+    .await;
+    for s in [a, b, c] {
+        s.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_leave_is_seen_at_once() {
+    let (a, b, c) = three().await;
+    c.shutdown().await.unwrap();
+    let a2 = a.clone();
+    wait_for("c to be dropped", Duration::from_secs(2), || {
+        let a = a2.clone();
+        async move { a.members().await.len() == 2 }
+    })
+    .await;
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_node_is_detected_and_its_pending_calls_fail_with_node_down() {
+    let (a, b, c) = three().await;
+    c.spawn_named("victim", Counter(0)).await.unwrap();
+    let a2 = a.clone();
+    wait_for("victim visible", Duration::from_secs(5), || {
+        let a = a2.clone();
+        async move { a.resolve("victim").await.is_ok() }
+    })
+    .await;
+    let r = a
+        .resolve("victim")
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(30));
+    let pending = tokio::spawn(async move { r.ask::<_, i64>(Cmd::Hang).await });
+    wait_for(
+        "the request to run on c",
+        Duration::from_secs(5),
+        || async { HANGING.load(std::sync::atomic::Ordering::SeqCst) },
+    )
+    .await;
+    let t0 = Instant::now();
+    c.cluster().unwrap().halt_without_leave();
+    let err = pending.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), Some(RuntimeErrorKind::NodeDown), "{err:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "failed fast, not at the 30 s timeout"
+    );
+    for s in [&a, &b] {
+        let s = s.clone();
+        wait_for("c dropped from members", Duration::from_secs(5), || {
+            let s = s.clone();
+            async move { s.members().await.len() == 2 }
+        })
+        .await;
+    }
+    assert!(
+        a.resolve("victim").await.is_err(),
+        "names of a dead node are dropped"
+    );
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_port_closes_that_connection_only() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (a, b, c) = three().await;
+    b.spawn_named("svc", Counter(1)).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(b.addr().unwrap())
+        .await
+        .unwrap();
+    s.write_all(b"GARBAGE BYTES\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 64];
+    // b sends its greeting, then closes on our bad magic: the read ends with EOF.
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the bad connection was closed");
+    let a2 = a.clone();
+    wait_for("svc visible", Duration::from_secs(5), || {
+        let a = a2.clone();
+        async move { a.resolve("svc").await.is_ok() }
+    })
+    .await;
+    let r = a.resolve("svc").await.unwrap();
+    assert_eq!(
+        r.ask::<_, i64>(Cmd::Add(1)).await.unwrap(),
+        2,
+        "b keeps serving everyone else"
+    );
+    for s in [a, b, c] {
+        s.shutdown().await.unwrap();
+    }
+}
