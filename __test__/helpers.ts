@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+import { afterAll } from 'vitest';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -21,7 +21,8 @@ export function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } 
 }
 
 const children = new Set<ChildProcess>();
-afterEach(() => {
+// Children live until their spec file ends (nodes started in beforeAll serve many tests).
+afterAll(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   children.clear();
 });

@@ -44,8 +44,8 @@ out('local_ask_pipelined', (await rate(1500, 40, async () => {
 
 const ref = c.$ref;
 out('local_tell', (await rate(1000, 40, async () => {
-  for (let i = 0; i < 255; i++) void ref.cell.tell('incr', []);
-  await ref.cell.tell('incr', []);
+  for (let i = 0; i < 255; i++) void ref.target.tell('incr', []);
+  await ref.target.tell('incr', []);
 })) * 256, '/s');
 
 {

@@ -25,6 +25,20 @@ export declare class NativeSystem {
   unregisterName(name: string, local: number): boolean
   /** The instance registered under `name`, if any. */
   lookup(name: string): JsNamedInstance | null
+  /** Every live instance of `name` in the cluster, this node's first. */
+  instances(name: string): Array<JsNamedInstance>
+  /** Receive transport events for JS actors and JS calls, in batches. */
+  setHost(callback: (events: Array<JsEvent>) => void): void
+  /** A fresh request id for a JS call. */
+  requestId(): number
+  /** Send an ask (`req` set) or a tell to an actor on another node, by local id or by name. */
+  sendRequest(node: string, req: number | undefined | null, local: number | undefined | null, name: string | undefined | null, body: Buffer): void
+  /** Grant `n` stream credits (`n > 0`) or cancel (`n == 0`) a call to another node. */
+  sendFlow(node: string, req: number, n: number): void
+  /** Answer a request: `kind` is `reply`, `item` or `end`. */
+  reply(conn: number, kind: string, req: number, body: Buffer): boolean
+  /** Answer a request with a typed error. */
+  replyError(conn: number, req: number, error: JsWireError): boolean
   /** Members of the cluster, this node included. */
   members(): Promise<Array<JsMember>>
   /** Every named actor with its instances. */
@@ -35,6 +49,25 @@ export declare class NativeSystem {
 
 /** Create a system (standalone until the cluster transport lands). */
 export declare function createSystem(config?: JsSystemConfig | undefined | null): Promise<NativeSystem>
+
+/** A transport event for JS: a request for a JS actor, a reply to a JS call, or a node down. */
+export interface JsEvent {
+  /** `ask`, `tell`, `credit`, `cancel`, `reply`, `item`, `end`, `error` or `nodeDown`. */
+  kind: string
+  /** Connection a request came on (replies go back on it). */
+  conn: number
+  req: number
+  /** Target's local id (requests). */
+  local: number
+  /** Target's name, when addressed by a `system/*` name. */
+  name?: string
+  /** Credits granted (`credit`). */
+  n: number
+  body?: Buffer
+  /** The node (`nodeDown`). */
+  node?: string
+  error?: JsWireError
+}
 
 /** A member of the cluster. */
 export interface JsMember {
@@ -62,6 +95,30 @@ export interface JsSystemConfig {
   nodeId?: string
   /** Default call timeout in milliseconds. */
   defaultTimeoutMs?: number
+  /** Address to bind; absent = standalone. */
+  addr?: string
+  /** Nodes to join through. */
+  seeds?: Array<string>
+  /** Address peers dial, when it differs from `addr`. */
+  advertiseAddr?: string
+  probeIntervalMs?: number
+  probeTimeoutMs?: number
+  suspicionTimeoutMs?: number
+  syncIntervalMs?: number
+}
+
+/** A typed error as it travels (see `WireError` in the core). */
+export interface JsWireError {
+  cls: string
+  message: string
+  kind?: string
+  code?: number
+  details?: Buffer
+  error?: string
+  recoverable?: boolean
+  operation?: string
+  durationMs?: number
+  actorName?: string
 }
 
 /** Normalise an actor name (`x` → `actors/x`); `forSpawn` also refuses `system/*`. */

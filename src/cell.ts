@@ -19,6 +19,7 @@ import {
 import { guard } from './deadline';
 import { roundTrip } from './codec';
 import { ActorStream, type StreamHost } from './stream';
+import type { CallTarget } from './target';
 
 const enum State { Starting, Ready, Restarting, Stopped }
 
@@ -64,7 +65,7 @@ function isGenerator(v: object): v is Generator | AsyncGenerator {
 }
 
 /** One actor hosted in this JS environment. */
-export class ActorCell implements StreamHost {
+export class ActorCell implements StreamHost, CallTarget {
   readonly actorId: string;
   readonly local: number;
   readonly name: string | undefined;

@@ -18,10 +18,14 @@ type MethodKeys<T> = {
   [K in keyof T]: K extends `_${string}` | `$${string}` ? never : T[K] extends (...a: any[]) => any ? K : never;
 }[keyof T];
 
+// `[R]` keeps a method returning `never` (it always throws) callable: a bare `R` would
+// distribute over `never` and erase the method.
 type ProxyMethod<F> = F extends (...args: infer A) => infer R
-  ? R extends Generator<infer Y, infer RR, any> | AsyncGenerator<infer Y, infer RR, any>
-    ? (...args: A) => AsyncIterable<Y> & PromiseLike<RR>
-    : (...args: A) => Promise<Awaited<R>>
+  ? [R] extends [never]
+    ? (...args: A) => Promise<never>
+    : [R] extends [Generator<infer Y, infer RR, any> | AsyncGenerator<infer Y, infer RR, any>]
+      ? (...args: A) => AsyncIterable<Y> & PromiseLike<RR>
+      : (...args: A) => Promise<Awaited<R>>
   : never;
 
 /** A typed proxy: every public method of `T`, returning a Promise (or a stream for generators). */
@@ -89,11 +93,11 @@ function typedProto(cls: ActorClass<AnyCtor>): object {
     p[name] = kind === 'stream'
       ? function (this: Record<symbol, unknown>, ...args: unknown[]) {
         const ref = (this as unknown as { $ref: ActorRef }).$ref;
-        return new CallResult(ref.cell.call(name, args, this[OPTS] as CallOptions | undefined));
+        return new CallResult(ref.target.call(name, args, this[OPTS] as CallOptions | undefined));
       }
       : function (this: Record<symbol, unknown>, ...args: unknown[]) {
         const ref = (this as unknown as { $ref: ActorRef }).$ref;
-        return ref.cell.call(name, args, this[OPTS] as CallOptions | undefined);
+        return ref.target.call(name, args, this[OPTS] as CallOptions | undefined);
       };
   }
   p.$with = function (this: { $ref: ActorRef; [OPTS]?: CallOptions }, opts: CallOptions) {
@@ -125,7 +129,7 @@ export function anyProxy(ref: ActorRef, opts: CallOptions | undefined): AnyProxy
       const name = key as string;
       let f = cache.get(name);
       if (!f) {
-        f = (...args: unknown[]) => new CallResult(ref.cell.call(name, args, opts));
+        f = (...args: unknown[]) => new CallResult(ref.target.call(name, args, opts));
         cache.set(name, f);
       }
       return f;

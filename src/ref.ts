@@ -1,5 +1,5 @@
 /** `ActorRef`: the handle to one actor. Proxies are built over it. */
-import type { ActorCell } from './cell';
+import type { CallTarget } from './target';
 import type { CallOptions } from './types';
 import { checkCallOptions } from './deadline';
 import { anyProxy, typedProxy, type ActorProxy, type AnyProxy } from './proxy';
@@ -9,25 +9,25 @@ import type { ActorClass, AnyCtor } from './remote';
 export class ActorRef {
   /** `"<nodeId>:<localId>"`: the hosting node is visible in the id. */
   readonly actorId: string;
-  /** @internal */
-  readonly cell: ActorCell;
+  /** @internal A local actor cell, or an actor on another node. */
+  readonly target: CallTarget;
 
   /** @internal */
-  constructor(cell: ActorCell) {
-    this.cell = cell;
-    this.actorId = cell.actorId;
+  constructor(target: CallTarget) {
+    this.target = target;
+    this.actorId = target.actorId;
   }
 
   /** Send `msg` to the actor's `receive` and wait for the reply (an AsyncIterable if it streams). */
   ask(msg: unknown, opts?: CallOptions): Promise<unknown> {
     checkCallOptions(opts, 'ask');
-    return this.cell.call('receive', [msg], opts);
+    return this.target.call('receive', [msg], opts);
   }
 
   /** Send `msg` without waiting for a reply; resolves once the mailbox accepted it. */
   tell(msg: unknown, opts?: CallOptions): Promise<void> {
     checkCallOptions(opts, 'tell');
-    return this.cell.tell('receive', [msg], opts);
+    return this.target.tell('receive', [msg], opts);
   }
 
   /** An untyped proxy: any method name is sent. */

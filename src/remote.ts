@@ -82,9 +82,10 @@ class ActorClassImpl<C extends AnyCtor> implements ActorClass<C> {
 
   async spawn(opts: SpawnOptions<C> = {}): Promise<ActorProxy<InstanceType<C>>> {
     const system = opts.system ?? getSystem();
-    system.checkPlacement(opts.placement, this.className);
     const args = (opts.args ?? []) as unknown[];
     if (!Array.isArray(args)) throw new TypeError(`${this.className}.spawn: args must be an array of constructor arguments`);
+    const node = await system.placementNode(opts.placement, this.className);
+    if (node !== null) return typedProxy(await system.spawnRemote(node, this.className, args, opts.name), this, undefined);
     const Ctor = this.cls as unknown as new (...a: unknown[]) => object;
     const ref = await system.spawnObject(() => new Ctor(...args), {
       name: opts.name,

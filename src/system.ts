@@ -7,7 +7,8 @@ import { ActorCell, type CellHost } from './cell';
 import { ActorRef } from './ref';
 import { PulsingRuntimeError, PulsingUnsupportedError, native, fromNative } from './errors';
 import { createSystem, normalizeName, type NativeSystem } from './native';
-import { checkSupervision } from './remote';
+import { checkSupervision, lookupClass } from './remote';
+import { Wire, RemoteTarget, type WireHost } from './wire';
 import { checkCallOptions } from './deadline';
 import type { Actor } from './actor';
 
@@ -17,7 +18,8 @@ export const DEFAULT_MAILBOX_CAPACITY = 4096;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 const ID_BLOCK = 4096;
 
-const CLUSTER_OPTIONS = ['addr', 'seeds', 'passphrase', 'headAddr', 'isHeadNode', 'advertiseAddr'] as const;
+/** Options of later milestones: refused clearly rather than ignored. */
+const NOT_YET = ['passphrase', 'headAddr', 'isHeadNode'] as const;
 
 function checkInitOptions(opts: InitOptions): void {
   if (typeof opts !== 'object' || opts === null) throw new PulsingRuntimeError('Config', 'init options must be an object');
@@ -27,10 +29,26 @@ function checkInitOptions(opts: InitOptions): void {
   if (opts.defaultTimeoutMs !== undefined && !(typeof opts.defaultTimeoutMs === 'number' && opts.defaultTimeoutMs > 0)) {
     throw new PulsingRuntimeError('Config', `defaultTimeoutMs must be a positive number, got ${String(opts.defaultTimeoutMs)}`);
   }
-  const given = CLUSTER_OPTIONS.filter((k) => opts[k] !== undefined && opts[k] !== false);
-  if (given.length > 0) {
-    // Honest refusal rather than a silently standalone node.
-    throw new PulsingRuntimeError('Config', `cluster options (${given.join(', ')}) need the cluster transport, which this build does not include yet; omit them for a standalone system`);
+  if (opts.addr !== undefined && (typeof opts.addr !== 'string' || !/^.+:\d+$/.test(opts.addr))) {
+    throw new PulsingRuntimeError('Config', `addr must be "host:port" (port 0 picks one), got ${JSON.stringify(opts.addr)}`);
+  }
+  if (opts.seeds !== undefined) {
+    if (!Array.isArray(opts.seeds) || opts.seeds.some((x) => typeof x !== 'string' || !/^.+:\d+$/.test(x))) {
+      throw new PulsingRuntimeError('Config', 'seeds must be an array of "host:port" strings');
+    }
+    if (opts.addr === undefined && opts.seeds.length > 0) {
+      throw new PulsingRuntimeError('Config', 'seeds need addr: a node joins a cluster by listening on an address');
+    }
+  }
+  if (opts.advertiseAddr !== undefined && opts.addr === undefined) {
+    throw new PulsingRuntimeError('Config', 'advertiseAddr needs addr');
+  }
+  const later = NOT_YET.filter((k) => opts[k] !== undefined && opts[k] !== false);
+  if (later.length > 0) {
+    throw new PulsingRuntimeError('Config', `${later.join(', ')}: TLS and head-node mode are not part of this build yet; omit them`);
+  }
+  for (const [k, v] of Object.entries(opts.membership ?? {})) {
+    if (!(typeof v === 'number' && v > 0)) throw new PulsingRuntimeError('Config', `membership.${k} must be a positive number of milliseconds`);
   }
 }
 
@@ -39,7 +57,7 @@ function isClass(f: Function): boolean {
 }
 
 /** An actor system: one node of a cluster, or a standalone one. */
-export class ActorSystem implements CellHost {
+export class ActorSystem implements CellHost, WireHost {
   /** This node's id (16 hex digits). */
   readonly nodeId: string;
   /** @internal */
@@ -47,6 +65,8 @@ export class ActorSystem implements CellHost {
   /** @internal */
   readonly strictLocal: boolean;
   private readonly core: NativeSystem;
+  /** The cluster transport's JS end; null when standalone. */
+  private readonly wire: Wire | null;
   private readonly byId = new Map<number, ActorCell>();
   private readonly byName = new Map<string, ActorCell>();
   private readonly nameWaiters = new Map<string, Set<() => void>>();
@@ -64,6 +84,7 @@ export class ActorSystem implements CellHost {
     this.nodeId = core.nodeId;
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.strictLocal = opts.strictLocal === true;
+    this.wire = core.addr ? new Wire(core, this, this.nodeId) : null;
     // An open system keeps the process alive, like a listening server; shutdown releases it.
     this.keepAlive = setInterval(() => {}, 0x7fffffff);
   }
@@ -73,7 +94,17 @@ export class ActorSystem implements CellHost {
     checkInitOptions(opts);
     let core: NativeSystem;
     try {
-      core = await createSystem({ defaultTimeoutMs: opts.defaultTimeoutMs });
+      const m = opts.membership ?? {};
+      core = await createSystem({
+        defaultTimeoutMs: opts.defaultTimeoutMs,
+        addr: opts.addr,
+        seeds: opts.seeds,
+        advertiseAddr: opts.advertiseAddr,
+        probeIntervalMs: m.probeIntervalMs,
+        probeTimeoutMs: m.probeTimeoutMs,
+        suspicionTimeoutMs: m.suspicionTimeoutMs,
+        syncIntervalMs: m.syncIntervalMs,
+      });
     } catch (e) {
       throw fromNative(e);
     }
@@ -140,36 +171,44 @@ export class ActorSystem implements CellHost {
     return new ActorRef(cell);
   }
 
-  /** A ref to the actor with this id. */
+  /** A ref to the actor with this id, on any node. */
   async refer(actorId: string): Promise<ActorRef> {
     const m = /^([0-9a-f]{16}):(\d+)$/.exec(String(actorId));
     if (!m) throw new PulsingRuntimeError('Config', `invalid actor id ${JSON.stringify(actorId)}: expected "<nodeId>:<localId>"`);
-    if (m[1] !== this.nodeId) throw new PulsingRuntimeError('NodeNotFound', `node ${m[1]} is not a member of this system`);
+    if (m[1] !== this.nodeId) {
+      await this.checkMember(m[1]);
+      return new ActorRef(new RemoteTarget(this.wire!, m[1], Number(m[2]), `actor ${actorId}`));
+    }
     const cell = this.byId.get(Number(m[2]));
     if (!cell || cell.stopped) throw new PulsingRuntimeError('ActorNotFound', `no actor ${actorId}`);
     return new ActorRef(cell);
   }
 
-  /** A ref to the actor named `name`; with `timeoutMs`, waits for the name to appear. */
+  /** A ref to the actor named `name`, on any node; with `timeoutMs`, waits for it to appear. */
   async resolve(name: string, opts: ResolveOptions = {}): Promise<ActorRef> {
     checkCallOptions(opts, 'resolve');
     const full = native(() => normalizeName(name, false));
-    if (opts.nodeId !== undefined && opts.nodeId !== this.nodeId) {
-      throw new PulsingRuntimeError('NodeNotFound', `node ${opts.nodeId} is not a member of this system`);
-    }
-    const found = this.byName.get(full);
-    if (found) return new ActorRef(found);
+    if (opts.nodeId !== undefined && opts.nodeId !== this.nodeId) await this.checkMember(opts.nodeId);
+    const found = this.findRef(full, opts.nodeId);
+    if (found) return found;
     if (opts.timeoutMs === undefined && opts.signal === undefined) {
       throw new PulsingRuntimeError('ActorNotFound', `no actor named ${full}`);
     }
     return this.waitForName(full, opts);
   }
 
-  /** Every instance registered under `name` (empty when none). */
+  /** Every instance registered under `name` in the cluster (empty when none). */
   async resolveAll(name: string): Promise<ActorRef[]> {
     const full = native(() => normalizeName(name, false));
+    const out: ActorRef[] = [];
     const cell = this.byName.get(full);
-    return cell ? [new ActorRef(cell)] : [];
+    if (cell) out.push(new ActorRef(cell));
+    if (this.wire) {
+      for (const i of native(() => this.core.instances(full))) {
+        if (i.nodeId !== this.nodeId) out.push(new ActorRef(this.remoteTarget(i.actorId, full)));
+      }
+    }
+    return out;
   }
 
   /** Members of the cluster, this node included. */
@@ -203,11 +242,46 @@ export class ActorSystem implements CellHost {
     return this.shutdown();
   }
 
-  /** @internal Placement of a spawn: only this node until the cluster transport lands. */
-  checkPlacement(placement: string | undefined, className: string): void {
-    if (placement === undefined || placement === 'local' || placement === this.nodeId) return;
-    if (placement === 'remote') throw new PulsingRuntimeError('NodeNotFound', `cannot place ${className} on another node: this system has no other member`);
-    throw new PulsingRuntimeError('NodeNotFound', `cannot place ${className} on node ${placement}: not a member of this system`);
+  /** @internal The node a spawn goes to: null for this one. */
+  async placementNode(placement: string | undefined, className: string): Promise<string | null> {
+    if (placement === undefined || placement === 'local' || placement === this.nodeId) return null;
+    const others = (await this.members()).filter((m) => m.nodeId !== this.nodeId && m.status === 'alive');
+    if (placement === 'remote') {
+      if (others.length === 0) throw new PulsingRuntimeError('NodeNotFound', `cannot place ${className} on another node: this system has no other live member`);
+      return others[Math.floor(Math.random() * others.length)].nodeId;
+    }
+    if (!others.some((m) => m.nodeId === placement)) {
+      throw new PulsingRuntimeError('NodeNotFound', `cannot place ${className} on node ${placement}: not a live member of this cluster`);
+    }
+    return placement;
+  }
+
+  /** @internal Spawn an instance of a registered class on another node. */
+  async spawnRemote(node: string, className: string, args: unknown[], name: string | undefined): Promise<ActorRef> {
+    const id = (await this.wire!.call(node, null, 'system/spawner', 'spawn', [className, args, name ?? null], undefined, `node ${node}`)) as string;
+    return new ActorRef(this.remoteTarget(id, name ?? `actor ${id}`));
+  }
+
+  // --- WireHost -----------------------------------------------------------------------
+
+  /** @internal */
+  cellById(local: number): ActorCell | undefined {
+    return this.byId.get(local);
+  }
+
+  /** @internal Serve `system/*` requests from other nodes. */
+  async serveSystem(name: string, payload: unknown): Promise<unknown> {
+    const [method, args] = Array.isArray(payload) ? (payload as [unknown, unknown[]]) : [undefined, []];
+    if (name === 'system/spawner' && method === 'spawn' && Array.isArray(args)) {
+      const [className, ctorArgs, actorName] = args as [string, unknown[], string | null];
+      const cls = lookupClass(String(className));
+      if (!cls) {
+        throw new PulsingRuntimeError('ActorNotFound', `no actor class "${className}" is registered on node ${this.nodeId}: that node must import the module that calls remote() for it`);
+      }
+      const proxy = await cls.spawn({ system: this, args: ctorArgs as never, name: actorName ?? undefined });
+      return proxy.$ref.actorId;
+    }
+    throw new PulsingUnsupportedError(`${name}.${String(method)} on node ${this.nodeId}`);
   }
 
   // --- CellHost -----------------------------------------------------------------------
@@ -239,10 +313,33 @@ export class ActorSystem implements CellHost {
     try {
       await this.core.shutdown();
     } finally {
+      this.wire?.close();
       clearInterval(this.keepAlive);
       this.keepAlive = undefined;
       this.onShutdown?.();
     }
+  }
+
+  /** A ref for `full`: this node's instance first, then another node's. */
+  private findRef(full: string, nodeId?: string): ActorRef | undefined {
+    if (nodeId === undefined || nodeId === this.nodeId) {
+      const cell = this.byName.get(full);
+      if (cell) return new ActorRef(cell);
+      if (nodeId === this.nodeId) return undefined;
+    }
+    if (!this.wire) return undefined;
+    const inst = native(() => this.core.instances(full)).find((i) => i.nodeId !== this.nodeId && (nodeId === undefined || i.nodeId === nodeId));
+    return inst ? new ActorRef(this.remoteTarget(inst.actorId, full)) : undefined;
+  }
+
+  private remoteTarget(actorId: string, label: string): RemoteTarget {
+    const i = actorId.indexOf(':');
+    return new RemoteTarget(this.wire!, actorId.slice(0, i), Number(actorId.slice(i + 1)), label);
+  }
+
+  private async checkMember(nodeId: string): Promise<void> {
+    if (this.wire && (await this.members()).some((m) => m.nodeId === nodeId)) return;
+    throw new PulsingRuntimeError('NodeNotFound', `node ${nodeId} is not a member of this ${this.wire ? 'cluster' : 'standalone system'}`);
   }
 
   private checkOpen(): void {
@@ -262,17 +359,20 @@ export class ActorSystem implements CellHost {
     return new Promise<ActorRef>((resolve, reject) => {
       const set = this.nameWaiters.get(full) ?? new Set();
       this.nameWaiters.set(full, set);
+      // Names from other nodes arrive by gossip: look again while waiting.
+      const poll = this.wire ? setInterval(() => check(), 20) : undefined;
       const cleanup = () => {
         set.delete(check);
         if (set.size === 0) this.nameWaiters.delete(full);
         if (timer) clearTimeout(timer);
+        if (poll) clearInterval(poll);
         opts.signal?.removeEventListener('abort', onAbort);
       };
       const check = () => {
-        const cell = this.byName.get(full);
-        if (cell) {
+        const ref = this.findRef(full, opts.nodeId);
+        if (ref) {
           cleanup();
-          resolve(new ActorRef(cell));
+          resolve(ref);
         } else if (this.closed) {
           cleanup();
           reject(new PulsingRuntimeError('Stopped', 'the actor system is shut down'));

@@ -38,6 +38,20 @@ export interface InitOptions {
   defaultTimeoutMs?: number;
   /** Encode local messages too, so tests prove values survive the wire. */
   strictLocal?: boolean;
+  /** Membership timings (advanced; the defaults suit a LAN). */
+  membership?: MembershipOptions;
+}
+
+/** SWIM timings: how fast failures are detected, and how much gossip that costs. */
+export interface MembershipOptions {
+  /** Probe one member this often (default 300 ms). */
+  probeIntervalMs?: number;
+  /** Wait this long for a direct probe's answer before asking others (default 150 ms). */
+  probeTimeoutMs?: number;
+  /** A suspect not refuting within this is dead (default 900 ms). */
+  suspicionTimeoutMs?: number;
+  /** Full state exchange with one member this often (default 500 ms). */
+  syncIntervalMs?: number;
 }
 
 /** Options of `system.resolve`. */

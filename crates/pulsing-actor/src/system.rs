@@ -357,6 +357,38 @@ impl ActorSystem {
         }
     }
 
+    /// Every live instance of `name` in the cluster: this node's first, then others by node.
+    pub fn instances(&self, name: &str) -> Result<Vec<NamedInstance>, PulsingError> {
+        let full = naming::normalize(name)?;
+        let mut out: Vec<NamedInstance> = self
+            .inner
+            .registry
+            .lock()
+            .get(&full)
+            .map(|r| NamedInstance {
+                node_id: self.inner.node_id,
+                actor_id: r.actor_id,
+                metadata: r.metadata.clone(),
+            })
+            .into_iter()
+            .collect();
+        if let Some(n) = self.cluster() {
+            out.extend(
+                n.remote_instances(&full)
+                    .into_iter()
+                    .map(|e| NamedInstance {
+                        node_id: e.node,
+                        actor_id: ActorId {
+                            node: e.node,
+                            local: e.local,
+                        },
+                        metadata: e.metadata.into_iter().collect(),
+                    }),
+            );
+        }
+        Ok(out)
+    }
+
     /// The registration of `name`, whatever hosts it.
     pub fn lookup(&self, name: &str) -> Result<Option<Registration>, PulsingError> {
         let full = naming::normalize(name)?;

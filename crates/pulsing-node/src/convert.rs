@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 
+use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use pulsing_actor::prelude::*;
 use pulsing_actor::system::{MemberInfo, NamedActorInfo};
+use pulsing_actor::transport::WireError;
 
 /// Turn a core error into a JS error whose `code` is the error's kind, so the TypeScript
 /// layer can rebuild the typed error class without parsing text.
@@ -80,4 +82,83 @@ pub struct JsSystemConfig {
     pub node_id: Option<String>,
     /// Default call timeout in milliseconds.
     pub default_timeout_ms: Option<u32>,
+    /// Address to bind; absent = standalone.
+    pub addr: Option<String>,
+    /// Nodes to join through.
+    pub seeds: Option<Vec<String>>,
+    /// Address peers dial, when it differs from `addr`.
+    pub advertise_addr: Option<String>,
+    pub probe_interval_ms: Option<u32>,
+    pub probe_timeout_ms: Option<u32>,
+    pub suspicion_timeout_ms: Option<u32>,
+    pub sync_interval_ms: Option<u32>,
+}
+
+/// A transport event for JS: a request for a JS actor, a reply to a JS call, or a node down.
+#[napi(object)]
+pub struct JsEvent {
+    /// `ask`, `tell`, `credit`, `cancel`, `reply`, `item`, `end`, `error` or `nodeDown`.
+    pub kind: String,
+    /// Connection a request came on (replies go back on it).
+    pub conn: u32,
+    pub req: i64,
+    /// Target's local id (requests).
+    pub local: i64,
+    /// Target's name, when addressed by a `system/*` name.
+    pub name: Option<String>,
+    /// Credits granted (`credit`).
+    pub n: u32,
+    pub body: Option<Buffer>,
+    /// The node (`nodeDown`).
+    pub node: Option<String>,
+    pub error: Option<JsWireError>,
+}
+
+/// A typed error as it travels (see `WireError` in the core).
+#[napi(object)]
+pub struct JsWireError {
+    pub cls: String,
+    pub message: String,
+    pub kind: Option<String>,
+    pub code: Option<i32>,
+    pub details: Option<Buffer>,
+    pub error: Option<String>,
+    pub recoverable: Option<bool>,
+    pub operation: Option<String>,
+    pub duration_ms: Option<f64>,
+    pub actor_name: Option<String>,
+}
+
+impl From<WireError> for JsWireError {
+    fn from(w: WireError) -> Self {
+        JsWireError {
+            cls: w.cls,
+            message: w.message,
+            kind: w.kind,
+            code: w.code,
+            details: w.details.map(Buffer::from),
+            error: w.error,
+            recoverable: w.recoverable,
+            operation: w.operation,
+            duration_ms: w.duration_ms.map(|d| d as f64),
+            actor_name: w.actor_name,
+        }
+    }
+}
+
+impl From<JsWireError> for WireError {
+    fn from(w: JsWireError) -> Self {
+        WireError {
+            cls: w.cls,
+            message: w.message,
+            kind: w.kind,
+            code: w.code,
+            details: w.details.map(|b| b.to_vec()),
+            error: w.error,
+            recoverable: w.recoverable,
+            operation: w.operation,
+            duration_ms: w.duration_ms.map(|d| d as u64),
+            actor_name: w.actor_name,
+        }
+    }
 }

@@ -7,6 +7,7 @@
 
 // Public so the exports count as reachable: napi registers them with Node, Rust never calls them.
 pub mod convert;
+pub mod host;
 pub mod system;
 
 /// One tokio runtime for the whole addon, sized for the machine (DESIGN.md "Where code runs").

@@ -8,7 +8,12 @@ use napi_derive::napi;
 use pulsing_actor::naming;
 use pulsing_actor::prelude::*;
 
-use crate::convert::{to_napi, JsMember, JsNamedActor, JsNamedInstance, JsSystemConfig};
+use crate::convert::{
+    to_napi, JsMember, JsNamedActor, JsNamedInstance, JsSystemConfig, JsWireError,
+};
+use crate::host::{EventCallback, JsHost};
+use pulsing_actor::cluster::node::Node;
+use pulsing_actor::transport::{Frame, Header, Target};
 
 /// The core actor system of one node.
 #[napi]
@@ -27,11 +32,27 @@ pub async fn create_system(config: Option<JsSystemConfig>) -> Result<NativeSyste
         if let Some(ms) = c.default_timeout_ms {
             b = b.default_timeout(Duration::from_millis(ms.into()));
         }
+        if let Some(addr) = c.addr {
+            let mut cfg = ClusterConfig::new(addr);
+            cfg.seeds = c.seeds.unwrap_or_default();
+            cfg.advertise = c.advertise_addr;
+            let ms = |v: Option<u32>, d: Duration| {
+                v.map(|v| Duration::from_millis(v.into())).unwrap_or(d)
+            };
+            cfg.probe_interval = ms(c.probe_interval_ms, cfg.probe_interval);
+            cfg.probe_timeout = ms(c.probe_timeout_ms, cfg.probe_timeout);
+            cfg.suspicion_timeout = ms(c.suspicion_timeout_ms, cfg.suspicion_timeout);
+            cfg.sync_interval = ms(c.sync_interval_ms, cfg.sync_interval);
+            b = b.cluster(cfg);
+        }
     }
     let inner = b
         .build()
         .await
-        .map_err(|e| napi::Error::from_reason(format!("[Config] {e:#}")))?;
+        .map_err(|e| match e.downcast::<PulsingError>() {
+            Ok(pe) => to_napi(pe),
+            Err(other) => napi::Error::from_reason(format!("[Config] {other:#}")),
+        })?;
     Ok(NativeSystem { inner })
 }
 
@@ -114,6 +135,131 @@ impl NativeSystem {
                 actor_id: r.actor_id.to_string(),
                 metadata: r.metadata,
             }))
+    }
+
+    /// Every live instance of `name` in the cluster, this node's first.
+    #[napi]
+    pub fn instances(&self, name: String) -> Result<Vec<JsNamedInstance>> {
+        Ok(self
+            .inner
+            .instances(&name)
+            .map_err(to_napi)?
+            .into_iter()
+            .map(|i| JsNamedInstance {
+                node_id: i.node_id.to_string(),
+                actor_id: i.actor_id.to_string(),
+                metadata: i.metadata,
+            })
+            .collect())
+    }
+
+    /// Receive transport events for JS actors and JS calls, in batches.
+    #[napi(ts_args_type = "callback: (events: Array<JsEvent>) => void")]
+    pub fn set_host(&self, callback: EventCallback) -> Result<()> {
+        let node = self.node()?;
+        node.set_foreign_host(std::sync::Arc::new(JsHost::start(callback)));
+        Ok(())
+    }
+
+    /// A fresh request id for a JS call.
+    #[napi]
+    pub fn request_id(&self) -> Result<i64> {
+        Ok(self.node()?.foreign_request_id() as i64)
+    }
+
+    /// Send an ask (`req` set) or a tell to an actor on another node, by local id or by name.
+    #[napi]
+    pub fn send_request(
+        &self,
+        node: String,
+        req: Option<i64>,
+        local: Option<i64>,
+        name: Option<String>,
+        body: Buffer,
+    ) -> Result<()> {
+        let target = match (local, name) {
+            (Some(l), _) => Target::Local(l as u64),
+            (None, Some(n)) => Target::Name(n),
+            (None, None) => {
+                return Err(napi::Error::from_reason(
+                    "[Config] a request needs a target",
+                ))
+            }
+        };
+        let tag = "msgpack".to_string();
+        let header = match req {
+            Some(req) => Header::Ask {
+                req: req as u64,
+                target,
+                tag,
+            },
+            None => Header::Tell { target, tag },
+        };
+        self.send(
+            &node,
+            Frame {
+                header,
+                body: body.to_vec().into(),
+            },
+        )
+    }
+
+    /// Grant `n` stream credits (`n > 0`) or cancel (`n == 0`) a call to another node.
+    #[napi]
+    pub fn send_flow(&self, node: String, req: i64, n: u32) -> Result<()> {
+        let header = if n == 0 {
+            Header::Cancel { req: req as u64 }
+        } else {
+            Header::Credit { req: req as u64, n }
+        };
+        self.send(&node, Frame::bare(header))
+    }
+
+    /// Answer a request: `kind` is `reply`, `item` or `end`.
+    #[napi]
+    pub fn reply(&self, conn: u32, kind: String, req: i64, body: Buffer) -> Result<bool> {
+        let req = req as u64;
+        let tag = "msgpack".to_string();
+        let header = match kind.as_str() {
+            "reply" => Header::Reply { req, tag },
+            "item" => Header::StreamItem { req, tag },
+            "end" => Header::StreamEnd { req, tag },
+            other => {
+                return Err(napi::Error::from_reason(format!(
+                    "[Protocol] unknown reply kind {other:?}"
+                )))
+            }
+        };
+        Ok(self.node()?.send_on(
+            conn,
+            Frame {
+                header,
+                body: body.to_vec().into(),
+            },
+        ))
+    }
+
+    /// Answer a request with a typed error.
+    #[napi]
+    pub fn reply_error(&self, conn: u32, req: i64, error: JsWireError) -> Result<bool> {
+        let header = Header::Error {
+            req: req as u64,
+            error: error.into(),
+        };
+        Ok(self.node()?.send_on(conn, Frame::bare(header)))
+    }
+
+    fn node(&self) -> Result<&std::sync::Arc<Node>> {
+        self.inner.cluster().ok_or_else(|| {
+            napi::Error::from_reason(
+                "[Config] this system is standalone: it has no cluster transport",
+            )
+        })
+    }
+
+    fn send(&self, node: &str, frame: Frame) -> Result<()> {
+        let id = node.parse::<NodeId>().map_err(to_napi)?;
+        self.node()?.send_to(id, frame).map_err(to_napi)
     }
 
     /// Members of the cluster, this node included.

@@ -113,6 +113,8 @@ struct Serving {
 
 /// One node of the cluster.
 pub struct Node {
+    /// The runtime the node started on: sends can come from threads outside it (JS).
+    rt: tokio::runtime::Handle,
     me: NodeId,
     addr: String,
     cfg: ClusterConfig,
@@ -168,6 +170,7 @@ impl Node {
             );
         }
         let node = Arc::new_cyclic(|this| Node {
+            rt: tokio::runtime::Handle::current(),
             me,
             addr: addr.clone(),
             membership: Mutex::new(Membership::new(me, addr.clone())),
@@ -314,7 +317,8 @@ impl Node {
         peers.insert(node, PeerLink::Dialing(tx.clone()));
         drop(peers);
         let this = self.this.upgrade().expect("node alive while sending");
-        tokio::spawn(async move { this.dial(node, addr, tx, rx).await });
+        self.rt
+            .spawn(async move { this.dial(node, addr, tx, rx).await });
         Ok(())
     }
 

@@ -1,0 +1,163 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import net from 'node:net';
+import * as pul from '../dist/index.js';
+import { runNode, waitFor } from './helpers';
+
+// Same class, same className as the child nodes register (fixtures/worker.mjs).
+class Worker {
+  constructor(readonly label = 'anon') {}
+  incr(_n?: number): number { return 0; }
+  where(): { label: string; pid: number; nodeId: string } { throw new Error('remote only'); }
+  async *tokens(_n: number): AsyncGenerator<string, number> { return 0; }
+  finallyCount(): number { return 0; }
+  reject(_code: number): never { throw new Error('remote only'); }
+  typeError(): never { throw new Error('remote only'); }
+  hang(): Promise<never> { return new Promise(() => {}); }
+  members(): Promise<number> { return Promise.resolve(0); }
+  callOther(_name: string, _n: number): Promise<number> { return Promise.resolve(0); }
+}
+const RWorker = pul.remote(Worker, { className: 'fixtures/Worker' });
+class Fragile { hit(): number { return 0; } crash(): never { throw new Error('remote only'); } }
+const RFragile = pul.remote(Fragile, { className: 'fixtures/Fragile' });
+
+interface Child { addr: string; nodeId: string; pid: number; proc: ReturnType<typeof runNode> }
+
+async function startNode(args: string[]): Promise<Child> {
+  const proc = runNode(['__test__/fixtures/node.mjs', ...args]);
+  await waitFor(() => proc.stdout().includes('\n'), 15_000, 'child node ready');
+  return { ...JSON.parse(proc.stdout().split('\n')[0]), proc };
+}
+
+const fast = { probeIntervalMs: 100, probeTimeoutMs: 60, suspicionTimeoutMs: 500, syncIntervalMs: 100 };
+let a: Child;
+let b: Child;
+let sys: pul.ActorSystem;
+
+describe('a cluster of real processes (API.md sections 1, 2, 4, 6)', () => {
+  beforeAll(async () => {
+    a = await startNode(['--name', 'alpha']);
+    b = await startNode(['--seeds', a.addr, '--name', 'beta']);
+    sys = await pul.init({ addr: '127.0.0.1:0', seeds: [a.addr], membership: fast });
+    await waitFor(async () => (await sys.members()).length === 3, 10_000, '3 members');
+  });
+
+  afterAll(async () => {
+    await pul.shutdown();
+  });
+
+  it('forms: every node sees all three, itself included, with the addr it reports', async () => {
+    const members = await sys.members();
+    expect(members.map((m) => m.nodeId).sort()).toEqual([a.nodeId, b.nodeId, sys.nodeId].sort());
+    expect(members.find((m) => m.nodeId === sys.nodeId)!.addr).toBe(sys.addr);
+    expect(members.find((m) => m.nodeId === a.nodeId)!.addr).toBe(a.addr);
+    const alpha = await RWorker.resolve('alpha', { timeoutMs: 5000 });
+    await waitFor(async () => (await alpha.members()) === 3, 5000, 'alpha sees 3');
+  });
+
+  it('names resolve from every node, and nodes call each other', async () => {
+    const alpha = await RWorker.resolve('alpha', { timeoutMs: 5000 });
+    const beta = await pul.resolve('beta', { cls: RWorker, timeoutMs: 5000 });
+    expect((await alpha.where()).pid).toBe(a.pid);
+    expect(beta.$ref.actorId.startsWith(b.nodeId + ':')).toBe(true);
+    // beta (on b) resolves alpha (on a) and calls it.
+    const before = await alpha.incr(0);
+    expect(await beta.callOther('alpha', 5)).toBe(before + 5);
+    const named = await sys.allNamedActors();
+    expect(named.find((n) => n.name === 'actors/alpha')!.instances[0].nodeId).toBe(a.nodeId);
+    expect((await sys.resolveAll('beta')).map((r) => r.actorId)).toEqual([beta.$ref.actorId]);
+    const byId = await sys.refer(beta.$ref.actorId);
+    expect(await byId.asType(RWorker).incr(0)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('streams cross nodes under flow control; break cancels the remote generator', async () => {
+    const alpha = await RWorker.resolve('alpha');
+    const got: string[] = [];
+    for await (const t of alpha.tokens(500)) got.push(t);
+    expect(got.length).toBe(500);
+    expect(got[499]).toBe('tok_499');
+    expect(await alpha.tokens(3)).toBe(3);
+    const before = await alpha.finallyCount();
+    for await (const t of alpha.tokens(1_000_000)) { if (t === 'tok_10') break; }
+    await waitFor(async () => (await alpha.finallyCount()) === before + 1, 5000, 'remote finally');
+  });
+
+  it('errors arrive with their class and fields; timeouts and aborts work remotely', async () => {
+    const beta = await RWorker.resolve('beta');
+    const e = await beta.reject(409).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(pul.PulsingBusinessError);
+    expect(e).toMatchObject({ code: 409, message: 'rejected by worker', details: { label: 'beta' }, actorName: 'actors/beta' });
+    await expect(beta.typeError()).rejects.toMatchObject({ constructor: pul.PulsingBusinessError, code: 400 });
+    const t = await beta.$with({ timeoutMs: 100 }).hang().catch((x) => x);
+    expect(t).toBeInstanceOf(pul.PulsingTimeoutError);
+    const ac = new AbortController();
+    const p = beta.$with({ signal: ac.signal }).hang();
+    ac.abort(new Error('caller gave up'));
+    await expect(p).rejects.toThrow('caller gave up');
+    expect(await beta.incr(0)).toBeGreaterThanOrEqual(0); // still serving
+    await expect(pul.resolve('nobody', { timeoutMs: 100 })).rejects.toMatchObject({ kind: 'ActorNotFound' });
+  });
+
+  it('placement: spawn on a given node or any other; an unknown class is a clear error', async () => {
+    const w = await RWorker.spawn({ placement: b.nodeId, args: ['placed'], name: 'placed' });
+    expect(await w.where()).toMatchObject({ label: 'placed', pid: b.pid });
+    const r = await RWorker.spawn({ placement: 'remote' });
+    expect([a.pid, b.pid]).toContain((await r.where()).pid);
+    class Unknown { x() { return 1; } }
+    const RUnknown = pul.remote(Unknown, { className: 'fixtures/Unknown' });
+    await expect(RUnknown.spawn({ placement: a.nodeId })).rejects.toThrow(/no actor class "fixtures\/Unknown" is registered/);
+    await expect(RWorker.spawn({ placement: 'ffffffffffffffff' })).rejects.toMatchObject({ kind: 'NodeNotFound' });
+  });
+
+  it('a remotely spawned actor is supervised by the class options of its node', async () => {
+    const f = await RFragile.spawn({ placement: a.nodeId, name: 'fragile' });
+    expect(await f.hit()).toBe(1);
+    expect(await f.hit()).toBe(2);
+    await expect(f.crash()).rejects.toMatchObject({ constructor: pul.PulsingSystemError, recoverable: false });
+    // The restarted instance is fresh and answers under the same name.
+    const again = await RFragile.resolve('fragile', { timeoutMs: 5000 });
+    expect(await again.hit()).toBe(1);
+  });
+
+  it('remote tells keep their order and are applied before a later ask', async () => {
+    const beta = await RWorker.resolve('beta');
+    const start = await beta.incr(0);
+    for (let i = 0; i < 100; i++) await beta.$ref.asAny().incr(1); // awaited one by one
+    await Promise.all(Array.from({ length: 50 }, () => beta.$ref.tell({ incr: 2 })));
+    expect(await beta.incr(0)).toBe(start + 100 + 100);
+    expect(await beta.$ref.ask({ incr: 1 })).toBe(start + 201);
+    await expect(beta.$ref.ask('nonsense')).rejects.toMatchObject({ constructor: pul.PulsingBusinessError, message: 'unknown message' });
+  });
+
+  it('malformed bytes close that connection; the node keeps serving', async () => {
+    const [host, port] = a.addr.split(':');
+    const closed = await new Promise<boolean>((resolve) => {
+      const s = net.connect(Number(port), host, () => s.write('GET / HTTP/1.1\r\n\r\n\x00\x01garbage'));
+      s.on('data', () => {});
+      s.on('close', () => resolve(true));
+      s.on('error', () => resolve(true));
+    });
+    expect(closed).toBe(true);
+    const alpha = await RWorker.resolve('alpha');
+    expect((await alpha.where()).pid).toBe(a.pid);
+  });
+
+  it('kill -9: pending calls fail with NodeDown long before their timeout; survivors drop the node', async () => {
+    const c = await startNode(['--seeds', a.addr, '--name', 'gamma']);
+    await waitFor(async () => (await sys.members()).length === 4, 10_000, '4 members');
+    const gamma = await RWorker.resolve('gamma', { timeoutMs: 5000 });
+    const pending = gamma.$with({ timeoutMs: 30_000 }).hang().catch((e) => e);
+    const stream = (async () => { try { for await (const _ of gamma.tokens(1e9)) { /* consume */ } } catch (e) { return e; } })();
+    await gamma.incr(0); // the calls above are in flight on gamma
+    const t0 = Date.now();
+    c.proc.child.kill('SIGKILL');
+    const err = await pending;
+    expect(err).toBeInstanceOf(pul.PulsingRuntimeError);
+    expect(err.kind).toBe('NodeDown');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(await stream).toMatchObject({ kind: 'NodeDown' });
+    await waitFor(async () => !(await sys.members()).some((m) => m.nodeId === c.nodeId), 5000, 'gamma dropped');
+    const alpha = await RWorker.resolve('alpha');
+    await waitFor(async () => (await alpha.members()) === 3, 5000, 'alpha drops gamma too');
+    await expect(pul.resolve('gamma')).rejects.toMatchObject({ kind: 'ActorNotFound' });
+  });
+});

@@ -1,0 +1,332 @@
+/**
+ * The JS end of the cluster transport. Rust delivers events in batches (one callback per
+ * wake-up); this module matches replies to pending calls by request id, feeds remote
+ * streams (granting credit as items are consumed, cancelling on `break`), serves local
+ * actors to other nodes, and fails everything pending on a node the moment it is down.
+ *
+ * Bodies are MessagePack: a call is `[method, args]`, a reply or stream item is the value.
+ */
+import type { CallOptions } from './types';
+import type { NativeSystem } from './native';
+import type { JsEvent, JsWireError } from '../native/binding';
+import { encode, decode } from './codec';
+import {
+  PulsingError, PulsingRuntimeError, classifyActorError, fromWire, toWire, type WireError,
+} from './errors';
+import { ActorStream, type StreamHost } from './stream';
+import { guard } from './deadline';
+import type { CallTarget } from './target';
+import type { ActorCell } from './cell';
+
+/** Items a producer may send ahead of the consumer; credit is returned as items are used. */
+const STREAM_WINDOW = 32;
+
+interface Pending {
+  node: string;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  stream: RemoteQueue | null;
+}
+
+/** Items of a remote stream waiting to be consumed. */
+class RemoteQueue {
+  private items: unknown[] = [];
+  private waiter: ((r: IteratorResult<unknown, unknown> | Error) => void) | null = null;
+  private end: { value: unknown } | null = null;
+  private error: unknown = null;
+  ended = false;
+
+  push(v: unknown): void { this.items.push(v); this.wake(); }
+  finish(v: unknown): void { this.end = { value: v }; this.wake(); }
+  fail(e: unknown): void { this.error = e; this.wake(); }
+
+  next(): Promise<IteratorResult<unknown, unknown>> {
+    const ready = this.take();
+    if (ready) return ready;
+    return new Promise((resolve, reject) => {
+      this.waiter = (r) => (r instanceof Error ? reject(r) : resolve(r));
+    });
+  }
+
+  private take(): Promise<IteratorResult<unknown, unknown>> | null {
+    if (this.items.length > 0) return Promise.resolve({ done: false, value: this.items.shift() });
+    if (this.error !== null) { this.ended = true; return Promise.reject(this.error); }
+    if (this.end) { this.ended = true; return Promise.resolve({ done: true, value: this.end.value }); }
+    return null;
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    if (!w) return;
+    this.waiter = null;
+    const p = this.take()!;
+    p.then(w, (e) => w(e instanceof Error ? e : new Error(String(e))));
+  }
+}
+
+/** Errors from the wire are already classified. */
+const remoteHost = (label: string): StreamHost => ({
+  label,
+  strict: false,
+  onError: (e) => (e instanceof PulsingError ? e : classifyActorError(e)),
+});
+
+function wireOf(e: unknown): JsWireError {
+  const err = e instanceof PulsingError ? e : classifyActorError(e);
+  const w = toWire(err);
+  let details: Buffer | undefined;
+  if (w.details !== undefined) {
+    try { details = encode(w.details); } catch { details = undefined; }
+  }
+  return {
+    cls: w.cls, message: w.message, kind: w.kind, code: w.code, details, error: w.error,
+    recoverable: w.recoverable, operation: w.operation, durationMs: w.durationMs, actorName: w.actorName,
+  };
+}
+
+function errorOf(j: JsWireError): PulsingError {
+  const w: WireError = {
+    cls: j.cls, message: j.message, kind: j.kind ?? undefined, code: j.code ?? undefined,
+    error: j.error ?? undefined, recoverable: j.recoverable ?? undefined, operation: j.operation ?? undefined,
+    durationMs: j.durationMs ?? undefined, actorName: j.actorName ?? undefined,
+  };
+  if (j.details) {
+    try { w.details = decode(j.details); } catch { /* details are best effort */ }
+  }
+  return fromWire(w);
+}
+
+/** What the wire needs from its system. */
+export interface WireHost {
+  readonly defaultTimeoutMs: number;
+  /** The local cell with this id, if any. */
+  cellById(local: number): ActorCell | undefined;
+  /** Serve a `system/*` request (remote spawn). */
+  serveSystem(name: string, payload: unknown): Promise<unknown>;
+}
+
+/** One system's end of the transport. */
+export class Wire {
+  private readonly pending = new Map<number, Pending>();
+  private readonly serving = new Map<string, { credit: number; wake: (() => void) | null; cancel: () => void }>();
+
+  constructor(private readonly core: NativeSystem, private readonly host: WireHost, readonly nodeId: string) {
+    core.setHost((events) => this.onEvents(events));
+  }
+
+  /** Call a method of an actor on `node` (by local id, or by `system/*` name). */
+  call(node: string, local: number | null, name: string | null, method: string, args: unknown[], opts: CallOptions | undefined, label: string): Promise<unknown> {
+    let body: Buffer;
+    try {
+      body = encode([method, args]);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const req = this.core.requestId();
+    const reply = new Promise<unknown>((resolve, reject) => {
+      this.pending.set(req, { node, resolve, reject, stream: null });
+    });
+    try {
+      this.core.sendRequest(node, req, local, name, body);
+    } catch (e) {
+      this.pending.delete(req);
+      return Promise.reject(e);
+    }
+    const timeoutMs = opts?.timeoutMs ?? this.host.defaultTimeoutMs;
+    return guard(reply, timeoutMs, opts?.signal, `${label}.${method}`, () => {
+      if (this.pending.delete(req)) this.core.sendFlow(node, req, 0);
+    }).then((v) => (v instanceof RemoteQueue ? this.streamOf(node, req, v, opts, label) : v));
+  }
+
+  /** Send a method call to an actor on `node` without waiting for its result. */
+  tell(node: string, local: number, method: string, args: unknown[]): Promise<void> {
+    try {
+      this.core.sendRequest(node, null, local, null, encode([method, args]));
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Fail everything still pending (the system is shutting down). */
+  close(): void {
+    const err = new PulsingRuntimeError('Stopped', 'the actor system is shut down');
+    for (const p of this.pending.values()) this.fail(p, err);
+    this.pending.clear();
+    for (const s of this.serving.values()) s.cancel();
+    this.serving.clear();
+  }
+
+  private streamOf(node: string, req: number, q: RemoteQueue, opts: CallOptions | undefined, label: string): ActorStream {
+    const core = this.core;
+    const pending = this.pending;
+    async function* items(): AsyncGenerator<unknown, unknown, unknown> {
+      try {
+        for (;;) {
+          const r = await q.next();
+          if (r.done) return r.value;
+          core.sendFlow(node, req, 1);
+          yield r.value;
+        }
+      } finally {
+        // `break`, abort or timeout before the end: tell the producer to stop.
+        if (!q.ended && pending.delete(req)) core.sendFlow(node, req, 0);
+      }
+    }
+    return new ActorStream(items(), remoteHost(label), opts?.timeoutMs ?? this.host.defaultTimeoutMs, opts?.signal);
+  }
+
+  private fail(p: Pending, err: unknown): void {
+    if (p.stream) p.stream.fail(err);
+    else p.reject(err);
+  }
+
+  private onEvents(events: JsEvent[]): void {
+    for (const ev of events) {
+      try {
+        this.onEvent(ev);
+      } catch (e) {
+        process.emitWarning(`pulsing: failed to handle a ${ev.kind} event: ${(e as Error).message}`, { code: 'PULSING_WIRE' });
+      }
+    }
+  }
+
+  private onEvent(ev: JsEvent): void {
+    switch (ev.kind) {
+      case 'reply': {
+        const p = this.pending.get(ev.req);
+        if (!p) return;
+        this.pending.delete(ev.req);
+        try { p.resolve(decode(ev.body!)); } catch (e) { p.reject(e); }
+        return;
+      }
+      case 'item':
+      case 'end': {
+        const p = this.pending.get(ev.req);
+        if (!p) return;
+        let value: unknown;
+        try { value = decode(ev.body!); } catch (e) { this.pending.delete(ev.req); this.fail(p, e); return; }
+        if (!p.stream) {
+          p.stream = new RemoteQueue();
+          p.resolve(p.stream);
+        }
+        if (ev.kind === 'item') p.stream.push(value);
+        else { this.pending.delete(ev.req); p.stream.finish(value); }
+        return;
+      }
+      case 'error': {
+        const p = this.pending.get(ev.req);
+        if (!p) return;
+        this.pending.delete(ev.req);
+        this.fail(p, errorOf(ev.error!));
+        return;
+      }
+      case 'nodeDown': {
+        const err = new PulsingRuntimeError('NodeDown', `node ${ev.node} is down`);
+        for (const [req, p] of this.pending) {
+          if (p.node === ev.node) { this.pending.delete(req); this.fail(p, err); }
+        }
+        return;
+      }
+      case 'ask':
+      case 'tell':
+        this.serve(ev);
+        return;
+      case 'credit': {
+        const s = this.serving.get(`${ev.conn}:${ev.req}`);
+        if (s) { s.credit += ev.n; s.wake?.(); }
+        return;
+      }
+      case 'cancel':
+        this.serving.get(`${ev.conn}:${ev.req}`)?.cancel();
+        return;
+      default:
+        process.emitWarning(`pulsing: unknown transport event ${ev.kind}`, { code: 'PULSING_WIRE' });
+    }
+  }
+
+  /** Run a request from another node on a local actor and send back the outcome. */
+  private serve(ev: JsEvent): void {
+    const ask = ev.kind === 'ask';
+    const answerError = (e: unknown) => { if (ask) this.core.replyError(ev.conn, ev.req, wireOf(e)); };
+    let payload: unknown;
+    try {
+      payload = decode(ev.body!);
+    } catch (e) {
+      answerError(e);
+      return;
+    }
+    let result: Promise<unknown>;
+    if (ev.name) {
+      result = this.host.serveSystem(ev.name, payload);
+    } else {
+      const cell = this.host.cellById(ev.local);
+      if (!cell || cell.stopped) {
+        answerError(new PulsingRuntimeError('ActorNotFound', `no actor ${this.nodeId}:${ev.local}`));
+        return;
+      }
+      if (!Array.isArray(payload) || typeof payload[0] !== 'string' || !Array.isArray(payload[1])) {
+        answerError(new PulsingRuntimeError('Protocol', 'a call body must be [method, args]'));
+        return;
+      }
+      const [method, args] = payload as [string, unknown[]];
+      if (!ask) {
+        cell.tell(method, args).catch((e) => process.emitWarning(`${cell.label}.${method} failed on a remote tell: ${(e as Error).message}`, { code: 'PULSING_TELL_ERROR' }));
+        return;
+      }
+      result = cell.call(method, args);
+    }
+    result.then(
+      (v) => {
+        if (v instanceof ActorStream) return this.serveStream(ev.conn, ev.req, v);
+        this.core.reply(ev.conn, 'reply', ev.req, encode(v));
+      },
+      answerError,
+    ).catch(answerError);
+  }
+
+  /** Send a stream's items as credit allows; a cancel stops the generator (its finally runs). */
+  private async serveStream(conn: number, req: number, stream: ActorStream): Promise<void> {
+    const key = `${conn}:${req}`;
+    const it = stream[Symbol.asyncIterator]();
+    let cancelled = false;
+    const state = {
+      credit: STREAM_WINDOW,
+      wake: null as (() => void) | null,
+      cancel: () => { cancelled = true; state.wake?.(); void it.return?.(undefined); },
+    };
+    this.serving.set(key, state);
+    try {
+      for (;;) {
+        while (state.credit <= 0 && !cancelled) await new Promise<void>((r) => { state.wake = r; });
+        state.wake = null;
+        if (cancelled) return;
+        const r = await it.next();
+        if (cancelled) return;
+        if (r.done) { this.core.reply(conn, 'end', req, encode(r.value)); return; }
+        state.credit--;
+        this.core.reply(conn, 'item', req, encode(r.value));
+      }
+    } catch (e) {
+      if (!cancelled) this.core.replyError(conn, req, wireOf(e));
+    } finally {
+      this.serving.delete(key);
+    }
+  }
+}
+
+/** An actor on another node. */
+export class RemoteTarget implements CallTarget {
+  readonly actorId: string;
+  constructor(private readonly wire: Wire, readonly node: string, readonly local: number, readonly label: string) {
+    this.actorId = `${node}:${local}`;
+  }
+  call(method: string, args: unknown[], opts?: CallOptions): Promise<unknown> {
+    if (opts?.signal?.aborted) return Promise.reject(opts.signal.reason);
+    return this.wire.call(this.node, this.local, null, method, args, opts, this.label);
+  }
+  tell(method: string, args: unknown[], opts?: CallOptions): Promise<void> {
+    if (opts?.signal?.aborted) return Promise.reject(opts.signal.reason);
+    return this.wire.tell(this.node, this.local, method, args);
+  }
+}
