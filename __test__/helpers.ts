@@ -28,7 +28,7 @@ afterAll(() => {
 });
 
 /** Run a node child process (always killed at teardown); resolves with its exit and output. */
-export function runNode(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>; stdout: () => string } {
+export function runNode(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>; stdout: () => string; stderr: () => string } {
   const child = spawn(process.execPath, args, { cwd: opts.cwd ?? root, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let stdout = '';
@@ -38,7 +38,7 @@ export function runNode(args: string[], opts: { cwd?: string; timeoutMs?: number
   const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
-  return { child, done, stdout: () => stdout };
+  return { child, done, stdout: () => stdout, stderr: () => stderr };
 }
 
 /**

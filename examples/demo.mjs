@@ -1,78 +1,90 @@
-// `npm run demo`: a small pipeline of actors doing real work on embedded defaults.
+// `npm run demo`: a local cluster doing real work on embedded defaults.
 //
-// A tokenizer streams words out of a text, a pool of counter actors (sharded by word) keeps
-// word counts, and a supervised "flaky" stage crashes on purpose and is restarted while the
-// pipeline keeps running. Everything runs in this process on the standalone runtime.
+// This process is the seed node. It starts three worker nodes (child processes on loopback
+// ports the OS picks), which join by gossip and host a tokenizer and four word-count shards.
+// The seed streams a text through the tokenizer on one node into the shards on the others,
+// then kills one worker with SIGKILL mid-run: its pending call fails at once with NodeDown,
+// the survivors drop it, its shard is respawned on another node, and the work carries on.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as pul from '../dist/index.mjs';
+import { RShard, RTokenizer } from './demo-actors.mjs';
 
-const TEXT = `
-Actors keep private state and handle one message at a time. Messages flow through mailboxes;
-a full mailbox pushes back instead of dropping. Streams carry tokens one by one, and breaking
-out of a stream cancels the producer. Supervision restarts a crashed actor with backoff.
-`;
+const TEXT = `Actors keep private state and handle one message at a time. Messages flow through
+mailboxes; a full mailbox pushes back instead of dropping. Nodes find each other by gossip,
+probe each other, and declare a silent node dead; calls pending on a dead node fail at once.
+Streams carry tokens one by one under flow control, and breaking out of a stream cancels it.`;
 
-class Tokenizer {
-  *words(text) {
-    for (const w of text.toLowerCase().match(/[a-z]+/g) ?? []) yield w;
-    return 'eof';
+const log = (...a) => console.log(...a);
+const children = [];
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+
+const fast = { probeIntervalMs: 100, probeTimeoutMs: 60, suspicionTimeoutMs: 500, syncIntervalMs: 100 };
+const system = await pul.init({ addr: '127.0.0.1:0', membership: fast });
+log(`seed node ${system.nodeId} listening on ${system.addr}`);
+
+function startNode(args) {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./demo-node.mjs', import.meta.url)), '--seeds', system.addr, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(child); });
+    child.on('exit', (code) => reject(new Error(`node exited early (${code})`)));
+  });
+}
+
+async function until(what, cond, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
-class Shard {
-  counts = new Map();
-  add(word) { this.counts.set(word, (this.counts.get(word) ?? 0) + 1); return this.counts.get(word); }
-  top(n) { return [...this.counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, n); }
-  size() { return this.counts.size; }
-}
+const t0 = Date.now();
+const [n1, n2, n3] = await Promise.all([
+  startNode(['--tokenizer']),
+  startNode(['--shard', '0', '--shard', '1']),
+  startNode(['--shard', '2', '--shard', '3']),
+]);
+await until('4 members', async () => (await system.members()).length === 4);
+log(`cluster formed in ${Date.now() - t0} ms: ${(await system.members()).map((m) => m.addr).join(', ')}`);
 
-let incarnations = 0;
-class Flaky {
-  seen = 0;
-  constructor() { incarnations++; }
-  check(word) {
-    this.seen++;
-    if (word === 'crashed') throw new pul.PulsingSystemError(`poisoned by "${word}"`, false);
-    return this.seen;
+const tokenizer = await RTokenizer.resolve('tokenizer', { timeoutMs: 5000 });
+const shards = await Promise.all([0, 1, 2, 3].map((i) => RShard.resolve(`shard/${i}`, { timeoutMs: 5000 })));
+for (const [i, s] of shards.entries()) log(`  shard/${i} lives on pid ${(await s.host()).pid}`);
+const shardOf = (w) => [...w].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7) % 4;
+
+async function count(text) {
+  let n = 0;
+  for await (const word of tokenizer.words(text)) { // a stream from another process
+    await shards[shardOf(word)].add(word);          // calls to two more processes
+    n++;
   }
+  return n;
 }
 
-const RTokenizer = pul.remote(Tokenizer, { className: 'demo/Tokenizer' });
-const RShard = pul.remote(Shard, { className: 'demo/Shard' });
-const RFlaky = pul.remote(Flaky, { className: 'demo/Flaky', restartPolicy: 'on-failure', maxRestarts: 3, minBackoffMs: 10 });
+log(`streamed ${await count(TEXT)} words across nodes`);
 
-const system = await pul.init();
-console.log(`node ${system.nodeId} up (standalone)`);
+// Kill the node hosting shards 2 and 3 while a call to it is pending.
+const victim = (await shards[2].host()).nodeId;
+const pending = shards[2].stall().catch((e) => e);
+const killedAt = Date.now();
+n3.kill('SIGKILL');
+const err = await pending;
+log(`killed pid ${n3.pid}: its pending call failed after ${Date.now() - killedAt} ms with ${err.constructor.name} (${err.kind})`);
+await until('the survivors to drop it', async () => !(await system.members()).some((m) => m.nodeId === victim));
+log(`members now: ${(await system.members()).length}`);
 
-const SHARDS = 4;
-const tokenizer = await RTokenizer.spawn({ name: 'tokenizer' });
-const shards = await Promise.all(Array.from({ length: SHARDS }, (_, i) => RShard.spawn({ name: `shard/${i}` })));
-const flaky = await RFlaky.spawn({ name: 'flaky' });
-const shardOf = (w) => [...w].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7) % SHARDS;
+// Respawn the lost shards on the surviving workers and carry on.
+shards[2] = await RShard.spawn({ name: 'shard/2', placement: 'remote' });
+shards[3] = await RShard.spawn({ name: 'shard/3', placement: 'remote' });
+log(`shards 2 and 3 respawned on pids ${(await shards[2].host()).pid} and ${(await shards[3].host()).pid}`);
+log(`streamed ${await count(TEXT)} more words`);
 
-let words = 0;
-let crashes = 0;
-const t0 = performance.now();
-for await (const word of tokenizer.words(TEXT)) {
-  words++;
-  await shards[shardOf(word)].add(word);
-  try { await flaky.check(word); } catch (e) { crashes++; console.log(`  flaky stage crashed (${e.message}); supervisor restarts it`); }
-}
-const ms = performance.now() - t0;
+const tops = (await Promise.all(shards.map((s) => s.top(3)))).flat().sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 6);
+log('top words:', tops.map(([w, n]) => `${w}×${n}`).join(', '));
 
-const tops = (await Promise.all(shards.map((s) => s.top(3)))).flat().sort((a, b) => b[1] - a[1]).slice(0, 5);
-console.log(`streamed ${words} words through ${SHARDS} shards in ${ms.toFixed(1)} ms`);
-console.log('top words:', tops.map(([w, n]) => `${w}×${n}`).join(', '));
-console.log(`flaky stage: ${crashes} crash(es), ${incarnations} incarnation(s), still answering: ${await flaky.check('ok') >= 1}`);
-
-const named = await system.allNamedActors();
-console.log(`named actors: ${named.map((n) => n.name).join(', ')}`);
-
-// Throughput of the local hot path, for a feel of the numbers.
-const counter = shards[0];
-const N = 200_000;
-const t1 = performance.now();
-for (let i = 0; i < N; i++) await counter.size();
-console.log(`${N} sequential local asks: ${(N / ((performance.now() - t1) / 1000) / 1e6).toFixed(2)} M/s`);
-
+for (const c of [n1, n2]) c.kill('SIGTERM'); // graceful leave
+await until('the workers to leave', async () => (await system.members()).length === 1, 5000);
 await pul.shutdown();
-console.log('shut down cleanly');
+log('all nodes shut down cleanly');

@@ -29,8 +29,6 @@ export declare class NativeSystem {
   instances(name: string): Array<JsNamedInstance>
   /** Receive transport events for JS actors and JS calls, in batches. */
   setHost(callback: (events: Array<JsEvent>) => void): void
-  /** A fresh request id for a JS call. */
-  requestId(): number
   /** Send an ask (`req` set) or a tell to an actor on another node, by local id or by name. */
   sendRequest(node: string, req: number | undefined | null, local: number | undefined | null, name: string | undefined | null, body: Buffer): void
   /** Grant `n` stream credits (`n > 0`) or cancel (`n == 0`) a call to another node. */

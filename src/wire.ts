@@ -20,6 +20,8 @@ import type { ActorCell } from './cell';
 
 /** Items a producer may send ahead of the consumer; credit is returned as items are used. */
 const STREAM_WINDOW = 32;
+/** Credit is returned this many items at a time (half the window keeps the producer busy). */
+const CREDIT_BATCH = STREAM_WINDOW / 2;
 
 interface Pending {
   node: string;
@@ -109,6 +111,8 @@ export interface WireHost {
 export class Wire {
   private readonly pending = new Map<number, Pending>();
   private readonly serving = new Map<string, { credit: number; wake: (() => void) | null; cancel: () => void }>();
+  /** Request ids of JS calls; Rust's own carry a high bit (2^52), so they never collide. */
+  private nextReq = 1;
 
   constructor(private readonly core: NativeSystem, private readonly host: WireHost, readonly nodeId: string) {
     core.setHost((events) => this.onEvents(events));
@@ -122,7 +126,7 @@ export class Wire {
     } catch (e) {
       return Promise.reject(e);
     }
-    const req = this.core.requestId();
+    const req = this.nextReq++;
     const reply = new Promise<unknown>((resolve, reject) => {
       this.pending.set(req, { node, resolve, reject, stream: null });
     });
@@ -161,11 +165,16 @@ export class Wire {
     const core = this.core;
     const pending = this.pending;
     async function* items(): AsyncGenerator<unknown, unknown, unknown> {
+      let consumed = 0;
       try {
         for (;;) {
           const r = await q.next();
           if (r.done) return r.value;
-          core.sendFlow(node, req, 1);
+          // Credit goes back in batches of half the window: one frame per 16 items.
+          if (++consumed === CREDIT_BATCH) {
+            core.sendFlow(node, req, consumed);
+            consumed = 0;
+          }
           yield r.value;
         }
       } finally {

@@ -10,9 +10,27 @@ pub mod convert;
 pub mod host;
 pub mod system;
 
-/// One tokio runtime for the whole addon, sized for the machine (DESIGN.md "Where code runs").
+/// One tokio runtime for the whole addon, sized for the machine (DESIGN.md "Where code runs"),
+/// and the runtime's log on stderr: warnings by default (a peer breaking the protocol, a
+/// failed accept), `PULSING_LOG=error|warn|info|debug|trace` to change it, `off` to silence it.
 #[napi_derive::module_init]
 fn init() {
+    let level = match std::env::var("PULSING_LOG").as_deref() {
+        Ok("off") => None,
+        Ok("error") => Some(tracing::Level::ERROR),
+        Ok("info") => Some(tracing::Level::INFO),
+        Ok("debug") => Some(tracing::Level::DEBUG),
+        Ok("trace") => Some(tracing::Level::TRACE),
+        _ => Some(tracing::Level::WARN),
+    };
+    if let Some(level) = level {
+        // Another copy of the addon in the process may have installed one already.
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .try_init();
+    }
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)

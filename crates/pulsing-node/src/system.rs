@@ -161,12 +161,6 @@ impl NativeSystem {
         Ok(())
     }
 
-    /// A fresh request id for a JS call.
-    #[napi]
-    pub fn request_id(&self) -> Result<i64> {
-        Ok(self.node()?.foreign_request_id() as i64)
-    }
-
     /// Send an ask (`req` set) or a tell to an actor on another node, by local id or by name.
     #[napi]
     pub fn send_request(

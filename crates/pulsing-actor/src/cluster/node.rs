@@ -666,11 +666,6 @@ impl Node {
         )
     }
 
-    /// Allocate a request id for the foreign host (never colliding with Rust's).
-    pub fn foreign_request_id(&self) -> u64 {
-        self.next_req.fetch_add(1, Ordering::Relaxed) & !RUST_REQ_BIT
-    }
-
     fn on_response(&self, f: Frame) {
         let req = match &f.header {
             Header::Reply { req, .. }

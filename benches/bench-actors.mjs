@@ -1,0 +1,7 @@
+export class Echo {
+  n = 0;
+  echo(x) { return x; }
+  bump() { this.n++; }
+  count() { return this.n; }
+  *items(n) { for (let i = 0; i < n; i++) yield i; }
+}

@@ -1,0 +1,132 @@
+// Two-process benchmarks against a raw Node `net` echo measured in the same run.
+// Prints one JSON object per line: {"name","value","unit"} (plus target / ratio when useful).
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import * as pul from '../dist/index.mjs';
+import { Echo } from './bench-actors.mjs';
+
+const out = (name, value, unit, extra = {}) => console.log(JSON.stringify({ name, value: Math.round(value * 100) / 100, unit, ...extra }));
+const children = [];
+process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+
+function child(script, args = []) {
+  const c = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(c);
+  return new Promise((resolve) => {
+    let s = '';
+    c.stdout.on('data', (d) => { s += d; const i = s.indexOf('\n'); if (i >= 0) resolve({ proc: c, ...JSON.parse(s.slice(0, i)) }); });
+  });
+}
+
+const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * p))]; };
+
+// --- raw baseline ---------------------------------------------------------------------
+async function rawBaseline() {
+  const srv = await child('./raw-echo-server.mjs');
+  const sock = net.connect(srv.port, '127.0.0.1');
+  sock.setNoDelay(true);
+  await new Promise((r) => sock.once('connect', r));
+  let buf = Buffer.alloc(0);
+  const waiters = [];
+  sock.on('data', (d) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    let off = 0;
+    while (buf.length - off >= 4) {
+      const len = buf.readUInt32BE(off);
+      if (buf.length - off - 4 < len) break;
+      off += 4 + len;
+      waiters.shift()();
+    }
+    buf = buf.subarray(off);
+  });
+  const msg = Buffer.alloc(4 + 32);
+  msg.writeUInt32BE(32, 0);
+  const once = () => new Promise((r) => { waiters.push(r); sock.write(msg); });
+  for (let i = 0; i < 2000; i++) await once();
+  const lat = [];
+  for (let i = 0; i < 20_000; i++) { const t = process.hrtime.bigint(); await once(); lat.push(Number(process.hrtime.bigint() - t) / 1000); }
+  const t0 = performance.now();
+  let done = 0;
+  const N = 200_000;
+  await new Promise((resolve) => {
+    const pump = () => { while (done + waiters.length < N && waiters.length < 256) { waiters.push(() => { done++; if (done === N) resolve(); else if (waiters.length < 128) pump(); }); sock.write(msg); } };
+    pump();
+  });
+  const thr = N / ((performance.now() - t0) / 1000);
+  sock.destroy();
+  srv.proc.kill('SIGTERM');
+  return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), thr };
+}
+
+const raw = await rawBaseline();
+out('raw_echo_rtt_p50_us', raw.p50, 'us');
+out('raw_echo_rtt_p99_us', raw.p99, 'us');
+out('raw_echo_throughput', raw.thr, '/s');
+
+// --- Pulsing, two processes ---------------------------------------------------------
+const remoteNode = await child('./bench-node.mjs');
+const sys = await pul.init({ addr: '127.0.0.1:0', seeds: [remoteNode.addr] });
+const REcho = pul.remote(Echo, { className: 'bench/Echo' });
+const e = await REcho.resolve('echo', { timeoutMs: 10_000 });
+const payload = 'x'.repeat(16);
+for (let i = 0; i < 2000; i++) await e.echo(payload);
+
+const lat = [];
+for (let i = 0; i < 20_000; i++) { const t = process.hrtime.bigint(); await e.echo(payload); lat.push(Number(process.hrtime.bigint() - t) / 1000); }
+out('remote_ask_seq_p50_us', pct(lat, 0.5), 'us', { target: `<= 1.5x raw (${(raw.p50 * 1.5).toFixed(1)})`, ratio_to_raw: +(pct(lat, 0.5) / raw.p50).toFixed(2) });
+out('remote_ask_seq_p99_us', pct(lat, 0.99), 'us', { target: 150 });
+
+{
+  const N = 200_000;
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async () => { while (next < N) { next++; await e.echo(payload); } };
+  await Promise.all(Array.from({ length: 256 }, worker));
+  const thr = N / ((performance.now() - t0) / 1000);
+  out('remote_ask_throughput', thr, '/s', { target: 500_000, ratio_to_raw: +(thr / raw.thr).toFixed(2) });
+}
+
+{
+  const N = 500_000;
+  const ref = e.$ref;
+  const before = await e.count();
+  const t0 = performance.now();
+  const any = ref.asAny();
+  for (let i = 0; i < N; i++) void ref.target.tell('bump', []);
+  while ((await any.count()) < before + N) { /* the count ask queues behind the tells */ }
+  out('remote_tell_throughput', N / ((performance.now() - t0) / 1000), '/s', { target: 1_000_000 });
+}
+
+{
+  const N = 500_000;
+  const t0 = performance.now();
+  let n = 0;
+  for await (const _ of e.items(N)) n++;
+  out('remote_stream_items', n / ((performance.now() - t0) / 1000), '/s', { target: 1_000_000 });
+}
+
+// --- failure detection with default timings ------------------------------------------
+{
+  const victim = await child('./bench-node.mjs', [sys.addr]);
+  while (!(await sys.members()).some((m) => m.nodeId === victim.nodeId)) await new Promise((r) => setTimeout(r, 5));
+  const t0 = performance.now();
+  victim.proc.kill('SIGKILL');
+  while ((await sys.members()).some((m) => m.nodeId === victim.nodeId)) await new Promise((r) => setTimeout(r, 5));
+  out('failure_detect_ms', performance.now() - t0, 'ms', { target: 2000 });
+}
+await pul.shutdown();
+remoteNode.proc.kill('SIGTERM');
+
+// --- convergence: 20 nodes (systems in one process, real sockets on loopback) --------
+{
+  const t0 = performance.now();
+  const seed = await pul.actorSystem({ addr: '127.0.0.1:0' });
+  const nodes = [seed];
+  for (let i = 1; i < 20; i++) nodes.push(await pul.actorSystem({ addr: '127.0.0.1:0', seeds: [seed.addr] }));
+  const all = async () => (await Promise.all(nodes.map((n) => n.members()))).every((m) => m.length === 20);
+  while (!(await all())) await new Promise((r) => setTimeout(r, 5));
+  out('cluster_converge_ms', performance.now() - t0, 'ms', { target: 3000, nodes: 20 });
+  await Promise.all(nodes.map((n) => n.shutdown()));
+}
+process.exit(0);
