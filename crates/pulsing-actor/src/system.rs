@@ -537,10 +537,7 @@ impl ActorSystem {
     ) -> Result<ActorId, PulsingError> {
         self.check_open()?;
         let full = naming::normalize_for_spawn(name)?;
-        let actor_id = ActorId {
-            node: self.inner.node_id,
-            local,
-        };
+        let actor_id = self.local_id(local);
         self.inner
             .registry
             .lock()
@@ -557,10 +554,7 @@ impl ActorSystem {
         metadata: HashMap<String, String>,
     ) -> Result<(), PulsingError> {
         let full = naming::normalize(name)?;
-        let actor_id = ActorId {
-            node: self.inner.node_id,
-            local,
-        };
+        let actor_id = self.local_id(local);
         self.inner
             .registry
             .lock()
@@ -572,10 +566,7 @@ impl ActorSystem {
     /// Drop the name of an actor hosted outside Rust, if `local` still holds it.
     pub fn unregister_foreign(&self, name: &str, local: u64) -> Result<bool, PulsingError> {
         let full = naming::normalize(name)?;
-        let actor_id = ActorId {
-            node: self.inner.node_id,
-            local,
-        };
+        let actor_id = self.local_id(local);
         let removed = self.inner.registry.lock().remove_if(&full, actor_id);
         if removed {
             self.name_changed(&full);
@@ -588,6 +579,13 @@ impl ActorSystem {
         if let Some(n) = self.cluster() {
             let reg = self.inner.registry.lock().get(full).cloned();
             n.publish_name(full, reg.as_ref());
+        }
+    }
+
+    fn local_id(&self, local: u64) -> ActorId {
+        ActorId {
+            node: self.inner.node_id,
+            local,
         }
     }
 

@@ -106,6 +106,20 @@ enum Pending {
 /// A probe relayed for another node: who asked, their sequence number, and since when.
 type Relay = (Arc<ConnHandle>, u64, Instant);
 
+impl Pending {
+    /// Answer the caller with `err`, whether it awaits a reply or consumes a stream.
+    fn fail(self, err: PulsingError) {
+        match self {
+            Pending::Waiting(_, tx) => {
+                let _ = tx.send(Err(err));
+            }
+            Pending::Streaming(_, tx) => {
+                let _ = tx.send(Err(err));
+            }
+        }
+    }
+}
+
 struct Serving {
     credits: Arc<Semaphore>,
     task: Option<tokio::task::AbortHandle>,
@@ -582,14 +596,7 @@ impl Node {
         for p in failed {
             let err =
                 PulsingError::runtime(RuntimeErrorKind::NodeDown, format!("node {node} is down"));
-            match p {
-                Pending::Waiting(_, tx) => {
-                    let _ = tx.send(Err(err));
-                }
-                Pending::Streaming(_, tx) => {
-                    let _ = tx.send(Err(err));
-                }
-            }
+            p.fail(err);
         }
         if let Some(h) = self.foreign.read().clone() {
             h.deliver(ForeignEvent::NodeDown(node));
@@ -1072,14 +1079,7 @@ impl Node {
         for p in pending {
             let err =
                 PulsingError::runtime(RuntimeErrorKind::Stopped, "the actor system is shut down");
-            match p {
-                Pending::Waiting(_, tx) => {
-                    let _ = tx.send(Err(err));
-                }
-                Pending::Streaming(_, tx) => {
-                    let _ = tx.send(Err(err));
-                }
-            }
+            p.fail(err);
         }
     }
 }
