@@ -27,9 +27,17 @@ afterAll(() => {
   children.clear();
 });
 
-/** Run a node child process (always killed at teardown); resolves with its exit and output. */
-export function runNode(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>; stdout: () => string; stderr: () => string } {
-  const child = spawn(process.execPath, args, { cwd: opts.cwd ?? root, stdio: ['ignore', 'pipe', 'pipe'] });
+/** A child process: its handle, its exit with all output, and its output so far. */
+export type Proc = { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>; stdout: () => string; stderr: () => string };
+
+/** Run a node child process (always killed at teardown). */
+export function runNode(args: string[], opts: { cwd?: string } = {}): Proc {
+  return runProcess(process.execPath, args, opts);
+}
+
+/** Run any child process (always killed at teardown); resolves with its exit and output. */
+export function runProcess(cmd: string, args: string[], opts: { cwd?: string } = {}): Proc {
+  const child = spawn(cmd, args, { cwd: opts.cwd ?? root, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let stdout = '';
   let stderr = '';

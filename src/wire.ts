@@ -274,6 +274,8 @@ export class Wire {
         answerError(new PulsingRuntimeError('ActorNotFound', `no actor ${this.nodeId}:${ev.local}`));
         return;
       }
+      // Other languages may send nil for "no arguments" (a Rust `()`).
+      if (Array.isArray(payload) && payload.length === 2 && payload[1] == null) payload = [payload[0], []];
       if (!Array.isArray(payload) || typeof payload[0] !== 'string' || !Array.isArray(payload[1])) {
         answerError(new PulsingRuntimeError('Protocol', 'a call body must be [method, args]'));
         return;

@@ -40,6 +40,7 @@ pub mod error;
 mod mailbox;
 pub mod message;
 pub mod naming;
+pub mod resolving;
 pub mod supervision;
 pub mod system;
 pub mod transport;
@@ -50,7 +51,11 @@ pub mod prelude {
     pub use crate::behavior::{stateful, stateless, Behavior, BehaviorAction};
     pub use crate::cluster::ClusterConfig;
     pub use crate::error::{PulsingError, RuntimeErrorKind};
-    pub use crate::message::{Message, MessageStream};
+    pub use crate::message::{Message, MessageStream, MSGPACK};
+    pub use crate::resolving::{
+        ConsistentHashPolicy, LazyRef, LoadBalancingPolicy, PowerOfTwoPolicy, RandomPolicy,
+        Resolving, RoundRobinPolicy,
+    };
     pub use crate::supervision::{RestartPolicy, SupervisionSpec};
     pub use crate::system::{
         ActorRef, ActorSystem, ActorSystemBuilder, MemberInfo, MemberStatus, NamedActorInfo,

@@ -1,7 +1,9 @@
 //! Messages: opaque bytes tagged with a type name, or a stream of messages.
 //!
 //! `pack`/`unpack` use bincode for Rust-to-Rust traffic; `single(type, bytes)` carries any
-//! other encoding (MessagePack from TypeScript actors uses the type tag `"msgpack"`).
+//! other encoding. MessagePack (the tag [`MSGPACK`]) is what TypeScript actors speak:
+//! `unpack` decodes it into serde types too, [`Message::msgpack`] answers a TS caller, and
+//! [`Message::call`] calls a method of a TS actor (`[method, args]`).
 
 use std::fmt;
 use std::pin::Pin;
@@ -11,6 +13,9 @@ use futures::{Stream, StreamExt};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{PulsingError, RuntimeErrorKind};
+
+/// Type tag of MessagePack bodies (TypeScript actors and callers).
+pub const MSGPACK: &str = "msgpack";
 
 /// A boxed stream of messages, as returned by a streaming actor.
 pub type MessageStream = Pin<Box<dyn Stream<Item = Result<Message, PulsingError>> + Send>>;
@@ -35,6 +40,21 @@ impl Message {
             msg_type: short_type_name::<T>().to_string(),
             data: Bytes::from(data),
         })
+    }
+
+    /// Encode a serde value as MessagePack with field names, so a struct arrives in
+    /// TypeScript as a plain object. Use it to answer TS callers.
+    pub fn msgpack<T: Serialize>(value: &T) -> anyhow::Result<Message> {
+        Ok(Message::Single {
+            msg_type: MSGPACK.to_string(),
+            data: Bytes::from(rmp_serde::to_vec_named(value)?),
+        })
+    }
+
+    /// A call of `method` on a TypeScript actor: MessagePack `[method, args]`, where `args`
+    /// serialises as a sequence (a tuple or a `Vec`).
+    pub fn call<A: Serialize>(method: &str, args: A) -> anyhow::Result<Message> {
+        Message::msgpack(&(method, args))
     }
 
     /// A message with an explicit type tag and already-encoded bytes.
@@ -65,9 +85,21 @@ impl Message {
         }))
     }
 
-    /// Decode a single message packed with [`Message::pack`].
+    /// Decode a single message: MessagePack when tagged [`MSGPACK`] (from TypeScript),
+    /// bincode otherwise (packed with [`Message::pack`]).
     pub fn unpack<T: DeserializeOwned>(&self) -> Result<T, PulsingError> {
         match self {
+            Message::Single { msg_type, data } if msg_type == MSGPACK => {
+                rmp_serde::from_slice(data).map_err(|e| {
+                    PulsingError::runtime(
+                        RuntimeErrorKind::Serialization,
+                        format!(
+                            "cannot decode MessagePack as {}: {e}",
+                            short_type_name::<T>()
+                        ),
+                    )
+                })
+            }
             Message::Single { data, .. } => {
                 bincode::serde::decode_from_slice(data, bincode_config())
                     .map(|(v, _)| v)
@@ -151,6 +183,31 @@ mod tests {
                 s: "x".into()
             }
         );
+    }
+
+    #[test]
+    fn msgpack_round_trip_with_field_names() {
+        let m = Message::msgpack(&Ping {
+            n: 3,
+            s: "y".into(),
+        })
+        .unwrap();
+        assert_eq!(m.msg_type(), Some(MSGPACK));
+        assert_eq!(
+            m.unpack::<Ping>().unwrap(),
+            Ping {
+                n: 3,
+                s: "y".into()
+            }
+        );
+        let Message::Single { data, .. } = &m else {
+            unreachable!()
+        };
+        // A map with field names: what a TS peer decodes as `{ n: 3, s: 'y' }`.
+        assert_eq!(data[0], 0x82);
+        let call = Message::call("mul", (6, 7)).unwrap();
+        let (method, args): (String, (i32, i32)) = call.unpack().unwrap();
+        assert_eq!((method.as_str(), args), ("mul", (6, 7)));
     }
 
     #[test]

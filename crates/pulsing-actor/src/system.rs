@@ -283,6 +283,11 @@ impl ActorSystem {
         Ok(s.spawn_factory(factory).await?)
     }
 
+    /// A resolve builder: node, load-balancing policy, alive filter, list, lazy.
+    pub fn resolving(&self) -> crate::resolving::Resolving {
+        crate::resolving::Resolving::new(self.clone())
+    }
+
     /// A spawn builder: name, supervision, mailbox capacity.
     pub fn spawning(&self) -> Spawning {
         Spawning {
@@ -840,6 +845,18 @@ impl ActorRef {
                 duration_ms: self.timeout.as_millis() as u64,
             }),
         }
+    }
+
+    /// Call `method` of a TypeScript actor (MessagePack `[method, args]`) and decode its
+    /// reply into a serde type.
+    pub async fn call<A: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: A,
+    ) -> Result<R, PulsingError> {
+        let msg = Message::call(method, args)
+            .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))?;
+        self.ask_message(msg).await?.unpack()
     }
 
     /// Send a serde value without waiting for a reply; resolves once the mailbox took it.

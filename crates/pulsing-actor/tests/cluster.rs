@@ -255,3 +255,94 @@ async fn garbage_on_the_port_closes_that_connection_only() {
         s.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolving_picks_among_instances_on_several_nodes() {
+    let (a, b, c) = three().await;
+    for s in [&a, &b, &c] {
+        s.spawn_named("svc", Counter(0)).await.unwrap();
+    }
+    let a2 = a.clone();
+    wait_for("3 instances of svc", Duration::from_secs(5), || {
+        let a = a2.clone();
+        async move {
+            a.resolving()
+                .list("svc")
+                .await
+                .map(|v| v.len())
+                .unwrap_or(0)
+                == 3
+        }
+    })
+    .await;
+    let nodes = |v: Vec<ActorRef>| v.into_iter().map(|r| r.id().node).collect::<Vec<_>>();
+
+    // Round robin visits every node.
+    let rr = a.resolving().policy(RoundRobinPolicy::new());
+    let mut seen = vec![];
+    for _ in 0..3 {
+        seen.push(rr.resolve("svc").await.unwrap().id().node);
+    }
+    seen.sort();
+    let mut all = nodes(a.resolving().list("svc").await.unwrap());
+    all.sort();
+    assert_eq!(seen, all);
+
+    // A given node; random and power-of-two return one of the instances.
+    let on_b = a
+        .resolving()
+        .node(b.node_id())
+        .resolve("svc")
+        .await
+        .unwrap();
+    assert_eq!(on_b.id().node, b.node_id());
+    assert_eq!(on_b.ask::<_, i64>(Cmd::Add(1)).await.unwrap(), 1);
+    for r in [
+        a.resolving()
+            .policy(RandomPolicy::new())
+            .resolve("svc")
+            .await
+            .unwrap(),
+        a.resolving()
+            .policy(PowerOfTwoPolicy::new())
+            .resolve("svc")
+            .await
+            .unwrap(),
+    ] {
+        assert!(all.contains(&r.id().node));
+    }
+
+    // Consistent hashing: the same key, the same node; the keys spread over nodes.
+    let ch = |k: String| {
+        let a = a.clone();
+        async move {
+            a.resolving()
+                .policy(ConsistentHashPolicy::new())
+                .key(k)
+                .resolve("svc")
+                .await
+                .unwrap()
+                .id()
+                .node
+        }
+    };
+    assert_eq!(ch("user-7".into()).await, ch("user-7".into()).await);
+    let mut spread = std::collections::HashSet::new();
+    for i in 0..50 {
+        spread.insert(ch(format!("user-{i}")).await);
+    }
+    assert!(spread.len() > 1, "keys spread over nodes");
+
+    // Lazy refs resolve on use and again after invalidation.
+    let lazy = a.resolving().node(c.node_id()).lazy("svc").unwrap();
+    assert_eq!(lazy.get().await.unwrap().id().node, c.node_id());
+    lazy.invalidate();
+    assert_eq!(lazy.get().await.unwrap().id().node, c.node_id());
+    assert_eq!(
+        a.resolving().resolve("nothing").await.unwrap_err().kind(),
+        Some(RuntimeErrorKind::ActorNotFound)
+    );
+    for s in [a, b, c] {
+        s.shutdown().await.unwrap();
+    }
+}
