@@ -37,6 +37,14 @@ export declare class NativeSystem {
   reply(conn: number, kind: string, req: number, body: Buffer): boolean
   /** Answer a request with a typed error. */
   replyError(conn: number, req: number, error: JsWireError): boolean
+  /** Fault injection: drop all traffic with these nodes, both ways. */
+  faultPartition(nodes: Array<string>): void
+  /** Fault injection: delay every frame sent to `node` by `ms`. */
+  faultDelay(node: string, ms: number): void
+  /** Fault injection: drop each frame sent to `node` with probability `rate`. */
+  faultDrop(node: string, rate: number): void
+  /** Fault injection: remove every fault. */
+  faultHeal(): void
   /** Members of the cluster, this node included. */
   members(): Promise<Array<JsMember>>
   /** Every named actor with its instances. */

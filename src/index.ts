@@ -16,6 +16,7 @@ export { init, getSystem, isInitialized, shutdown, actorSystem, resolve, mount, 
 export { remote } from './remote';
 export type { ActorClass, AnyCtor, RemoteOptions, SpawnOptions } from './remote';
 export { ActorSystem } from './system';
+export { Faults } from './faults';
 export { ActorRef } from './ref';
 export { Actor } from './actor';
 export type { ActorProxy, AnyProxy } from './proxy';

@@ -40,8 +40,8 @@ export interface ActorClass<C extends AnyCtor> {
   readonly methods: ReadonlyMap<string, 'value' | 'stream'>;
   /** Spawn an instance as an actor; resolves to a typed proxy. */
   spawn(opts?: SpawnOptions<C>): Promise<ActorProxy<InstanceType<C>>>;
-  /** A typed proxy to the actor named `name`. */
-  resolve(name: string, opts?: ResolveOptions): Promise<ActorProxy<InstanceType<C>>>;
+  /** A typed proxy to the actor named `name` (on `opts.system`, default the global one). */
+  resolve(name: string, opts?: ResolveOptions & { system?: ActorSystem }): Promise<ActorProxy<InstanceType<C>>>;
 }
 
 const registry = new Map<string, ActorClassImpl<AnyCtor>>();

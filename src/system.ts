@@ -9,6 +9,7 @@ import { PulsingRuntimeError, PulsingUnsupportedError, native, fromNative } from
 import { createSystem, normalizeName, type NativeSystem } from './native';
 import { checkSupervision, lookupClass } from './remote';
 import { Wire, RemoteTarget, type WireHost } from './wire';
+import { Faults } from './faults';
 import { checkCallOptions } from './deadline';
 import type { Actor } from './actor';
 
@@ -75,6 +76,8 @@ export class ActorSystem implements CellHost, WireHost {
   private closed = false;
   private shuttingDown: Promise<void> | null = null;
   private keepAlive: NodeJS.Timeout | undefined;
+  /** Fault injection for tests (partition, delay, drop); see `Faults`. */
+  readonly faults: Faults;
   /** @internal Called once the system is shut down (clears the global). */
   onShutdown: (() => void) | undefined;
 
@@ -85,6 +88,7 @@ export class ActorSystem implements CellHost, WireHost {
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.strictLocal = opts.strictLocal === true;
     this.wire = core.addr ? new Wire(core, this, this.nodeId) : null;
+    this.faults = new Faults(this.wire ? core : null);
     // An open system keeps the process alive, like a listening server; shutdown releases it.
     this.keepAlive = setInterval(() => {}, 0x7fffffff);
   }

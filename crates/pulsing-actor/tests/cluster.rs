@@ -346,3 +346,73 @@ async fn resolving_picks_among_instances_on_several_nodes() {
         s.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_made_with_the_fault_hook_heals_without_lost_or_duplicate_names() {
+    let (a, b, c) = three().await;
+    for (s, n) in [(&a, "on-a"), (&b, "on-b"), (&c, "on-c")] {
+        s.spawn_named(n, Counter(0)).await.unwrap();
+    }
+    let sees_all = |s: ActorSystem| async move {
+        let names = s.all_named_actors().await;
+        ["actors/on-a", "actors/on-b", "actors/on-c"]
+            .iter()
+            .all(|n| names.iter().any(|x| x.name == *n && x.instances.len() == 1))
+    };
+    for s in [&a, &b, &c] {
+        let s = s.clone();
+        wait_for("all names everywhere", Duration::from_secs(5), || {
+            sees_all(s.clone())
+        })
+        .await;
+    }
+
+    // Cut c off from a and b, on both sides.
+    a.cluster().unwrap().faults().partition([c.node_id()]);
+    b.cluster().unwrap().faults().partition([c.node_id()]);
+    c.cluster()
+        .unwrap()
+        .faults()
+        .partition([a.node_id(), b.node_id()]);
+    for (s, n) in [(&a, 2), (&b, 2), (&c, 1)] {
+        let s = s.clone();
+        wait_for(
+            "the sides to drop each other",
+            Duration::from_secs(5),
+            || {
+                let s = s.clone();
+                async move { s.members().await.len() == n }
+            },
+        )
+        .await;
+    }
+    assert!(
+        a.resolve("on-c").await.is_err(),
+        "c's names are gone on a's side"
+    );
+
+    for s in [&a, &b, &c] {
+        s.cluster().unwrap().faults().heal();
+    }
+    for s in [&a, &b, &c] {
+        let s = s.clone();
+        wait_for(
+            "the cluster to converge again",
+            Duration::from_secs(10),
+            || {
+                let s = s.clone();
+                async move { s.members().await.len() == 3 && sees_all(s.clone()).await }
+            },
+        )
+        .await;
+    }
+    let r = a.resolve("on-c").await.unwrap();
+    assert_eq!(
+        r.ask::<_, i64>(Cmd::Add(1)).await.unwrap(),
+        1,
+        "calls across the healed link work"
+    );
+    for s in [a, b, c] {
+        s.shutdown().await.unwrap();
+    }
+}

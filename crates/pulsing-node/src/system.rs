@@ -243,6 +243,43 @@ impl NativeSystem {
         Ok(self.node()?.send_on(conn, Frame::bare(header)))
     }
 
+    /// Fault injection: drop all traffic with these nodes, both ways.
+    #[napi]
+    pub fn fault_partition(&self, nodes: Vec<String>) -> Result<()> {
+        let ids = nodes
+            .iter()
+            .map(|n| n.parse::<NodeId>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(to_napi)?;
+        self.node()?.faults().partition(ids);
+        Ok(())
+    }
+
+    /// Fault injection: delay every frame sent to `node` by `ms`.
+    #[napi]
+    pub fn fault_delay(&self, node: String, ms: u32) -> Result<()> {
+        let id = node.parse::<NodeId>().map_err(to_napi)?;
+        self.node()?
+            .faults()
+            .delay(id, Duration::from_millis(ms.into()));
+        Ok(())
+    }
+
+    /// Fault injection: drop each frame sent to `node` with probability `rate`.
+    #[napi]
+    pub fn fault_drop(&self, node: String, rate: f64) -> Result<()> {
+        let id = node.parse::<NodeId>().map_err(to_napi)?;
+        self.node()?.faults().drop_rate(id, rate);
+        Ok(())
+    }
+
+    /// Fault injection: remove every fault.
+    #[napi]
+    pub fn fault_heal(&self) -> Result<()> {
+        self.node()?.faults().heal();
+        Ok(())
+    }
+
     fn node(&self) -> Result<&std::sync::Arc<Node>> {
         self.inner.cluster().ok_or_else(|| {
             napi::Error::from_reason(

@@ -43,8 +43,13 @@ fn precedence(l: Liveness) -> u8 {
 
 /// Whether claim `new` overrides what we believe, `old` (SWIM ordering).
 fn overrides(new: &MemberState, old: &MemberState) -> bool {
-    if matches!(old.liveness, Liveness::Dead | Liveness::Left) {
-        return false; // final: a restarted process comes back with a new node id
+    if old.liveness == Liveness::Left {
+        return false; // final: a node that left comes back (if ever) with a new node id
+    }
+    if old.liveness == Liveness::Dead {
+        // A node wrongly declared dead (a partition that healed) refutes with a higher
+        // incarnation; anything else about it is stale.
+        return new.liveness == Liveness::Alive && new.incarnation > old.incarnation;
     }
     match new.liveness {
         Liveness::Alive => new.incarnation > old.incarnation,
@@ -153,6 +158,16 @@ impl Membership {
             .map(|e| e.state.clone())
     }
 
+    /// A random member believed dead (not one that left): gossiping to it now and then lets
+    /// the two sides of a healed partition find each other again.
+    pub fn dead_member(&self) -> Option<MemberState> {
+        self.others
+            .values()
+            .filter(|e| e.state.liveness == Liveness::Dead)
+            .choose(&mut rand::rng())
+            .map(|e| e.state.clone())
+    }
+
     /// Up to `k` alive members other than `except`, to ask for indirect probes.
     pub fn helpers(&self, except: NodeId, k: usize) -> Vec<MemberState> {
         self.others
@@ -247,7 +262,18 @@ mod tests {
             m.apply(st(2, Liveness::Dead, 1), now),
             Change::Updated(_)
         ));
-        // Dead is final.
+        // Dead yields only to a refutation: alive with a higher incarnation.
+        assert_eq!(m.apply(st(2, Liveness::Alive, 1), now), Change::None);
+        assert_eq!(m.apply(st(2, Liveness::Suspect, 5), now), Change::None);
+        assert!(matches!(
+            m.apply(st(2, Liveness::Alive, 2), now),
+            Change::Updated(_)
+        ));
+        // Left is final.
+        assert!(matches!(
+            m.apply(st(2, Liveness::Left, 2), now),
+            Change::Updated(_)
+        ));
         assert_eq!(m.apply(st(2, Liveness::Alive, 9), now), Change::None);
     }
 

@@ -10,9 +10,11 @@
 //! number of times); every `sync_interval` a node also exchanges its full state with one
 //! random member (push-pull), so the cluster converges even when updates were missed.
 
+pub mod faults;
 pub mod gossip;
 pub mod membership;
 pub mod names;
 pub mod node;
 
+pub use faults::Faults;
 pub use node::{ClusterConfig, ForeignEvent, ForeignHost};

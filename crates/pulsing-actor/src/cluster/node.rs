@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
+use super::faults::{Faults, Verdict};
 use super::gossip::{Gossip, Liveness, MemberState, NameEntry, Update};
 use super::membership::{Change, Membership};
 use super::names::ClusterNames;
@@ -152,6 +153,7 @@ pub struct Node {
     foreign: RwLock<Option<Arc<dyn ForeignHost>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopped: AtomicBool,
+    faults: Faults,
 }
 
 fn wire_err(kind: RuntimeErrorKind, message: impl Into<String>) -> WireError {
@@ -207,6 +209,7 @@ impl Node {
             foreign: RwLock::new(None),
             tasks: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
+            faults: Faults::default(),
         });
         let n = node.clone();
         let accept = tokio::spawn(async move { n.accept_loop(listener).await });
@@ -221,6 +224,11 @@ impl Node {
     /// The address peers dial.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The fault plan of this node (tests: partition, delay, drop).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// Register the host of foreign actors.
@@ -302,6 +310,21 @@ impl Node {
                 "the actor system is shut down",
             ));
         }
+        match self.faults.outgoing(node) {
+            Verdict::Pass => self.send_to_now(node, frame),
+            Verdict::Drop => Ok(()),
+            Verdict::Delay(d) => {
+                let this = self.this.upgrade().expect("node alive while sending");
+                self.rt.spawn(async move {
+                    tokio::time::sleep(d).await;
+                    let _ = this.send_to_now(node, frame);
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn send_to_now(&self, node: NodeId, frame: Frame) -> Result<(), PulsingError> {
         let mut peers = self.peers.lock();
         match peers.get(&node) {
             Some(PeerLink::Connected(c)) if !c.is_closed() => {
@@ -339,6 +362,11 @@ impl Node {
     /// Send a frame on a given connection (replies go back where the request came from).
     pub fn send_on(&self, conn: u32, frame: Frame) -> bool {
         let c = self.conns.lock().get(&conn).cloned();
+        if let Some(peer) = c.as_ref().and_then(|c| c.peer()) {
+            if self.faults.outgoing(peer) == Verdict::Drop {
+                return true;
+            }
+        }
         c.map(|c| c.send(frame)).unwrap_or(false)
     }
 
@@ -499,6 +527,18 @@ impl Node {
             if self.stopped.load(Ordering::Relaxed) {
                 return;
             }
+            // One round in four also goes to a member believed dead, if any: after a
+            // partition heals, this is how the two sides learn of each other again.
+            let dead = if rand::random_ratio(1, 4) {
+                self.membership.lock().dead_member()
+            } else {
+                None
+            };
+            if let Some(d) = dead {
+                let msg = self.sync_message(true);
+                let this = self.clone();
+                tokio::spawn(async move { this.sync_with_addr(d.addr, msg).await });
+            }
             let target = self.membership.lock().probe_target();
             let msg = self.sync_message(true);
             match target {
@@ -525,8 +565,18 @@ impl Node {
             Ok(Ok(stream)) => {
                 let c = self.open_conn(stream, None);
                 c.send(msg);
+                // A one-off exchange: close it after the answer unless it became the link
+                // to that peer, so repeated attempts do not pile up connections.
+                tokio::time::sleep(self.cfg.sync_interval * 4).await;
+                let kept = c.peer().is_some_and(|p| {
+                    matches!(self.peers.lock().get(&p), Some(PeerLink::Connected(x)) if x.id == c.id)
+                });
+                if !kept {
+                    self.conns.lock().remove(&c.id);
+                    c.drain_and_close(Duration::from_millis(100)).await;
+                }
             }
-            _ => tracing::debug!(%addr, "seed not reachable yet"),
+            _ => tracing::debug!(%addr, "not reachable"),
         }
     }
 
@@ -993,6 +1043,9 @@ impl Node {
     }
 
     fn on_conn_frame(&self, c: &Arc<ConnHandle>, f: Frame) {
+        if !matches!(f.header, Header::Hello { .. }) && self.faults.drop_incoming(c.peer()) {
+            return;
+        }
         match f.header {
             Header::Hello { node, ref addr } => {
                 c.set_peer(node);
