@@ -107,6 +107,8 @@ export interface JsSystemConfig {
   seeds?: Array<string>
   /** Address peers dial, when it differs from `addr`. */
   advertiseAddr?: string
+  /** Mutual TLS for the whole cluster from this shared secret. */
+  passphrase?: string
   probeIntervalMs?: number
   probeTimeoutMs?: number
   suspicionTimeoutMs?: number

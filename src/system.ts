@@ -20,7 +20,7 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 const ID_BLOCK = 4096;
 
 /** Options of later milestones: refused clearly rather than ignored. */
-const NOT_YET = ['passphrase', 'headAddr', 'isHeadNode'] as const;
+const NOT_YET = ['headAddr', 'isHeadNode'] as const;
 
 function checkInitOptions(opts: InitOptions): void {
   if (typeof opts !== 'object' || opts === null) throw new PulsingRuntimeError('Config', 'init options must be an object');
@@ -41,12 +41,16 @@ function checkInitOptions(opts: InitOptions): void {
       throw new PulsingRuntimeError('Config', 'seeds need addr: a node joins a cluster by listening on an address');
     }
   }
+  if (opts.passphrase !== undefined) {
+    if (typeof opts.passphrase !== 'string' || opts.passphrase === '') throw new PulsingRuntimeError('Config', 'passphrase must be a non-empty string');
+    if (opts.addr === undefined) throw new PulsingRuntimeError('Config', 'passphrase needs addr: it secures the cluster transport');
+  }
   if (opts.advertiseAddr !== undefined && opts.addr === undefined) {
     throw new PulsingRuntimeError('Config', 'advertiseAddr needs addr');
   }
   const later = NOT_YET.filter((k) => opts[k] !== undefined && opts[k] !== false);
   if (later.length > 0) {
-    throw new PulsingRuntimeError('Config', `${later.join(', ')}: TLS and head-node mode are not part of this build yet; omit them`);
+    throw new PulsingRuntimeError('Config', `${later.join(', ')}: head-node mode is not part of this build yet; omit it`);
   }
   for (const [k, v] of Object.entries(opts.membership ?? {})) {
     if (!(typeof v === 'number' && v > 0)) throw new PulsingRuntimeError('Config', `membership.${k} must be a positive number of milliseconds`);
@@ -104,6 +108,7 @@ export class ActorSystem implements CellHost, WireHost {
         addr: opts.addr,
         seeds: opts.seeds,
         advertiseAddr: opts.advertiseAddr,
+        passphrase: opts.passphrase,
         probeIntervalMs: m.probeIntervalMs,
         probeTimeoutMs: m.probeTimeoutMs,
         suspicionTimeoutMs: m.suspicionTimeoutMs,

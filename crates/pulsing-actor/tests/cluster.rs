@@ -416,3 +416,84 @@ async fn a_partition_made_with_the_fault_hook_heals_without_lost_or_duplicate_na
         s.shutdown().await.unwrap();
     }
 }
+
+async fn tls_node(seeds: Vec<String>, passphrase: Option<&str>) -> ActorSystem {
+    let mut cfg = fast(seeds);
+    cfg.passphrase = passphrase.map(str::to_string);
+    ActorSystem::builder().cluster(cfg).build().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_same_passphrase_joins_others_never_see_or_call_anything() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let a = tls_node(vec![], Some("open sesame")).await;
+    let seed = a.addr().unwrap().to_string();
+    let b = tls_node(vec![seed.clone()], Some("open sesame")).await;
+    let b2 = b.clone();
+    wait_for("the TLS cluster to form", Duration::from_secs(5), || {
+        let b = b2.clone();
+        async move { b.members().await.len() == 2 }
+    })
+    .await;
+    let r = a.spawn_named("vault", Counter(100)).await.unwrap();
+    let b3 = b.clone();
+    wait_for("vault visible on b", Duration::from_secs(5), || {
+        let b = b3.clone();
+        async move { b.resolve("vault").await.is_ok() }
+    })
+    .await;
+    assert_eq!(
+        b.resolve("vault")
+            .await
+            .unwrap()
+            .ask::<_, i64>(Cmd::Add(1))
+            .await
+            .unwrap(),
+        101
+    );
+
+    // A wrong passphrase and no passphrase: no handshake, so no member and no call.
+    let wrong = tls_node(vec![seed.clone()], Some("open sesame!")).await;
+    let plain = tls_node(vec![seed.clone()], None).await;
+    // Proving that nothing happens needs a window: 20 sync rounds of the intruders.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for intruder in [&wrong, &plain] {
+        assert_eq!(
+            intruder.members().await.len(),
+            1,
+            "an intruder learns no member"
+        );
+        assert!(intruder.resolve("vault").await.is_err());
+        let err = intruder.actor_ref(&r.id()).await.unwrap_err();
+        assert_eq!(err.kind(), Some(RuntimeErrorKind::NodeNotFound));
+    }
+    assert_eq!(
+        a.members().await.len(),
+        2,
+        "the cluster never admitted them"
+    );
+
+    // Plaintext bytes to a TLS node: at most a TLS alert comes back, never the protocol,
+    // and the connection ends.
+    let mut s = tokio::net::TcpStream::connect(&seed).await.unwrap();
+    s.write_all(b"PLS1\0\0\0\x05\0\0\0\0hello").await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(6), s.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the connection was closed, not left hanging");
+    assert!(
+        !got.starts_with(b"PLS1"),
+        "no plaintext protocol answer: {got:?}"
+    );
+    assert!(
+        got.is_empty() || got[0] == 0x15,
+        "only a TLS alert record: {got:?}"
+    );
+    assert_eq!(
+        r.ask::<_, i64>(Cmd::Add(0)).await.unwrap(),
+        101,
+        "a keeps serving"
+    );
+    for s in [a, b, wrong, plain] {
+        s.shutdown().await.unwrap();
+    }
+}

@@ -88,6 +88,8 @@ pub struct JsSystemConfig {
     pub seeds: Option<Vec<String>>,
     /// Address peers dial, when it differs from `addr`.
     pub advertise_addr: Option<String>,
+    /// Mutual TLS for the whole cluster from this shared secret.
+    pub passphrase: Option<String>,
     pub probe_interval_ms: Option<u32>,
     pub probe_timeout_ms: Option<u32>,
     pub suspicion_timeout_ms: Option<u32>,

@@ -36,6 +36,7 @@ pub async fn create_system(config: Option<JsSystemConfig>) -> Result<NativeSyste
             let mut cfg = ClusterConfig::new(addr);
             cfg.seeds = c.seeds.unwrap_or_default();
             cfg.advertise = c.advertise_addr;
+            cfg.passphrase = c.passphrase;
             let ms = |v: Option<u32>, d: Duration| {
                 v.map(|v| Duration::from_millis(v.into())).unwrap_or(d)
             };

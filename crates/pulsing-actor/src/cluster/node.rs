@@ -28,8 +28,9 @@ use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::message::Message;
 use crate::naming::Registration;
 use crate::system::{ActorRef, WeakSystem};
-use crate::transport::conn::{self, ConnHandle, FrameSink};
+use crate::transport::conn::{self, BoxStream, ConnHandle, FrameSink};
 use crate::transport::frame::{Frame, Header, Target, WireError, DEFAULT_MAX_BODY};
+use crate::transport::tls::{self, TlsSetup};
 
 /// Request ids of Rust callers have this bit set; the foreign host uses the others.
 pub const RUST_REQ_BIT: u64 = 1 << 52;
@@ -51,6 +52,8 @@ pub struct ClusterConfig {
     pub sync_interval: Duration,
     pub indirect_probes: usize,
     pub max_body: usize,
+    /// Mutual TLS for the whole cluster, from this shared secret (see `transport::tls`).
+    pub passphrase: Option<String>,
 }
 
 impl ClusterConfig {
@@ -66,6 +69,7 @@ impl ClusterConfig {
             sync_interval: Duration::from_millis(500),
             indirect_probes: 3,
             max_body: DEFAULT_MAX_BODY,
+            passphrase: None,
         }
     }
 }
@@ -154,6 +158,9 @@ pub struct Node {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopped: AtomicBool,
     faults: Faults,
+    tls: Option<TlsSetup>,
+    /// When each repeated warning was last logged (a peer retrying must not flood the log).
+    warned: Mutex<HashMap<String, Instant>>,
 }
 
 fn wire_err(kind: RuntimeErrorKind, message: impl Into<String>) -> WireError {
@@ -180,6 +187,23 @@ impl Node {
             Some(a) => a.clone(),
             None => local.to_string(),
         };
+        let tls = match &cfg.passphrase {
+            // The KDF is slow on purpose: keep it off the runtime's worker threads.
+            Some(p) => {
+                let p = p.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || tls::setup(&p))
+                        .await
+                        .map_err(|e| {
+                            PulsingError::runtime(RuntimeErrorKind::Tls, e.to_string())
+                        })??,
+                )
+            }
+            None => None,
+        };
+        if tls.is_none() && !local.ip().is_loopback() {
+            tracing::warn!("listening on {local} without a passphrase: anyone who can reach it can join and call actors");
+        }
         if !local.ip().is_loopback() && cfg.advertise.is_none() && local.ip().is_unspecified() {
             tracing::warn!(
                 "bound {local} (all interfaces) without advertiseAddr: peers will dial {addr}"
@@ -210,6 +234,8 @@ impl Node {
             tasks: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
             faults: Faults::default(),
+            tls,
+            warned: Mutex::new(HashMap::new()),
         });
         let n = node.clone();
         let accept = tokio::spawn(async move { n.accept_loop(listener).await });
@@ -377,21 +403,63 @@ impl Node {
         tx: mpsc::UnboundedSender<Frame>,
         rx: mpsc::UnboundedReceiver<Frame>,
     ) {
-        match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&addr)).await {
-            Ok(Ok(stream)) => {
+        match self.connect(&addr).await {
+            Ok(stream) => {
                 let c = self.open_conn(stream, Some((tx, rx)));
                 c.set_peer(node);
                 self.peers.lock().insert(node, PeerLink::Connected(c));
             }
-            failed => {
-                let why = match failed {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "timed out".to_string(),
-                };
+            Err(why) => {
                 tracing::debug!(%node, %addr, "dial failed: {why}");
                 self.peers.lock().remove(&node);
                 drop(tx);
                 self.fail_queued(node, rx, &why);
+            }
+        }
+    }
+
+    /// Log `msg` as a warning at most once a minute per `key`; repeats go to debug.
+    fn warn_once(&self, key: &str, msg: String) {
+        let host = key
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(key)
+            .to_string();
+        let now = Instant::now();
+        let mut warned = self.warned.lock();
+        let fresh = warned
+            .get(&host)
+            .is_none_or(|t| now.duration_since(*t) > Duration::from_secs(60));
+        if fresh {
+            warned.insert(host, now);
+            tracing::warn!("{msg}");
+        } else {
+            tracing::debug!("{msg}");
+        }
+    }
+
+    /// Dial `addr`: TCP, then the TLS handshake when the cluster has a passphrase.
+    async fn connect(&self, addr: &str) -> Result<BoxStream, String> {
+        let within = Duration::from_secs(2);
+        let tcp = match tokio::time::timeout(within, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("connect timed out".into()),
+        };
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => Ok(Box::new(tcp)),
+            Some(t) => {
+                match tokio::time::timeout(within, t.connector.connect(t.server_name.clone(), tcp))
+                    .await
+                {
+                    Ok(Ok(s)) => Ok(Box::new(s)),
+                    Ok(Err(e)) => {
+                        self.warn_once(addr, format!("TLS handshake with {addr} failed: {e}"));
+                        Err(format!("TLS handshake failed: {e}"))
+                    }
+                    Err(_) => Err("TLS handshake timed out".into()),
+                }
             }
         }
     }
@@ -411,7 +479,7 @@ impl Node {
 
     fn open_conn(
         &self,
-        stream: TcpStream,
+        stream: BoxStream,
         queue: Option<(mpsc::UnboundedSender<Frame>, mpsc::UnboundedReceiver<Frame>)>,
     ) -> Arc<ConnHandle> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
@@ -437,7 +505,29 @@ impl Node {
                     if self.stopped.load(Ordering::Relaxed) {
                         return;
                     }
-                    self.open_conn(stream, None);
+                    let _ = stream.set_nodelay(true);
+                    match &self.tls {
+                        None => {
+                            self.open_conn(Box::new(stream), None);
+                        }
+                        Some(t) => {
+                            let acceptor = t.acceptor.clone();
+                            let this = self.clone();
+                            let peer = stream
+                                .peer_addr()
+                                .map(|a| a.to_string())
+                                .unwrap_or_default();
+                            tokio::spawn(async move {
+                                match tokio::time::timeout(Duration::from_secs(5), acceptor.accept(stream)).await {
+                                    Ok(Ok(s)) => {
+                                        this.open_conn(Box::new(s), None);
+                                    }
+                                    Ok(Err(e)) => this.warn_once(&peer, format!("refused a connection from {peer}: TLS handshake failed: {e}")),
+                                    Err(_) => this.warn_once(&peer, format!("refused a connection from {peer}: TLS handshake timed out")),
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
@@ -561,8 +651,8 @@ impl Node {
     }
 
     async fn sync_with_addr(self: Arc<Self>, addr: String, msg: Frame) {
-        match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&addr)).await {
-            Ok(Ok(stream)) => {
+        match self.connect(&addr).await {
+            Ok(stream) => {
                 let c = self.open_conn(stream, None);
                 c.send(msg);
                 // A one-off exchange: close it after the answer unless it became the link
@@ -576,7 +666,7 @@ impl Node {
                     c.drain_and_close(Duration::from_millis(100)).await;
                 }
             }
-            _ => tracing::debug!(%addr, "not reachable"),
+            Err(why) => tracing::debug!(%addr, "not reachable: {why}"),
         }
     }
 
@@ -1146,8 +1236,18 @@ impl FrameSink for SinkRef {
             n.on_conn_frame(conn, frame);
         }
     }
-    fn on_close(&self, conn: &Arc<ConnHandle>, _reason: Option<String>) {
+    fn on_close(&self, conn: &Arc<ConnHandle>, reason: Option<String>) {
         if let Some(n) = self.0.upgrade() {
+            if let Some(why) = reason {
+                n.warn_once(
+                    &why,
+                    format!(
+                        "closing connection {} (peer {:?}): {why}",
+                        conn.id,
+                        conn.peer()
+                    ),
+                );
+            }
             n.on_conn_close(conn);
         }
     }

@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -21,11 +19,19 @@ const INLINE_BODY: usize = 16 * 1024;
 /// Frames coalesced into one write at most.
 const MAX_BATCH: usize = 256;
 
+/// A byte stream a connection runs over: plain TCP or TLS over TCP.
+pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> AsyncStream for T {}
+
+/// A boxed [`AsyncStream`].
+pub type BoxStream = Box<dyn AsyncStream>;
+
 /// Receives what a connection reads.
 pub trait FrameSink: Send + Sync + 'static {
     /// A frame arrived. Must not block: long work goes to a task.
     fn on_frame(&self, conn: &Arc<ConnHandle>, frame: Frame);
-    /// The connection closed; `reason` is set when the peer broke the protocol or I/O failed.
+    /// The connection closed; `reason` is set when the peer broke the protocol or I/O failed,
+    /// and the sink must log it.
     fn on_close(&self, conn: &Arc<ConnHandle>, reason: Option<String>);
 }
 
@@ -89,16 +95,15 @@ impl ConnHandle {
 /// Start a connection over `stream` with `first` frames sent right after the magic, and
 /// an optional existing queue (frames buffered while dialing).
 pub fn start(
-    stream: TcpStream,
+    stream: BoxStream,
     id: u32,
     sink: Arc<dyn FrameSink>,
     max_body: usize,
     queue: Option<(mpsc::UnboundedSender<Frame>, mpsc::UnboundedReceiver<Frame>)>,
     first: Vec<Frame>,
 ) -> Arc<ConnHandle> {
-    let _ = stream.set_nodelay(true);
     let (tx, rx) = queue.unwrap_or_else(mpsc::unbounded_channel);
-    let (r, w) = stream.into_split();
+    let (r, w) = tokio::io::split(stream);
     let handle = Arc::new(ConnHandle {
         id,
         tx: Mutex::new(Some(tx.clone())),
@@ -116,9 +121,7 @@ pub fn start(
     let h = handle.clone();
     let reader = tokio::spawn(async move {
         let reason = read_loop(r, &h, &*sink, max_body).await.err();
-        if let Some(why) = &reason {
-            tracing::warn!(conn = h.id, peer = ?h.peer(), "closing connection: {why}");
-        }
+        // The sink logs `reason` (it knows whether the peer keeps retrying).
         h.closed.store(true, Ordering::Relaxed);
         if let Some(w) = h.writer.lock().take() {
             w.abort();
@@ -132,7 +135,7 @@ pub fn start(
 }
 
 async fn write_loop(
-    mut w: OwnedWriteHalf,
+    mut w: WriteHalf<BoxStream>,
     mut rx: mpsc::UnboundedReceiver<Frame>,
     first: Vec<Frame>,
 ) -> std::io::Result<()> {
@@ -176,7 +179,7 @@ async fn write_loop(
 }
 
 async fn read_loop(
-    mut r: OwnedReadHalf,
+    mut r: ReadHalf<BoxStream>,
     h: &Arc<ConnHandle>,
     sink: &dyn FrameSink,
     max_body: usize,

@@ -5,5 +5,6 @@
 
 pub mod conn;
 pub mod frame;
+pub mod tls;
 
 pub use frame::{Frame, Header, Target, WireError};
