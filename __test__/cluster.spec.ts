@@ -15,6 +15,8 @@ class Worker {
   hang(): Promise<never> { return new Promise(() => {}); }
   members(): Promise<number> { return Promise.resolve(0); }
   callOther(_name: string, _n: number): Promise<number> { return Promise.resolve(0); }
+  digest(_b: Uint8Array): { len: number; s: number; type: string } { throw new Error('remote only'); }
+  echo<T>(x: T): T { return x; }
 }
 const RWorker = pul.remote(Worker, { className: 'fixtures/Worker' });
 class Fragile { hit(): number { return 0; } crash(): never { throw new Error('remote only'); } }
@@ -126,6 +128,41 @@ describe('a cluster of real processes (API.md sections 1, 2, 4, 6)', () => {
     expect(await beta.incr(0)).toBe(start + 100 + 100);
     expect(await beta.$ref.ask({ incr: 1 })).toBe(start + 201);
     await expect(beta.$ref.ask('nonsense')).rejects.toMatchObject({ constructor: pul.PulsingBusinessError, message: 'unknown message' });
+  });
+
+  it('a 64 MiB Buffer crosses nodes intact while small asks to the same node keep flowing', async () => {
+    const beta = await RWorker.resolve('beta');
+    const big = Buffer.alloc(64 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4093) big[i] = i % 251;
+    let expect_ = 0;
+    for (let i = 0; i < big.length; i += 4093) expect_ = (expect_ * 31 + big[i]) % 1000003;
+    let done = false;
+    const transfer = beta.$with({ timeoutMs: 60_000 }).digest(big).finally(() => { done = true; });
+    const lat: number[] = [];
+    while (!done) {
+      const t0 = performance.now();
+      await beta.incr(0);
+      lat.push(performance.now() - t0);
+    }
+    expect(await transfer).toEqual({ len: big.length, s: expect_, type: 'Buffer' });
+    expect(lat.length).toBeGreaterThan(0); // answered during the transfer, not after it
+    lat.sort((x, y) => x - y);
+    const p99 = lat[Math.floor(lat.length * 0.99)];
+    console.log(`small asks during a 64 MiB transfer: n=${lat.length} p50=${lat[lat.length >> 1].toFixed(2)} ms p99=${p99.toFixed(2)} ms`);
+    expect(p99).toBeLessThan(1000);
+  });
+
+  it('typed arrays keep their type across nodes, in and out of band', async () => {
+    const beta = await RWorker.resolve('beta');
+    const small = new Float64Array([1.5, -2, 3]);
+    const large = new Float32Array(100_000).map((_, i) => i / 2);
+    const back = (await beta.echo({ small, large, buf: Buffer.from('hi') })) as { small: Float64Array; large: Float32Array; buf: Buffer };
+    expect(back.small).toBeInstanceOf(Float64Array);
+    expect([...back.small]).toEqual([1.5, -2, 3]);
+    expect(back.large).toBeInstanceOf(Float32Array);
+    expect(back.large.length).toBe(100_000);
+    expect(back.large[99_999]).toBe(49_999.5);
+    expect(back.buf.toString()).toBe('hi');
   });
 
   it('malformed bytes close that connection; the node keeps serving', async () => {

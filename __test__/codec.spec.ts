@@ -102,3 +102,29 @@ describe('codec (API.md section 4)', () => {
     await sys.shutdown();
   });
 });
+
+describe('out-of-band binary values (zero copy)', () => {
+  it('large binary values leave the body; [pul.zerocopy]() descriptors travel as buffers', async () => {
+    const { encodeParts, decodeParts } = await import('../dist/codec.js');
+    const big = new Float64Array(20_000).fill(0.25);
+    const small = Buffer.from('tiny');
+    const parts = encodeParts({ big, small });
+    expect(parts.attachments.length).toBe(1);
+    expect(parts.attachments[0].buffer).toBe(big.buffer); // a view of the caller's memory
+    expect(parts.body.length).toBeLessThan(100);
+    const back = decodeParts(parts.body, parts.attachments) as { big: Float64Array; small: Buffer };
+    expect(back.big).toBeInstanceOf(Float64Array);
+    expect(back.big.buffer).toBe(big.buffer); // decoded as a view, not a copy
+    expect(back.small.toString()).toBe('tiny');
+
+    class Tensor {
+      constructor(readonly data: Float32Array, readonly shape: number[]) {}
+      [pul.zerocopy]() { return { buffers: [this.data], dtype: 'float32', shape: this.shape, strides: [4 * this.shape[1], 4] }; }
+    }
+    const t = new Tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+    const tp = encodeParts(t);
+    expect(tp.attachments.length).toBe(1); // small, but a descriptor's buffers always go out of band
+    expect(decodeParts(tp.body, tp.attachments)).toEqual({ dtype: 'float32', shape: [2, 3], strides: [12, 4], buffers: [new Float32Array([1, 2, 3, 4, 5, 6])] });
+    expect(() => decodeParts(parts.body, [])).toThrow(/attachment 0/);
+  });
+});

@@ -30,11 +30,11 @@ export declare class NativeSystem {
   /** Receive transport events for JS actors and JS calls, in batches. */
   setHost(callback: (events: Array<JsEvent>) => void): void
   /** Send an ask (`req` set) or a tell to an actor on another node, by local id or by name. */
-  sendRequest(node: string, req: number | undefined | null, local: number | undefined | null, name: string | undefined | null, body: Buffer): void
+  sendRequest(node: string, req: number | undefined | null, local: number | undefined | null, name: string | undefined | null, body: Buffer, attachments?: Array<Buffer> | undefined | null): void
   /** Grant `n` stream credits (`n > 0`) or cancel (`n == 0`) a call to another node. */
   sendFlow(node: string, req: number, n: number): void
   /** Answer a request: `kind` is `reply`, `item` or `end`. */
-  reply(conn: number, kind: string, req: number, body: Buffer): boolean
+  reply(conn: number, kind: string, req: number, body: Buffer, attachments?: Array<Buffer> | undefined | null): boolean
   /** Answer a request with a typed error. */
   replyError(conn: number, req: number, error: JsWireError): boolean
   /** Fault injection: drop all traffic with these nodes, both ways. */
@@ -70,6 +70,8 @@ export interface JsEvent {
   /** Credits granted (`credit`). */
   n: number
   body?: Buffer
+  /** Out-of-band binary values of the message, handed over without a copy. */
+  attachments?: Array<Buffer>
   /** The node (`nodeDown`). */
   node?: string
   error?: JsWireError

@@ -6,6 +6,7 @@
  */
 import { Packr, addExtension } from 'msgpackr';
 import { PulsingRuntimeError } from './errors';
+import { zerocopy } from './zerocopy';
 
 /** A Map on its way to the wire; decoded back into a Map. */
 class TaggedMap {
@@ -18,6 +19,59 @@ addExtension({
   write: (m: TaggedMap) => m.entries,
   read: (entries: [unknown, unknown][]) => new Map(entries),
 });
+
+/** A binary value sent out of band: the body holds its index among the attachments. */
+class OutOfBand {
+  constructor(readonly idx: number, readonly type: string) {}
+}
+
+const VIEWS: Record<string, { new (b: ArrayBufferLike, off: number, len: number): ArrayBufferView; BYTES_PER_ELEMENT?: number }> = {
+  Uint8Array, Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+};
+
+/** Attachments of the message being decoded (decoding is synchronous). */
+let decoding: Buffer[] | null = null;
+
+/** A view of the received memory of the original type (copied only if misaligned). */
+function materialize(idx: number, type: string): unknown {
+  const a = decoding?.[idx];
+  if (!a) throw new PulsingRuntimeError('Serialization', `message refers to attachment ${idx}, which did not arrive`);
+  if (type === 'Buffer') return a;
+  if (type === 'DataView') return new DataView(a.buffer, a.byteOffset, a.byteLength);
+  const View = VIEWS[type];
+  if (!View) return a;
+  const size = View.BYTES_PER_ELEMENT ?? 1;
+  const src = a.byteOffset % size === 0 ? a : Buffer.from(a);
+  return new View(src.buffer, src.byteOffset, src.byteLength / size);
+}
+
+addExtension({
+  Class: OutOfBand,
+  type: 0x51,
+  write: (r: OutOfBand) => [r.idx, r.type],
+  read: ([idx, type]: [number, string]) => materialize(idx, type),
+});
+
+type ZeroCopyMode = 'auto' | 'off' | 'force';
+
+/** Settings from the environment, as API.md section 4 defines them. */
+function zeroCopySettings(): { mode: ZeroCopyMode; threshold: number } {
+  const mode = (process.env.PULSING_ZEROCOPY ?? 'auto') as ZeroCopyMode;
+  if (!['auto', 'off', 'force'].includes(mode)) {
+    throw new PulsingRuntimeError('Config', `PULSING_ZEROCOPY must be auto, off or force, got ${JSON.stringify(mode)}`);
+  }
+  const raw = process.env.PULSING_ZEROCOPY_STREAM_THRESHOLD ?? '65536';
+  const threshold = Number(raw);
+  if (!Number.isInteger(threshold) || threshold < 0) {
+    throw new PulsingRuntimeError('Config', `PULSING_ZEROCOPY_STREAM_THRESHOLD must be a whole number of bytes, got ${JSON.stringify(raw)}`);
+  }
+  return { mode, threshold: mode === 'force' ? 0 : mode === 'off' ? Infinity : threshold };
+}
+const settings = zeroCopySettings();
+
+/** Where out-of-band values go while encoding, and from what size. */
+interface OutOfBandSink { list: Buffer[]; threshold: number }
 
 const packr = new Packr({
   moreTypes: true,
@@ -34,7 +88,7 @@ function describe(path: string): string {
  * Walk `value`, refuse functions and symbols (naming the path), turn Maps into tagged maps.
  * Returns the value unchanged when nothing needs tagging (no copy on the common path).
  */
-function prepare(value: unknown, path: string, seen: Set<object>): unknown {
+function prepare(value: unknown, path: string, seen: Set<object>, oob: OutOfBandSink | null = null): unknown {
   switch (typeof value) {
     case 'function':
       throw new PulsingRuntimeError('Serialization', `cannot send a function at ${describe(path)}`);
@@ -45,8 +99,22 @@ function prepare(value: unknown, path: string, seen: Set<object>): unknown {
     default:
       return value;
   }
-  if (value === null || ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date || value instanceof RegExp) {
+  if (value === null) return value;
+  if (ArrayBuffer.isView(value)) {
+    if (oob && value.byteLength >= oob.threshold) {
+      const type = Buffer.isBuffer(value) ? 'Buffer' : value.constructor.name;
+      oob.list.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength)); // a view: no copy
+      return new OutOfBand(oob.list.length - 1, type);
+    }
     return value;
+  }
+  if (value instanceof ArrayBuffer || value instanceof Date || value instanceof RegExp) return value;
+  const describe0 = (value as { [zerocopy]?: () => unknown })[zerocopy];
+  if (typeof describe0 === 'function') {
+    // A class that sends itself as raw buffers: its descriptor travels, buffers out of band.
+    const d = describe0.call(value) as { buffers?: unknown; dtype?: unknown; shape?: unknown; strides?: unknown };
+    const forced = oob ? { list: oob.list, threshold: settings.mode === 'off' ? Infinity : 0 } : null;
+    return prepare({ dtype: d.dtype, shape: d.shape, strides: d.strides, buffers: d.buffers }, path, seen, forced);
   }
   if (seen.has(value)) {
     throw new PulsingRuntimeError('Serialization', `cannot send a cyclic value at ${describe(path)}`);
@@ -57,7 +125,7 @@ function prepare(value: unknown, path: string, seen: Set<object>): unknown {
       const entries: [unknown, unknown][] = [];
       let i = 0;
       for (const [k, v] of value) {
-        entries.push([prepare(k, `${path}<key ${i}>`, seen), prepare(v, `${path}.get(${i})`, seen)]);
+        entries.push([prepare(k, `${path}<key ${i}>`, seen, oob), prepare(v, `${path}.get(${i})`, seen, oob)]);
         i++;
       }
       return new TaggedMap(entries);
@@ -67,7 +135,7 @@ function prepare(value: unknown, path: string, seen: Set<object>): unknown {
       const items: unknown[] = [];
       let i = 0;
       for (const v of value) {
-        const p = prepare(v, `${path}<item ${i++}>`, seen);
+        const p = prepare(v, `${path}<item ${i++}>`, seen, oob);
         changed ||= p !== v;
         items.push(p);
       }
@@ -77,7 +145,7 @@ function prepare(value: unknown, path: string, seen: Set<object>): unknown {
     if (Array.isArray(value)) {
       let out: unknown[] | undefined;
       for (let i = 0; i < value.length; i++) {
-        const p = prepare(value[i], `${path}[${i}]`, seen);
+        const p = prepare(value[i], `${path}[${i}]`, seen, oob);
         if (p !== value[i]) (out ??= value.slice())[i] = p;
       }
       return out ?? value;
@@ -85,7 +153,7 @@ function prepare(value: unknown, path: string, seen: Set<object>): unknown {
     let out: Record<string, unknown> | undefined;
     for (const key of Object.keys(value)) {
       const v = (value as Record<string, unknown>)[key];
-      const p = prepare(v, path === '' ? key : `${path}.${key}`, seen);
+      const p = prepare(v, path === '' ? key : `${path}.${key}`, seen, oob);
       if (p !== v) (out ??= { ...(value as Record<string, unknown>) })[key] = p;
     }
     for (const s of Object.getOwnPropertySymbols(value)) {
@@ -115,6 +183,34 @@ export function decode(bytes: Uint8Array): unknown {
     return packr.unpack(bytes);
   } catch (e) {
     throw new PulsingRuntimeError('Serialization', `cannot decode message: ${(e as Error).message}`);
+  }
+}
+
+/** A message ready for the wire: the body, and the binary values sent out of band. */
+export interface Parts { body: Buffer; attachments: Buffer[] }
+
+/**
+ * Encode for the wire: Buffers and typed arrays from `PULSING_ZEROCOPY_STREAM_THRESHOLD`
+ * bytes up (all with `PULSING_ZEROCOPY=force`, none with `off`) leave the body and travel as
+ * attachments, referenced from the body; they are views of the caller's memory, not copies.
+ */
+export function encodeParts(value: unknown): Parts {
+  const sink: OutOfBandSink = { list: [], threshold: settings.threshold };
+  const prepared = prepare(value, '', new Set(), sink);
+  try {
+    return { body: packr.pack(prepared), attachments: sink.list };
+  } catch (e) {
+    throw new PulsingRuntimeError('Serialization', `cannot encode message: ${(e as Error).message}`);
+  }
+}
+
+/** Decode a message with its attachments; out-of-band values are views of their memory. */
+export function decodeParts(body: Uint8Array, attachments: Buffer[] | null | undefined): unknown {
+  decoding = attachments ?? null;
+  try {
+    return decode(body);
+  } finally {
+    decoding = null;
   }
 }
 

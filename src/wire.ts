@@ -9,7 +9,7 @@
 import type { CallOptions } from './types';
 import type { NativeSystem } from './native';
 import type { JsEvent, JsWireError } from '../native/binding';
-import { encode, decode } from './codec';
+import { encode, decode, encodeParts, decodeParts } from './codec';
 import {
   PulsingError, PulsingRuntimeError, classifyActorError, fromWire, toWire, type WireError,
 } from './errors';
@@ -120,9 +120,9 @@ export class Wire {
 
   /** Call a method of an actor on `node` (by local id, or by `system/*` name). */
   call(node: string, local: number | null, name: string | null, method: string, args: unknown[], opts: CallOptions | undefined, label: string): Promise<unknown> {
-    let body: Buffer;
+    let parts: { body: Buffer; attachments: Buffer[] };
     try {
-      body = encode([method, args]);
+      parts = encodeParts([method, args]);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -131,7 +131,7 @@ export class Wire {
       this.pending.set(req, { node, resolve, reject, stream: null });
     });
     try {
-      this.core.sendRequest(node, req, local, name, body);
+      this.core.sendRequest(node, req, local, name, parts.body, parts.attachments.length ? parts.attachments : null);
     } catch (e) {
       this.pending.delete(req);
       return Promise.reject(e);
@@ -145,7 +145,8 @@ export class Wire {
   /** Send a method call to an actor on `node` without waiting for its result. */
   tell(node: string, local: number, method: string, args: unknown[]): Promise<void> {
     try {
-      this.core.sendRequest(node, null, local, null, encode([method, args]));
+      const { body, attachments } = encodeParts([method, args]);
+      this.core.sendRequest(node, null, local, null, body, attachments.length ? attachments : null);
       return Promise.resolve();
     } catch (e) {
       return Promise.reject(e);
@@ -206,7 +207,7 @@ export class Wire {
         const p = this.pending.get(ev.req);
         if (!p) return;
         this.pending.delete(ev.req);
-        try { p.resolve(decode(ev.body!)); } catch (e) { p.reject(e); }
+        try { p.resolve(decodeParts(ev.body!, ev.attachments)); } catch (e) { p.reject(e); }
         return;
       }
       case 'item':
@@ -214,7 +215,7 @@ export class Wire {
         const p = this.pending.get(ev.req);
         if (!p) return;
         let value: unknown;
-        try { value = decode(ev.body!); } catch (e) { this.pending.delete(ev.req); this.fail(p, e); return; }
+        try { value = decodeParts(ev.body!, ev.attachments); } catch (e) { this.pending.delete(ev.req); this.fail(p, e); return; }
         if (!p.stream) {
           p.stream = new RemoteQueue();
           p.resolve(p.stream);
@@ -260,7 +261,7 @@ export class Wire {
     const answerError = (e: unknown) => { if (ask) this.core.replyError(ev.conn, ev.req, wireOf(e)); };
     let payload: unknown;
     try {
-      payload = decode(ev.body!);
+      payload = decodeParts(ev.body!, ev.attachments);
     } catch (e) {
       answerError(e);
       return;
@@ -290,10 +291,16 @@ export class Wire {
     result.then(
       (v) => {
         if (v instanceof ActorStream) return this.serveStream(ev.conn, ev.req, v);
-        this.core.reply(ev.conn, 'reply', ev.req, encode(v));
+        this.send(ev.conn, 'reply', ev.req, v);
       },
       answerError,
     ).catch(answerError);
+  }
+
+  /** Answer a request with a value (its large binary parts out of band). */
+  private send(conn: number, kind: 'reply' | 'item' | 'end', req: number, value: unknown): void {
+    const { body, attachments } = encodeParts(value);
+    this.core.reply(conn, kind, req, body, attachments.length ? attachments : null);
   }
 
   /** Send a stream's items as credit allows; a cancel stops the generator (its finally runs). */
@@ -314,9 +321,9 @@ export class Wire {
         if (cancelled) return;
         const r = await it.next();
         if (cancelled) return;
-        if (r.done) { this.core.reply(conn, 'end', req, encode(r.value)); return; }
+        if (r.done) { this.send(conn, 'end', req, r.value); return; }
         state.credit--;
-        this.core.reply(conn, 'item', req, encode(r.value));
+        this.send(conn, 'item', req, r.value);
       }
     } catch (e) {
       if (!cancelled) this.core.replyError(conn, req, wireOf(e));

@@ -12,6 +12,7 @@ enum Cmd {
     Stream(u32),
     Fail,
     Hang,
+    Blob(Vec<u8>),
 }
 
 struct Counter(i64);
@@ -29,6 +30,9 @@ impl Actor for Counter {
             }
             Cmd::Stream(n) => Ok(Message::stream_of(futures::stream::iter(0..n))),
             Cmd::Fail => Err(PulsingError::business(418, "teapot").into()),
+            Cmd::Blob(b) => {
+                Message::pack(&(b.len() as i64 + b.iter().map(|x| *x as i64).sum::<i64>() % 7))
+            }
             Cmd::Hang => {
                 HANGING.store(true, std::sync::atomic::Ordering::SeqCst);
                 futures::future::pending::<()>().await;
@@ -494,6 +498,41 @@ async fn tls_same_passphrase_joins_others_never_see_or_call_anything() {
         "a keeps serving"
     );
     for s in [a, b, wrong, plain] {
+        s.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_message_takes_the_bulk_lane_while_small_asks_keep_flowing() {
+    let (a, b, c) = three().await;
+    b.spawn_named("sink", Counter(0)).await.unwrap();
+    b.spawn_named("pinger", Counter(0)).await.unwrap();
+    let a2 = a.clone();
+    wait_for("names", Duration::from_secs(5), || {
+        let a = a2.clone();
+        async move { a.resolve("sink").await.is_ok() && a.resolve("pinger").await.is_ok() }
+    })
+    .await;
+    let sink = a.resolve("sink").await.unwrap();
+    let pinger = a.resolve("pinger").await.unwrap();
+    let blob: Vec<u8> = (0..8 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let expect = blob.len() as i64 + blob.iter().map(|x| *x as i64).sum::<i64>() % 7;
+    let big = tokio::spawn(async move { sink.ask::<_, i64>(Cmd::Blob(blob)).await });
+    let mut small = 0;
+    while !big.is_finished() {
+        pinger.ask::<_, i64>(Cmd::Add(1)).await.unwrap();
+        small += 1;
+    }
+    assert_eq!(
+        big.await.unwrap().unwrap(),
+        expect,
+        "the large message arrived intact"
+    );
+    assert!(
+        small > 0,
+        "small asks were answered during the transfer, not after it"
+    );
+    for s in [a, b, c] {
         s.shutdown().await.unwrap();
     }
 }

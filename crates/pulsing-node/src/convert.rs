@@ -111,6 +111,8 @@ pub struct JsEvent {
     /// Credits granted (`credit`).
     pub n: u32,
     pub body: Option<Buffer>,
+    /// Out-of-band binary values of the message, handed over without a copy.
+    pub attachments: Option<Vec<Buffer>>,
     /// The node (`nodeDown`).
     pub node: Option<String>,
     pub error: Option<JsWireError>,

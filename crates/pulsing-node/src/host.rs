@@ -66,6 +66,7 @@ fn event(kind: &str) -> JsEvent {
         name: None,
         n: 0,
         body: None,
+        attachments: None,
         node: None,
         error: None,
     }
@@ -83,6 +84,7 @@ fn to_js(ev: ForeignEvent) -> JsEvent {
             local,
             name,
             body,
+            attachments,
         } => {
             let (kind, req, n) = match header {
                 Header::Ask { req, .. } => ("ask", req, 0),
@@ -97,12 +99,16 @@ fn to_js(ev: ForeignEvent) -> JsEvent {
                 local: local as i64,
                 name,
                 n,
-                // The body becomes a Buffer over the received memory.
                 body: Some(Buffer::from(body.to_vec())),
+                attachments: buffers(attachments),
                 ..event(kind)
             }
         }
-        ForeignEvent::Response { header, body } => {
+        ForeignEvent::Response {
+            header,
+            body,
+            attachments,
+        } => {
             let (kind, req, error) = match header {
                 Header::Reply { req, .. } => ("reply", req, None),
                 Header::StreamItem { req, .. } => ("item", req, None),
@@ -113,9 +119,24 @@ fn to_js(ev: ForeignEvent) -> JsEvent {
             JsEvent {
                 req: req as i64,
                 body: Some(Buffer::from(body.to_vec())),
+                attachments: buffers(attachments),
                 error,
                 ..event(kind)
             }
         }
     }
+}
+
+/// Attachments as JS Buffers. A large attachment was read into its own allocation, so
+/// `Vec::from` takes it over and the Buffer is external memory: no copy.
+fn buffers(attachments: Vec<bytes::Bytes>) -> Option<Vec<Buffer>> {
+    if attachments.is_empty() {
+        return None;
+    }
+    Some(
+        attachments
+            .into_iter()
+            .map(|a| Buffer::from(Vec::<u8>::from(a)))
+            .collect(),
+    )
 }

@@ -171,6 +171,7 @@ impl NativeSystem {
         local: Option<i64>,
         name: Option<String>,
         body: Buffer,
+        attachments: Option<Vec<Buffer>>,
     ) -> Result<()> {
         let target = match (local, name) {
             (Some(l), _) => Target::Local(l as u64),
@@ -195,6 +196,7 @@ impl NativeSystem {
             Frame {
                 header,
                 body: body.to_vec().into(),
+                attachments: owned(attachments),
             },
         )
     }
@@ -212,7 +214,14 @@ impl NativeSystem {
 
     /// Answer a request: `kind` is `reply`, `item` or `end`.
     #[napi]
-    pub fn reply(&self, conn: u32, kind: String, req: i64, body: Buffer) -> Result<bool> {
+    pub fn reply(
+        &self,
+        conn: u32,
+        kind: String,
+        req: i64,
+        body: Buffer,
+        attachments: Option<Vec<Buffer>>,
+    ) -> Result<bool> {
         let req = req as u64;
         let tag = "msgpack".to_string();
         let header = match kind.as_str() {
@@ -230,6 +239,7 @@ impl NativeSystem {
             Frame {
                 header,
                 body: body.to_vec().into(),
+                attachments: owned(attachments),
             },
         ))
     }
@@ -324,4 +334,14 @@ impl NativeSystem {
             .await
             .map_err(|e| napi::Error::from_reason(format!("[Io] {e:#}")))
     }
+}
+
+/// Take attachments over for the writer. One copy out of JS memory: the JS Buffer cannot be
+/// kept alive from the runtime's threads (see the closing notes of issue 4).
+fn owned(attachments: Option<Vec<Buffer>>) -> Vec<bytes::Bytes> {
+    attachments
+        .unwrap_or_default()
+        .iter()
+        .map(|b| b.to_vec().into())
+        .collect()
 }

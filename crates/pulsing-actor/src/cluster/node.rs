@@ -54,6 +54,8 @@ pub struct ClusterConfig {
     pub max_body: usize,
     /// Mutual TLS for the whole cluster, from this shared secret (see `transport::tls`).
     pub passphrase: Option<String>,
+    /// Frames whose payload exceeds this go on the peer's bulk lane.
+    pub bulk_threshold: usize,
 }
 
 impl ClusterConfig {
@@ -70,6 +72,7 @@ impl ClusterConfig {
             indirect_probes: 3,
             max_body: DEFAULT_MAX_BODY,
             passphrase: None,
+            bulk_threshold: 64 * 1024,
         }
     }
 }
@@ -85,9 +88,14 @@ pub enum ForeignEvent {
         local: u64,
         name: Option<String>,
         body: Bytes,
+        attachments: Vec<Bytes>,
     },
     /// A reply frame for a request the host sent.
-    Response { header: Header, body: Bytes },
+    Response {
+        header: Header,
+        body: Bytes,
+        attachments: Vec<Bytes>,
+    },
     /// A node was declared dead or left: fail what is pending on it.
     NodeDown(NodeId),
 }
@@ -143,7 +151,9 @@ pub struct Node {
     names: Mutex<ClusterNames>,
     my_names: Mutex<HashMap<String, NameEntry>>,
     name_version: AtomicU64,
-    peers: Mutex<HashMap<NodeId, PeerLink>>,
+    /// Links per (peer, bulk lane?): large frames take their own connection so probes and
+    /// small calls never queue behind them.
+    peers: Mutex<HashMap<(NodeId, bool), PeerLink>>,
     conns: Mutex<HashMap<u32, Arc<ConnHandle>>>,
     next_conn: AtomicU32,
     next_seq: AtomicU64,
@@ -351,8 +361,10 @@ impl Node {
     }
 
     fn send_to_now(&self, node: NodeId, frame: Frame) -> Result<(), PulsingError> {
+        let bulk = frame.payload_len() > self.cfg.bulk_threshold;
+        let link = (node, bulk);
         let mut peers = self.peers.lock();
-        match peers.get(&node) {
+        match peers.get(&link) {
             Some(PeerLink::Connected(c)) if !c.is_closed() => {
                 c.send(frame);
                 return Ok(());
@@ -377,11 +389,11 @@ impl Node {
             })?;
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = tx.send(frame);
-        peers.insert(node, PeerLink::Dialing(tx.clone()));
+        peers.insert(link, PeerLink::Dialing(tx.clone()));
         drop(peers);
         let this = self.this.upgrade().expect("node alive while sending");
         self.rt
-            .spawn(async move { this.dial(node, addr, tx, rx).await });
+            .spawn(async move { this.dial(link, addr, tx, rx).await });
         Ok(())
     }
 
@@ -392,26 +404,32 @@ impl Node {
             if self.faults.outgoing(peer) == Verdict::Drop {
                 return true;
             }
+            // A large reply takes the peer's bulk lane (replies are matched by request id,
+            // whatever connection they arrive on).
+            if frame.payload_len() > self.cfg.bulk_threshold {
+                return self.send_to(peer, frame).is_ok();
+            }
         }
         c.map(|c| c.send(frame)).unwrap_or(false)
     }
 
     async fn dial(
         self: Arc<Self>,
-        node: NodeId,
+        link: (NodeId, bool),
         addr: String,
         tx: mpsc::UnboundedSender<Frame>,
         rx: mpsc::UnboundedReceiver<Frame>,
     ) {
+        let (node, bulk) = link;
         match self.connect(&addr).await {
             Ok(stream) => {
-                let c = self.open_conn(stream, Some((tx, rx)));
+                let c = self.open_conn(stream, Some((tx, rx)), bulk);
                 c.set_peer(node);
-                self.peers.lock().insert(node, PeerLink::Connected(c));
+                self.peers.lock().insert(link, PeerLink::Connected(c));
             }
             Err(why) => {
                 tracing::debug!(%node, %addr, "dial failed: {why}");
-                self.peers.lock().remove(&node);
+                self.peers.lock().remove(&link);
                 drop(tx);
                 self.fail_queued(node, rx, &why);
             }
@@ -481,12 +499,14 @@ impl Node {
         &self,
         stream: BoxStream,
         queue: Option<(mpsc::UnboundedSender<Frame>, mpsc::UnboundedReceiver<Frame>)>,
+        bulk: bool,
     ) -> Arc<ConnHandle> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let sink: Arc<dyn FrameSink> = Arc::new(SinkRef(self.this.clone()));
         let hello = Frame::bare(Header::Hello {
             node: self.me,
             addr: self.addr.clone(),
+            bulk,
         });
         let c = conn::start(stream, id, sink, self.cfg.max_body, queue, vec![hello]);
         if self.stopped.load(Ordering::Relaxed) {
@@ -508,7 +528,7 @@ impl Node {
                     let _ = stream.set_nodelay(true);
                     match &self.tls {
                         None => {
-                            self.open_conn(Box::new(stream), None);
+                            self.open_conn(Box::new(stream), None, false);
                         }
                         Some(t) => {
                             let acceptor = t.acceptor.clone();
@@ -520,7 +540,7 @@ impl Node {
                             tokio::spawn(async move {
                                 match tokio::time::timeout(Duration::from_secs(5), acceptor.accept(stream)).await {
                                     Ok(Ok(s)) => {
-                                        this.open_conn(Box::new(s), None);
+                                        this.open_conn(Box::new(s), None, false);
                                     }
                                     Ok(Err(e)) => this.warn_once(&peer, format!("refused a connection from {peer}: TLS handshake failed: {e}")),
                                     Err(_) => this.warn_once(&peer, format!("refused a connection from {peer}: TLS handshake timed out")),
@@ -653,13 +673,13 @@ impl Node {
     async fn sync_with_addr(self: Arc<Self>, addr: String, msg: Frame) {
         match self.connect(&addr).await {
             Ok(stream) => {
-                let c = self.open_conn(stream, None);
+                let c = self.open_conn(stream, None, false);
                 c.send(msg);
                 // A one-off exchange: close it after the answer unless it became the link
                 // to that peer, so repeated attempts do not pile up connections.
                 tokio::time::sleep(self.cfg.sync_interval * 4).await;
                 let kept = c.peer().is_some_and(|p| {
-                    matches!(self.peers.lock().get(&p), Some(PeerLink::Connected(x)) if x.id == c.id)
+                    matches!(self.peers.lock().get(&(p, false)), Some(PeerLink::Connected(x)) if x.id == c.id)
                 });
                 if !kept {
                     self.conns.lock().remove(&c.id);
@@ -719,8 +739,10 @@ impl Node {
     fn on_gone(&self, node: NodeId) {
         tracing::info!(%node, "member gone");
         self.names.lock().remove_node(node);
-        if let Some(PeerLink::Connected(c)) = self.peers.lock().remove(&node) {
-            c.close();
+        for lane in [false, true] {
+            if let Some(PeerLink::Connected(c)) = self.peers.lock().remove(&(node, lane)) {
+                c.close();
+            }
         }
         let failed: Vec<Pending> = {
             let mut p = self.pending.lock();
@@ -772,6 +794,7 @@ impl Node {
                 tag,
             },
             body,
+            attachments: Vec::new(),
         };
         if let Err(e) = self.send_to(target.node, frame) {
             self.pending.lock().remove(&req);
@@ -809,6 +832,7 @@ impl Node {
                     tag: msg_type,
                 },
                 body: data,
+                attachments: Vec::new(),
             },
         )
     }
@@ -826,6 +850,7 @@ impl Node {
                 h.deliver(ForeignEvent::Response {
                     header: f.header,
                     body: f.body,
+                    attachments: f.attachments,
                 });
             }
             return;
@@ -919,6 +944,7 @@ impl Node {
                     local,
                     name,
                     body: f.body,
+                    attachments: f.attachments,
                 }),
                 None => self.reply_error(
                     c,
@@ -991,10 +1017,7 @@ impl Node {
     ) {
         match result {
             Ok(Message::Single { msg_type, data }) => {
-                c.send(Frame {
-                    header: Header::Reply { req, tag: msg_type },
-                    body: data,
-                });
+                c.send(Frame::new(Header::Reply { req, tag: msg_type }, data));
             }
             Ok(Message::Stream(mut s)) => {
                 while let Some(item) = s.next().await {
@@ -1005,10 +1028,7 @@ impl Node {
                                 Ok(p) => p.forget(),
                                 Err(_) => return,
                             }
-                            c.send(Frame {
-                                header: Header::StreamItem { req, tag: msg_type },
-                                body: data,
-                            });
+                            c.send(Frame::new(Header::StreamItem { req, tag: msg_type }, data));
                         }
                         Ok(Message::Stream(_)) => {
                             self.reply_error(
@@ -1072,6 +1092,7 @@ impl Node {
                 local: 0,
                 name: None,
                 body: f.body,
+                attachments: f.attachments,
             });
         }
     }
@@ -1137,13 +1158,18 @@ impl Node {
             return;
         }
         match f.header {
-            Header::Hello { node, ref addr } => {
+            Header::Hello {
+                node,
+                ref addr,
+                bulk,
+            } => {
                 c.set_peer(node);
                 let mut peers = self.peers.lock();
+                let link = (node, bulk);
                 let usable =
-                    matches!(peers.get(&node), Some(PeerLink::Connected(old)) if !old.is_closed());
-                if !usable && !matches!(peers.get(&node), Some(PeerLink::Dialing(_))) {
-                    peers.insert(node, PeerLink::Connected(c.clone()));
+                    matches!(peers.get(&link), Some(PeerLink::Connected(old)) if !old.is_closed());
+                if !usable && !matches!(peers.get(&link), Some(PeerLink::Dialing(_))) {
+                    peers.insert(link, PeerLink::Connected(c.clone()));
                 }
                 tracing::debug!(%node, %addr, conn = c.id, "hello");
             }
@@ -1173,8 +1199,11 @@ impl Node {
         });
         if let Some(node) = c.peer() {
             let mut peers = self.peers.lock();
-            if matches!(peers.get(&node), Some(PeerLink::Connected(x)) if x.id == c.id) {
-                peers.remove(&node);
+            for lane in [false, true] {
+                if matches!(peers.get(&(node, lane)), Some(PeerLink::Connected(x)) if x.id == c.id)
+                {
+                    peers.remove(&(node, lane));
+                }
             }
         }
     }

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
@@ -160,12 +160,15 @@ async fn write_loop(
                 tracing::warn!("dropping an unencodable frame: {e}");
                 continue;
             }
-            if f.body.len() <= INLINE_BODY {
-                buf.extend_from_slice(&f.body);
-            } else {
-                w.write_all(&buf).await?;
-                buf.clear();
-                w.write_all(&f.body).await?;
+            for part in std::iter::once(&f.body).chain(f.attachments.iter()) {
+                if part.len() <= INLINE_BODY {
+                    buf.extend_from_slice(part);
+                } else {
+                    // Large: written from its own memory, never copied next to the header.
+                    w.write_all(&buf).await?;
+                    buf.clear();
+                    w.write_all(part).await?;
+                }
             }
         }
         if !buf.is_empty() {
@@ -197,11 +200,37 @@ async fn read_loop(
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         loop {
-            match dec.decode(&mut buf) {
-                Ok(Some(f)) => sink.on_frame(h, f),
+            let p = match dec.decode_head(&mut buf) {
+                Ok(Some(p)) => p,
                 Ok(None) => break,
                 Err(e) => return Err(format!("protocol violation: {e}")),
+            };
+            let mut attachments = Vec::with_capacity(p.attachments.len());
+            for len in p.attachments {
+                let len = len as usize;
+                if buf.len() >= len {
+                    attachments.push(buf.split_to(len).freeze());
+                    continue;
+                }
+                // Not all here yet (a large one): its own allocation, filled from the socket,
+                // so it can be handed on (to JS too) without another copy.
+                let mut v = Vec::with_capacity(len);
+                v.extend_from_slice(&buf.split_to(buf.len()));
+                let have = v.len();
+                v.resize(len, 0);
+                r.read_exact(&mut v[have..])
+                    .await
+                    .map_err(|e| format!("read failed: {e}"))?;
+                attachments.push(Bytes::from(v));
             }
+            sink.on_frame(
+                h,
+                Frame {
+                    header: p.header,
+                    body: p.body,
+                    attachments,
+                },
+            );
         }
         match r.read_buf(&mut buf).await {
             Ok(0) => return Ok(()),

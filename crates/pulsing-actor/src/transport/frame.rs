@@ -1,7 +1,9 @@
 //! Frames of the binary protocol.
 //!
 //! A connection opens with the 4-byte magic `PLS1`, then carries frames:
-//! `[u32 header_len][u32 body_len][header: bincode][body: opaque bytes]`, big-endian lengths.
+//! `[u32 header_len][u32 body_len][header: bincode][body][attachments...]`, big-endian lengths.
+//! The header holds the frame's kind and the lengths of its attachments: large binary values
+//! that travel out of band, each written from its own buffer and never copied into the body.
 //! The header says what the frame is (ask, reply, stream item, gossip, ...); the body is the
 //! payload, never decoded by the transport. A frame over the limits is a protocol violation:
 //! the connection is closed with a logged reason and nothing it sent is decoded further.
@@ -47,8 +49,13 @@ pub struct WireError {
 /// What a frame is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Header {
-    /// First frame each way: who is on the other side.
-    Hello { node: NodeId, addr: String },
+    /// First frame each way: who is on the other side, and whether this connection is its
+    /// bulk lane (large frames) or its control lane (everything else).
+    Hello {
+        node: NodeId,
+        addr: String,
+        bulk: bool,
+    },
     /// A request expecting a reply (or a stream of replies).
     Ask {
         req: u64,
@@ -73,21 +80,40 @@ pub enum Header {
     Gossip(Gossip),
 }
 
-/// One frame: header plus body.
+/// One frame: header, body, and out-of-band attachments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
     pub header: Header,
     pub body: Bytes,
+    pub attachments: Vec<Bytes>,
 }
 
 impl Frame {
     /// A frame with an empty body.
     pub fn bare(header: Header) -> Frame {
+        Frame::new(header, Bytes::new())
+    }
+
+    /// A frame with a body and no attachments.
+    pub fn new(header: Header, body: Bytes) -> Frame {
         Frame {
             header,
-            body: Bytes::new(),
+            body,
+            attachments: Vec::new(),
         }
     }
+
+    /// Bytes on the wire after the prefix: body plus attachments.
+    pub fn payload_len(&self) -> usize {
+        self.body.len() + self.attachments.iter().map(Bytes::len).sum::<usize>()
+    }
+}
+
+/// What precedes the body on the wire: the header and the attachment lengths.
+#[derive(Serialize, Deserialize)]
+struct Head {
+    header: Header,
+    attachments: Vec<u32>,
 }
 
 /// Why bytes from a peer were refused.
@@ -116,7 +142,11 @@ fn config() -> bincode::config::Configuration<
 /// Encode a frame's header and lengths into `out`; the body follows as its own buffer so
 /// large payloads are written without being copied next to the header.
 pub fn encode_head(frame: &Frame, out: &mut BytesMut) -> Result<(), ProtocolError> {
-    let header = bincode::serde::encode_to_vec(&frame.header, config())
+    let head = Head {
+        header: frame.header.clone(),
+        attachments: frame.attachments.iter().map(|a| a.len() as u32).collect(),
+    };
+    let header = bincode::serde::encode_to_vec(&head, config())
         .map_err(|e| ProtocolError::BadHeader(e.to_string()))?;
     if header.len() > MAX_HEADER {
         return Err(ProtocolError::HeaderTooLarge(header.len()));
@@ -140,8 +170,10 @@ impl Decoder {
         Self { max_body }
     }
 
-    /// Take one frame from the front of `buf`, if complete.
-    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
+    /// Take one frame's header and body from the front of `buf`, if complete. The caller
+    /// then reads the attachments ([`Pending::attachments`]) so that large ones can go
+    /// straight into their own allocation.
+    pub fn decode_head(&self, buf: &mut BytesMut) -> Result<Option<Pending>, ProtocolError> {
         if buf.len() < 8 {
             return Ok(None);
         }
@@ -159,7 +191,7 @@ impl Decoder {
         }
         buf.advance(8);
         let head = buf.split_to(hlen);
-        let (header, used): (Header, usize) = bincode::serde::decode_from_slice(&head, config())
+        let (head, used): (Head, usize) = bincode::serde::decode_from_slice(&head, config())
             .map_err(|e| ProtocolError::BadHeader(e.to_string()))?;
         if used != hlen {
             return Err(ProtocolError::BadHeader(format!(
@@ -167,9 +199,50 @@ impl Decoder {
                 hlen - used
             )));
         }
+        let total: usize = head.attachments.iter().map(|l| *l as usize).sum();
+        if total > self.max_body {
+            return Err(ProtocolError::BodyTooLarge(total, self.max_body));
+        }
         let body = buf.split_to(blen).freeze();
-        Ok(Some(Frame { header, body }))
+        Ok(Some(Pending {
+            header: head.header,
+            body,
+            attachments: head.attachments,
+        }))
     }
+
+    /// Take one whole frame (attachments included) from `buf`, if complete. For tests and
+    /// callers that hold everything in memory.
+    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
+        // Peek: only consume when the attachments are there too.
+        let mut probe = buf.clone();
+        let Some(p) = self.decode_head(&mut probe)? else {
+            return Ok(None);
+        };
+        let need: usize = p.attachments.iter().map(|l| *l as usize).sum();
+        if probe.len() < need {
+            return Ok(None);
+        }
+        *buf = probe;
+        let attachments = p
+            .attachments
+            .iter()
+            .map(|l| buf.split_to(*l as usize).freeze())
+            .collect();
+        Ok(Some(Frame {
+            header: p.header,
+            body: p.body,
+            attachments,
+        }))
+    }
+}
+
+/// A frame whose header and body arrived; its attachments (these lengths) follow.
+#[derive(Debug)]
+pub struct Pending {
+    pub header: Header,
+    pub body: Bytes,
+    pub attachments: Vec<u32>,
 }
 
 #[cfg(test)]
@@ -180,21 +253,36 @@ mod tests {
         let mut out = BytesMut::new();
         encode_head(frame, &mut out).unwrap();
         out.extend_from_slice(&frame.body);
+        for a in &frame.attachments {
+            out.extend_from_slice(a);
+        }
         out
     }
 
     #[test]
     fn frames_round_trip_and_split_anywhere() {
         let frames = vec![
-            Frame {
-                header: Header::Ask {
+            Frame::new(
+                Header::Ask {
                     req: 7,
                     target: Target::Name("actors/x".into()),
                     tag: "msgpack".into(),
                 },
-                body: Bytes::from_static(b"hello"),
-            },
+                Bytes::from_static(b"hello"),
+            ),
             Frame::bare(Header::Cancel { req: 9 }),
+            Frame {
+                header: Header::Reply {
+                    req: 1,
+                    tag: "msgpack".into(),
+                },
+                body: Bytes::from_static(b"b"),
+                attachments: vec![
+                    Bytes::from(vec![7u8; 300]),
+                    Bytes::new(),
+                    Bytes::from_static(b"xyz"),
+                ],
+            },
         ];
         let mut all = BytesMut::new();
         for f in &frames {
