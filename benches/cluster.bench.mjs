@@ -54,15 +54,24 @@ async function rawBaseline() {
     pump();
   });
   const thr = N / ((performance.now() - t0) / 1000);
+  // One-way bulk: a 64 MiB frame, a 4-byte ack back.
+  const big = Buffer.alloc(4 + 64 * 1024 * 1024);
+  big.writeUInt32BE(64 * 1024 * 1024, 0);
+  const bulk = async () => new Promise((r) => { waiters.push(r); sock.write(big); });
+  await bulk();
+  const tb = performance.now();
+  for (let i = 0; i < 4; i++) await bulk();
+  const bytesPerS = (4 * 64 * 1024 * 1024) / ((performance.now() - tb) / 1000);
   sock.destroy();
   srv.proc.kill('SIGTERM');
-  return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), thr };
+  return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), thr, bytesPerS };
 }
 
 const raw = await rawBaseline();
 out('raw_echo_rtt_p50_us', raw.p50, 'us');
 out('raw_echo_rtt_p99_us', raw.p99, 'us');
 out('raw_echo_throughput', raw.thr, '/s');
+out('raw_bytes_64mib', raw.bytesPerS / 1e6, 'MB/s');
 
 // --- Pulsing, two processes ---------------------------------------------------------
 const remoteNode = await child('./bench-node.mjs');
@@ -104,6 +113,22 @@ out('remote_ask_seq_p99_us', pct(lat, 0.99), 'us', { target: 150 });
   let n = 0;
   for await (const _ of e.items(N)) n++;
   out('remote_stream_items', n / ((performance.now() - t0) / 1000), '/s', { target: 1_000_000 });
+}
+
+{
+  const big = Buffer.alloc(64 * 1024 * 1024, 7);
+  await e.$with({ timeoutMs: 60_000 }).size(big);
+  const t0 = performance.now();
+  for (let i = 0; i < 4; i++) await e.$with({ timeoutMs: 60_000 }).size(big);
+  const mbs = (4 * big.length) / ((performance.now() - t0) / 1000) / 1e6;
+  out('remote_bytes_64mib', mbs, 'MB/s', { target: 1000, ratio_to_raw: +(mbs / (raw.bytesPerS / 1e6)).toFixed(2) });
+
+  let done = false;
+  const bulk = (async () => { for (let i = 0; i < 4; i++) await e.$with({ timeoutMs: 60_000 }).size(big); done = true; })();
+  const lat = [];
+  while (!done) { const t = process.hrtime.bigint(); await e.echo(payload); lat.push(Number(process.hrtime.bigint() - t) / 1000); }
+  await bulk;
+  out('small_ask_p99_during_bulk_us', pct(lat, 0.99), 'us', { target: 500, samples: lat.length });
 }
 
 // --- failure detection with default timings ------------------------------------------
