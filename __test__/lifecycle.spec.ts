@@ -54,7 +54,8 @@ describe('lifecycle (API.md section 1)', () => {
 
   it('rejects bad and not-yet-supported options with Config errors naming them', async () => {
     await expect(pul.init({ isHeadNode: true, headAddr: '127.0.0.1:9000' })).rejects.toThrow(/exclusive/);
-    await expect(pul.init({ addr: '127.0.0.1:0', headAddr: '127.0.0.1:1' })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('headAddr') });
+    await expect(pul.init({ addr: '127.0.0.1:0', headAddr: '127.0.0.1:1', seeds: ['127.0.0.1:2'] })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('headAddr replaces seeds') });
+    await expect(pul.init({ isHeadNode: true })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('needs addr') });
     await expect(pul.init({ passphrase: 'x' })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('passphrase needs addr') });
     await expect(pul.init({ addr: 'nonsense' })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('host:port') });
     await expect(pul.init({ seeds: ['127.0.0.1:1'] })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('seeds need addr') });

@@ -111,6 +111,10 @@ export interface JsSystemConfig {
   advertiseAddr?: string
   /** Mutual TLS for the whole cluster from this shared secret. */
   passphrase?: string
+  /** Head-node mode: this node is the head. */
+  isHeadNode?: boolean
+  /** Head-node mode: this node is a worker of the head at this address. */
+  headAddr?: string
   probeIntervalMs?: number
   probeTimeoutMs?: number
   suspicionTimeoutMs?: number

@@ -19,9 +19,6 @@ export const DEFAULT_MAILBOX_CAPACITY = 4096;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 const ID_BLOCK = 4096;
 
-/** Options of later milestones: refused clearly rather than ignored. */
-const NOT_YET = ['headAddr', 'isHeadNode'] as const;
-
 function checkInitOptions(opts: InitOptions): void {
   if (typeof opts !== 'object' || opts === null) throw new PulsingRuntimeError('Config', 'init options must be an object');
   if (opts.isHeadNode && opts.headAddr !== undefined) {
@@ -48,9 +45,12 @@ function checkInitOptions(opts: InitOptions): void {
   if (opts.advertiseAddr !== undefined && opts.addr === undefined) {
     throw new PulsingRuntimeError('Config', 'advertiseAddr needs addr');
   }
-  const later = NOT_YET.filter((k) => opts[k] !== undefined && opts[k] !== false);
-  if (later.length > 0) {
-    throw new PulsingRuntimeError('Config', `${later.join(', ')}: head-node mode is not part of this build yet; omit it`);
+  if ((opts.isHeadNode || opts.headAddr !== undefined) && opts.addr === undefined) {
+    throw new PulsingRuntimeError('Config', 'head-node mode needs addr: heads and workers listen like any node');
+  }
+  if (opts.headAddr !== undefined) {
+    if (typeof opts.headAddr !== 'string' || !/^.+:\d+$/.test(opts.headAddr)) throw new PulsingRuntimeError('Config', `headAddr must be "host:port", got ${JSON.stringify(opts.headAddr)}`);
+    if (opts.seeds !== undefined && opts.seeds.length > 0) throw new PulsingRuntimeError('Config', 'headAddr replaces seeds: a worker joins through its head');
   }
   for (const [k, v] of Object.entries(opts.membership ?? {})) {
     if (!(typeof v === 'number' && v > 0)) throw new PulsingRuntimeError('Config', `membership.${k} must be a positive number of milliseconds`);
@@ -109,6 +109,8 @@ export class ActorSystem implements CellHost, WireHost {
         seeds: opts.seeds,
         advertiseAddr: opts.advertiseAddr,
         passphrase: opts.passphrase,
+        isHeadNode: opts.isHeadNode,
+        headAddr: opts.headAddr,
         probeIntervalMs: m.probeIntervalMs,
         probeTimeoutMs: m.probeTimeoutMs,
         suspicionTimeoutMs: m.suspicionTimeoutMs,

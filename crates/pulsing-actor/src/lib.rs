@@ -49,7 +49,7 @@ pub mod transport;
 pub mod prelude {
     pub use crate::actor::{Actor, ActorContext, ActorId, NodeId};
     pub use crate::behavior::{stateful, stateless, Behavior, BehaviorAction};
-    pub use crate::cluster::ClusterConfig;
+    pub use crate::cluster::{ClusterConfig, Topology};
     pub use crate::error::{PulsingError, RuntimeErrorKind};
     pub use crate::message::{Message, MessageStream, MSGPACK};
     pub use crate::resolving::{

@@ -536,3 +536,110 @@ async fn a_large_message_takes_the_bulk_lane_while_small_asks_keep_flowing() {
         s.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_node_mode_names_resolve_both_ways_and_survive_a_brief_head_outage() {
+    let mut head_cfg = fast(vec![]);
+    head_cfg.topology = Topology::Head;
+    let head = ActorSystem::builder()
+        .cluster(head_cfg)
+        .build()
+        .await
+        .unwrap();
+    let worker = |h: String| {
+        let mut c = fast(vec![]);
+        c.topology = Topology::Worker { head: h };
+        ActorSystem::builder().cluster(c).build()
+    };
+    let w1 = worker(head.addr().unwrap().to_string()).await.unwrap();
+    let w2 = worker(head.addr().unwrap().to_string()).await.unwrap();
+    for s in [&head, &w1, &w2] {
+        let s = s.clone();
+        wait_for("3 members", Duration::from_secs(5), || {
+            let s = s.clone();
+            async move { s.members().await.len() == 3 }
+        })
+        .await;
+    }
+    head.spawn_named("on-head", Counter(0)).await.unwrap();
+    w1.spawn_named("on-w1", Counter(10)).await.unwrap();
+    let (h2, w22) = (head.clone(), w2.clone());
+    wait_for("names both ways", Duration::from_secs(5), || {
+        let (h, w) = (h2.clone(), w22.clone());
+        async move {
+            h.resolve("on-w1").await.is_ok()
+                && w.resolve("on-head").await.is_ok()
+                && w.resolve("on-w1").await.is_ok()
+        }
+    })
+    .await;
+    assert_eq!(
+        head.resolve("on-w1")
+            .await
+            .unwrap()
+            .ask::<_, i64>(Cmd::Add(1))
+            .await
+            .unwrap(),
+        11
+    );
+    assert_eq!(
+        w2.resolve("on-head")
+            .await
+            .unwrap()
+            .ask::<_, i64>(Cmd::Add(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        w2.resolve("on-w1")
+            .await
+            .unwrap()
+            .ask::<_, i64>(Cmd::Add(1))
+            .await
+            .unwrap(),
+        12,
+        "worker to worker"
+    );
+
+    // The head is unreachable for a while (longer than any suspicion timeout): workers stay up.
+    for w in [&w1, &w2] {
+        w.cluster().unwrap().faults().partition([head.node_id()]);
+    }
+    head.cluster()
+        .unwrap()
+        .faults()
+        .partition([w1.node_id(), w2.node_id()]);
+    tokio::time::sleep(Duration::from_millis(800)).await; // an outage is a duration
+    for w in [&w1, &w2] {
+        assert_eq!(
+            w.members().await.len(),
+            3,
+            "a worker does not drop anyone on its own"
+        );
+        w.cluster().unwrap().faults().heal();
+    }
+    head.cluster().unwrap().faults().heal();
+    let h3 = head.clone();
+    wait_for(
+        "the head to take its workers back",
+        Duration::from_secs(5),
+        || {
+            let h = h3.clone();
+            async move { h.members().await.len() == 3 && h.resolve("on-w1").await.is_ok() }
+        },
+    )
+    .await;
+
+    // A crashed worker stops reporting: the head declares it dead and tells the others.
+    w1.cluster().unwrap().halt_without_leave();
+    let w23 = w2.clone();
+    wait_for("w1 gone everywhere", Duration::from_secs(5), || {
+        let w = w23.clone();
+        async move { w.members().await.len() == 2 && w.resolve("on-w1").await.is_err() }
+    })
+    .await;
+    for s in [head, w2] {
+        s.shutdown().await.unwrap();
+    }
+}

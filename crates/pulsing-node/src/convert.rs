@@ -90,6 +90,10 @@ pub struct JsSystemConfig {
     pub advertise_addr: Option<String>,
     /// Mutual TLS for the whole cluster from this shared secret.
     pub passphrase: Option<String>,
+    /// Head-node mode: this node is the head.
+    pub is_head_node: Option<bool>,
+    /// Head-node mode: this node is a worker of the head at this address.
+    pub head_addr: Option<String>,
     pub probe_interval_ms: Option<u32>,
     pub probe_timeout_ms: Option<u32>,
     pub suspicion_timeout_ms: Option<u32>,

@@ -13,6 +13,7 @@ use crate::convert::{
 };
 use crate::host::{EventCallback, JsHost};
 use pulsing_actor::cluster::node::Node;
+use pulsing_actor::cluster::Topology;
 use pulsing_actor::transport::{Frame, Header, Target};
 
 /// The core actor system of one node.
@@ -37,6 +38,15 @@ pub async fn create_system(config: Option<JsSystemConfig>) -> Result<NativeSyste
             cfg.seeds = c.seeds.unwrap_or_default();
             cfg.advertise = c.advertise_addr;
             cfg.passphrase = c.passphrase;
+            cfg.topology =
+                match (c.is_head_node.unwrap_or(false), c.head_addr) {
+                    (true, Some(_)) => return Err(napi::Error::from_reason(
+                        "[Config] isHeadNode and headAddr are exclusive: a head node has no head",
+                    )),
+                    (true, None) => Topology::Head,
+                    (false, Some(head)) => Topology::Worker { head },
+                    (false, None) => Topology::Gossip,
+                };
             let ms = |v: Option<u32>, d: Duration| {
                 v.map(|v| Duration::from_millis(v.into())).unwrap_or(d)
             };

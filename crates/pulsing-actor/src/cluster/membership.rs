@@ -33,14 +33,6 @@ pub struct Membership {
     outbox: Vec<(Update, u32)>,
 }
 
-fn precedence(l: Liveness) -> u8 {
-    match l {
-        Liveness::Alive => 0,
-        Liveness::Suspect => 1,
-        Liveness::Dead | Liveness::Left => 2,
-    }
-}
-
 /// Whether claim `new` overrides what we believe, `old` (SWIM ordering).
 fn overrides(new: &MemberState, old: &MemberState) -> bool {
     if old.liveness == Liveness::Left {
@@ -57,9 +49,9 @@ fn overrides(new: &MemberState, old: &MemberState) -> bool {
             new.incarnation > old.incarnation
                 || (new.incarnation == old.incarnation && old.liveness == Liveness::Alive)
         }
-        Liveness::Dead | Liveness::Left => {
-            new.incarnation >= old.incarnation || precedence(old.liveness) < 2
-        }
+        // A death claim must be about the current incarnation: a stale one (from before a
+        // refutation) must not kill a member that came back.
+        Liveness::Dead | Liveness::Left => new.incarnation >= old.incarnation,
     }
 }
 
@@ -269,6 +261,8 @@ mod tests {
             m.apply(st(2, Liveness::Alive, 2), now),
             Change::Updated(_)
         ));
+        // A stale death claim (older incarnation) does not kill it again.
+        assert_eq!(m.apply(st(2, Liveness::Dead, 1), now), Change::None);
         // Left is final.
         assert!(matches!(
             m.apply(st(2, Liveness::Left, 2), now),

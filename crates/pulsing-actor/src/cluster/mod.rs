@@ -17,4 +17,4 @@ pub mod names;
 pub mod node;
 
 pub use faults::Faults;
-pub use node::{ClusterConfig, ForeignEvent, ForeignHost};
+pub use node::{ClusterConfig, ForeignEvent, ForeignHost, Topology};

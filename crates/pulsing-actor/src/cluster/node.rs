@@ -37,6 +37,18 @@ pub const RUST_REQ_BIT: u64 = 1 << 52;
 /// Items a stream producer may send ahead of the consumer.
 pub const STREAM_WINDOW: u32 = 32;
 
+/// How a node learns about the others.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Topology {
+    /// SWIM among peers, joined through seeds (the default).
+    #[default]
+    Gossip,
+    /// The head of a head-node cluster: workers report to it, it tells them everything.
+    Head,
+    /// A worker of the head at this address: heartbeats to it, takes its view.
+    Worker { head: String },
+}
+
 /// Cluster settings. Every time-based value is configurable; the defaults suit a LAN.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
@@ -56,6 +68,8 @@ pub struct ClusterConfig {
     pub passphrase: Option<String>,
     /// Frames whose payload exceeds this go on the peer's bulk lane.
     pub bulk_threshold: usize,
+    /// Gossip among peers, or head-node mode.
+    pub topology: Topology,
 }
 
 impl ClusterConfig {
@@ -73,6 +87,7 @@ impl ClusterConfig {
             max_body: DEFAULT_MAX_BODY,
             passphrase: None,
             bulk_threshold: 64 * 1024,
+            topology: Topology::Gossip,
         }
     }
 }
@@ -171,6 +186,10 @@ pub struct Node {
     tls: Option<TlsSetup>,
     /// When each repeated warning was last logged (a peer retrying must not flood the log).
     warned: Mutex<HashMap<String, Instant>>,
+    /// Head mode: when each worker last reported.
+    heartbeats: Mutex<HashMap<NodeId, Instant>>,
+    /// Worker mode: the connection to the head.
+    head_link: Mutex<Option<Arc<ConnHandle>>>,
 }
 
 fn wire_err(kind: RuntimeErrorKind, message: impl Into<String>) -> WireError {
@@ -246,6 +265,8 @@ impl Node {
             faults: Faults::default(),
             tls,
             warned: Mutex::new(HashMap::new()),
+            heartbeats: Mutex::new(HashMap::new()),
+            head_link: Mutex::new(None),
         });
         let n = node.clone();
         let accept = tokio::spawn(async move { n.accept_loop(listener).await });
@@ -567,6 +588,15 @@ impl Node {
             if self.stopped.load(Ordering::Relaxed) {
                 return;
             }
+            match self.cfg.topology {
+                Topology::Gossip => {}
+                // A worker watches no one: the head tells it who is gone.
+                Topology::Worker { .. } => continue,
+                Topology::Head => {
+                    self.expire_workers();
+                    continue;
+                }
+            }
             let target = self.membership.lock().probe_target();
             if let Some(t) = target {
                 let this = self.clone();
@@ -637,6 +667,16 @@ impl Node {
             if self.stopped.load(Ordering::Relaxed) {
                 return;
             }
+            match &self.cfg.topology {
+                Topology::Gossip => {}
+                // The head waits for its workers' reports.
+                Topology::Head => continue,
+                Topology::Worker { head } => {
+                    let head = head.clone();
+                    self.clone().heartbeat(head).await;
+                    continue;
+                }
+            }
             // One round in four also goes to a member believed dead, if any: after a
             // partition heals, this is how the two sides learn of each other again.
             let dead = if rand::random_ratio(1, 4) {
@@ -667,6 +707,57 @@ impl Node {
                     }
                 }
             }
+        }
+    }
+
+    /// Worker mode: report to the head (our state, our names) and ask for its view. An
+    /// unreachable head changes nothing here: the worker keeps its view and tries again.
+    async fn heartbeat(self: Arc<Self>, head: String) {
+        let link = self.head_link.lock().clone().filter(|c| !c.is_closed());
+        let link = match link {
+            Some(c) => c,
+            None => match self.connect(&head).await {
+                Ok(stream) => {
+                    let c = self.open_conn(stream, None, false);
+                    *self.head_link.lock() = Some(c.clone());
+                    c
+                }
+                Err(why) => {
+                    tracing::debug!(%head, "head not reachable: {why}");
+                    return;
+                }
+            },
+        };
+        link.send(self.sync_message(true));
+    }
+
+    /// Head mode: a worker silent for longer than the suspicion timeout plus two heartbeats
+    /// is dead.
+    fn expire_workers(&self) {
+        let limit = self.cfg.suspicion_timeout + self.cfg.sync_interval * 2;
+        let now = Instant::now();
+        let silent: Vec<MemberState> = {
+            let beats = self.heartbeats.lock();
+            self.membership
+                .lock()
+                .all()
+                .into_iter()
+                .filter(|m| {
+                    m.node != self.me && matches!(m.liveness, Liveness::Alive | Liveness::Suspect)
+                })
+                .filter(|m| {
+                    beats
+                        .get(&m.node)
+                        .is_none_or(|t| now.duration_since(*t) > limit)
+                })
+                .collect()
+        };
+        for m in silent {
+            tracing::info!(node = %m.node, "worker stopped reporting");
+            self.apply_member(MemberState {
+                liveness: Liveness::Dead,
+                ..m
+            });
         }
     }
 
@@ -1140,6 +1231,11 @@ impl Node {
                 names,
                 reply,
             } => {
+                if self.cfg.topology == Topology::Head {
+                    if let Some(peer) = c.peer() {
+                        self.heartbeats.lock().insert(peer, Instant::now());
+                    }
+                }
                 for m in members {
                     self.apply_member(m);
                 }
