@@ -1,5 +1,6 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import * as pul from '../dist/index.js';
+import { runNode } from './helpers';
 
 afterEach(async () => { await pul.shutdown(); });
 
@@ -126,5 +127,28 @@ describe('out-of-band binary values (zero copy)', () => {
     expect(tp.attachments.length).toBe(1); // small, but a descriptor's buffers always go out of band
     expect(decodeParts(tp.body, tp.attachments)).toEqual({ dtype: 'float32', shape: [2, 3], strides: [12, 4], buffers: [new Float32Array([1, 2, 3, 4, 5, 6])] });
     expect(() => decodeParts(parts.body, [])).toThrow(/attachment 0/);
+  });
+});
+
+describe('PULSING_ZEROCOPY* environment variables', () => {
+  const probe = `
+    const { encodeParts } = require('./dist/codec.js');
+    const n = (v) => encodeParts(v).attachments.length;
+    console.log(JSON.stringify({ small: n(Buffer.alloc(100)), big: n(Buffer.alloc(70000)) }));`;
+  const run = async (env: Record<string, string>) => runNode(['-e', probe], { env }).done;
+
+  it('auto uses the threshold; off sends nothing out of band; force sends everything', async () => {
+    expect(JSON.parse((await run({ PULSING_ZEROCOPY: 'auto' })).stdout)).toEqual({ small: 0, big: 1 });
+    expect(JSON.parse((await run({ PULSING_ZEROCOPY: 'off' })).stdout)).toEqual({ small: 0, big: 0 });
+    expect(JSON.parse((await run({ PULSING_ZEROCOPY: 'force' })).stdout)).toEqual({ small: 1, big: 1 });
+    expect(JSON.parse((await run({ PULSING_ZEROCOPY_STREAM_THRESHOLD: '50' })).stdout)).toEqual({ small: 1, big: 1 });
+  });
+
+  it('a bad value is a Config error naming the variable', async () => {
+    const r = await run({ PULSING_ZEROCOPY: 'sometimes' });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/PULSING_ZEROCOPY must be auto, off or force/);
+    const c = await run({ PULSING_ZEROCOPY_CHUNK_BYTES: '12' });
+    expect(c.stderr).toMatch(/PULSING_ZEROCOPY_CHUNK_BYTES/);
   });
 });

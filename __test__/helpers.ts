@@ -31,13 +31,13 @@ afterAll(() => {
 export type Proc = { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>; stdout: () => string; stderr: () => string };
 
 /** Run a node child process (always killed at teardown). */
-export function runNode(args: string[], opts: { cwd?: string } = {}): Proc {
+export function runNode(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Proc {
   return runProcess(process.execPath, args, opts);
 }
 
 /** Run any child process (always killed at teardown); resolves with its exit and output. */
-export function runProcess(cmd: string, args: string[], opts: { cwd?: string } = {}): Proc {
-  const child = spawn(cmd, args, { cwd: opts.cwd ?? root, stdio: ['ignore', 'pipe', 'pipe'] });
+export function runProcess(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Proc {
+  const child = spawn(cmd, args, { cwd: opts.cwd ?? root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   children.add(child);
   let stdout = '';
   let stderr = '';

@@ -111,6 +111,10 @@ export interface JsSystemConfig {
   advertiseAddr?: string
   /** Mutual TLS for the whole cluster from this shared secret. */
   passphrase?: string
+  /** Large payloads are written in chunks of this many bytes (PULSING_ZEROCOPY_CHUNK_BYTES). */
+  chunkBytes?: number
+  /** Frames over this many bytes take the bulk lane (PULSING_ZEROCOPY_STREAM_THRESHOLD). */
+  bulkThreshold?: number
   /** Head-node mode: this node is the head. */
   isHeadNode?: boolean
   /** Head-node mode: this node is a worker of the head at this address. */

@@ -56,7 +56,7 @@ addExtension({
 type ZeroCopyMode = 'auto' | 'off' | 'force';
 
 /** Settings from the environment, as API.md section 4 defines them. */
-function zeroCopySettings(): { mode: ZeroCopyMode; threshold: number } {
+function zeroCopySettings(): { mode: ZeroCopyMode; threshold: number; streamThreshold: number; chunkBytes: number } {
   const mode = (process.env.PULSING_ZEROCOPY ?? 'auto') as ZeroCopyMode;
   if (!['auto', 'off', 'force'].includes(mode)) {
     throw new PulsingRuntimeError('Config', `PULSING_ZEROCOPY must be auto, off or force, got ${JSON.stringify(mode)}`);
@@ -66,9 +66,17 @@ function zeroCopySettings(): { mode: ZeroCopyMode; threshold: number } {
   if (!Number.isInteger(threshold) || threshold < 0) {
     throw new PulsingRuntimeError('Config', `PULSING_ZEROCOPY_STREAM_THRESHOLD must be a whole number of bytes, got ${JSON.stringify(raw)}`);
   }
-  return { mode, threshold: mode === 'force' ? 0 : mode === 'off' ? Infinity : threshold };
+  const rawChunk = process.env.PULSING_ZEROCOPY_CHUNK_BYTES ?? '1048576';
+  const chunkBytes = Number(rawChunk);
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 4096 || chunkBytes > 2 ** 31) {
+    throw new PulsingRuntimeError('Config', `PULSING_ZEROCOPY_CHUNK_BYTES must be a whole number of bytes from 4096, got ${JSON.stringify(rawChunk)}`);
+  }
+  return { mode, threshold: mode === 'force' ? 0 : mode === 'off' ? Infinity : threshold, streamThreshold: threshold, chunkBytes };
 }
 const settings = zeroCopySettings();
+
+/** Transport settings from the same variables: bulk-lane threshold and write chunk size. */
+export const transportSettings = { bulkThreshold: Math.min(settings.streamThreshold, 2 ** 31), chunkBytes: settings.chunkBytes };
 
 /** Where out-of-band values go while encoding, and from what size. */
 interface OutOfBandSink { list: Buffer[]; threshold: number }

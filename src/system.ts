@@ -10,6 +10,7 @@ import { createSystem, normalizeName, type NativeSystem } from './native';
 import { checkSupervision, lookupClass } from './remote';
 import { Wire, RemoteTarget, type WireHost } from './wire';
 import { Faults } from './faults';
+import { transportSettings } from './codec';
 import { checkCallOptions } from './deadline';
 import type { Actor } from './actor';
 
@@ -111,6 +112,8 @@ export class ActorSystem implements CellHost, WireHost {
         passphrase: opts.passphrase,
         isHeadNode: opts.isHeadNode,
         headAddr: opts.headAddr,
+        bulkThreshold: transportSettings.bulkThreshold,
+        chunkBytes: transportSettings.chunkBytes,
         probeIntervalMs: m.probeIntervalMs,
         probeTimeoutMs: m.probeTimeoutMs,
         suspicionTimeoutMs: m.suspicionTimeoutMs,

@@ -90,6 +90,10 @@ pub struct JsSystemConfig {
     pub advertise_addr: Option<String>,
     /// Mutual TLS for the whole cluster from this shared secret.
     pub passphrase: Option<String>,
+    /// Large payloads are written in chunks of this many bytes (PULSING_ZEROCOPY_CHUNK_BYTES).
+    pub chunk_bytes: Option<u32>,
+    /// Frames over this many bytes take the bulk lane (PULSING_ZEROCOPY_STREAM_THRESHOLD).
+    pub bulk_threshold: Option<u32>,
     /// Head-node mode: this node is the head.
     pub is_head_node: Option<bool>,
     /// Head-node mode: this node is a worker of the head at this address.

@@ -38,6 +38,12 @@ pub async fn create_system(config: Option<JsSystemConfig>) -> Result<NativeSyste
             cfg.seeds = c.seeds.unwrap_or_default();
             cfg.advertise = c.advertise_addr;
             cfg.passphrase = c.passphrase;
+            if let Some(n) = c.chunk_bytes {
+                cfg.chunk_bytes = n as usize;
+            }
+            if let Some(n) = c.bulk_threshold {
+                cfg.bulk_threshold = n as usize;
+            }
             cfg.topology =
                 match (c.is_head_node.unwrap_or(false), c.head_addr) {
                     (true, Some(_)) => return Err(napi::Error::from_reason(
@@ -205,7 +211,7 @@ impl NativeSystem {
             &node,
             Frame {
                 header,
-                body: body.to_vec().into(),
+                body: bytes::Bytes::from_owner(body),
                 attachments: owned(attachments),
             },
         )
@@ -248,7 +254,7 @@ impl NativeSystem {
             conn,
             Frame {
                 header,
-                body: body.to_vec().into(),
+                body: bytes::Bytes::from_owner(body),
                 attachments: owned(attachments),
             },
         ))
@@ -346,12 +352,13 @@ impl NativeSystem {
     }
 }
 
-/// Take attachments over for the writer. One copy out of JS memory: the JS Buffer cannot be
-/// kept alive from the runtime's threads (see the closing notes of issue 4).
+/// Hand JS memory to the writer without a copy: a napi `Buffer` holds a reference that
+/// keeps the JS Buffer alive (and is released safely from any thread), so the bytes are
+/// written from where JS put them. The caller must not mutate what it sent.
 fn owned(attachments: Option<Vec<Buffer>>) -> Vec<bytes::Bytes> {
     attachments
         .unwrap_or_default()
-        .iter()
-        .map(|b| b.to_vec().into())
+        .into_iter()
+        .map(bytes::Bytes::from_owner)
         .collect()
 }

@@ -70,6 +70,8 @@ pub struct ClusterConfig {
     pub bulk_threshold: usize,
     /// Gossip among peers, or head-node mode.
     pub topology: Topology,
+    /// Large bodies and attachments are written in chunks of this size.
+    pub chunk_bytes: usize,
 }
 
 impl ClusterConfig {
@@ -88,6 +90,7 @@ impl ClusterConfig {
             passphrase: None,
             bulk_threshold: 64 * 1024,
             topology: Topology::Gossip,
+            chunk_bytes: 1024 * 1024,
         }
     }
 }
@@ -529,7 +532,15 @@ impl Node {
             addr: self.addr.clone(),
             bulk,
         });
-        let c = conn::start(stream, id, sink, self.cfg.max_body, queue, vec![hello]);
+        let c = conn::start(
+            stream,
+            id,
+            sink,
+            self.cfg.max_body,
+            self.cfg.chunk_bytes,
+            queue,
+            vec![hello],
+        );
         if self.stopped.load(Ordering::Relaxed) {
             // A task still running after shutdown must not bring the node back.
             c.close();

@@ -99,6 +99,7 @@ pub fn start(
     id: u32,
     sink: Arc<dyn FrameSink>,
     max_body: usize,
+    chunk_bytes: usize,
     queue: Option<(mpsc::UnboundedSender<Frame>, mpsc::UnboundedReceiver<Frame>)>,
     first: Vec<Frame>,
 ) -> Arc<ConnHandle> {
@@ -114,7 +115,7 @@ pub fn start(
     });
     let h = handle.clone();
     let writer = tokio::spawn(async move {
-        if let Err(e) = write_loop(w, rx, first).await {
+        if let Err(e) = write_loop(w, rx, first, chunk_bytes.max(4096)).await {
             tracing::debug!(conn = h.id, "write failed: {e}");
         }
     });
@@ -138,6 +139,7 @@ async fn write_loop(
     mut w: WriteHalf<BoxStream>,
     mut rx: mpsc::UnboundedReceiver<Frame>,
     first: Vec<Frame>,
+    chunk_bytes: usize,
 ) -> std::io::Result<()> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     buf.put_slice(MAGIC);
@@ -167,7 +169,12 @@ async fn write_loop(
                     // Large: written from its own memory, never copied next to the header.
                     w.write_all(&buf).await?;
                     buf.clear();
-                    w.write_all(part).await?;
+                    // In chunks (PULSING_ZEROCOPY_CHUNK_BYTES), yielding between them so one
+                    // transfer does not hold a runtime thread for its whole length.
+                    for chunk in part.chunks(chunk_bytes) {
+                        w.write_all(chunk).await?;
+                        tokio::task::yield_now().await;
+                    }
                 }
             }
         }
