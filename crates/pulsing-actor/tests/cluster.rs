@@ -72,6 +72,16 @@ where
     }
 }
 
+/// Resolve `name` from `s` and add `n` to that counter; returns the new value.
+async fn add_via(s: &ActorSystem, name: &str, n: i64) -> i64 {
+    s.resolve(name)
+        .await
+        .unwrap()
+        .ask::<_, i64>(Cmd::Add(n))
+        .await
+        .unwrap()
+}
+
 async fn three() -> (ActorSystem, ActorSystem, ActorSystem) {
     let a = node(vec![]).await;
     let seed = a.addr().unwrap().to_string();
@@ -446,15 +456,7 @@ async fn tls_same_passphrase_joins_others_never_see_or_call_anything() {
         async move { b.resolve("vault").await.is_ok() }
     })
     .await;
-    assert_eq!(
-        b.resolve("vault")
-            .await
-            .unwrap()
-            .ask::<_, i64>(Cmd::Add(1))
-            .await
-            .unwrap(),
-        101
-    );
+    assert_eq!(add_via(&b, "vault", 1).await, 101);
 
     // A wrong passphrase and no passphrase: no handshake, so no member and no call.
     let wrong = tls_node(vec![seed.clone()], Some("open sesame!")).await;
@@ -573,34 +575,9 @@ async fn head_node_mode_names_resolve_both_ways_and_survive_a_brief_head_outage(
         }
     })
     .await;
-    assert_eq!(
-        head.resolve("on-w1")
-            .await
-            .unwrap()
-            .ask::<_, i64>(Cmd::Add(1))
-            .await
-            .unwrap(),
-        11
-    );
-    assert_eq!(
-        w2.resolve("on-head")
-            .await
-            .unwrap()
-            .ask::<_, i64>(Cmd::Add(1))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        w2.resolve("on-w1")
-            .await
-            .unwrap()
-            .ask::<_, i64>(Cmd::Add(1))
-            .await
-            .unwrap(),
-        12,
-        "worker to worker"
-    );
+    assert_eq!(add_via(&head, "on-w1", 1).await, 11);
+    assert_eq!(add_via(&w2, "on-head", 1).await, 1);
+    assert_eq!(add_via(&w2, "on-w1", 1).await, 12, "worker to worker");
 
     // The head is unreachable for a while (longer than any suspicion timeout): workers stay up.
     for w in [&w1, &w2] {
