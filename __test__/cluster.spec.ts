@@ -17,6 +17,8 @@ class Worker {
   callOther(_name: string, _n: number): Promise<number> { return Promise.resolve(0); }
   digest(_b: Uint8Array): { len: number; s: number; type: string } { throw new Error('remote only'); }
   echo<T>(x: T): T { return x; }
+  isolate(_ids: string[], _ms?: number): boolean { return true; }
+  heal(): boolean { return true; }
 }
 const RWorker = pul.remote(Worker, { className: 'fixtures/Worker' });
 class Fragile { hit(): number { return 0; } crash(): never { throw new Error('remote only'); } }
@@ -165,6 +167,27 @@ describe('a cluster of real processes (API.md sections 1, 2, 4, 6)', () => {
     expect(back.buf.toString()).toBe('hi');
   });
 
+  it('the fault hook works across processes: an isolated node is dropped, then rejoins', async () => {
+    const c = await startNode(['--seeds', a.addr, '--name', 'delta']);
+    await waitFor(async () => (await sys.members()).some((m) => m.nodeId === c.nodeId), 10_000, 'delta joined');
+    const delta = await RWorker.resolve('delta', { timeoutMs: 5000 });
+    const alpha = await RWorker.resolve('alpha');
+    const beta = await RWorker.resolve('beta');
+    const others = (await sys.members()).map((m) => m.nodeId).filter((n) => n !== c.nodeId);
+    await delta.isolate(others, 2000); // inside delta's process; it heals itself after 2 s
+    sys.faults.partition([c.nodeId]);
+    for (const w of [alpha, beta]) await w.isolate([c.nodeId]);
+    await waitFor(async () => !(await sys.members()).some((m) => m.nodeId === c.nodeId), 5000, 'delta dropped');
+    await waitFor(async () => (await alpha.members()) === 3, 5000, 'alpha drops delta too');
+    sys.faults.heal();
+    await alpha.heal();
+    await beta.heal();
+    // Once delta heals too, it refutes its death and everyone takes it back, with its name.
+    await waitFor(async () => (await sys.members()).length === 4 && (await alpha.members()) === 4, 10_000, 'delta back');
+    const again = await RWorker.resolve('delta', { timeoutMs: 5000 });
+    expect((await again.where()).pid).toBe(c.pid);
+  });
+
   it('malformed bytes close that connection; the node keeps serving', async () => {
     const [host, port] = a.addr.split(':');
     const closed = await new Promise<boolean>((resolve) => {
@@ -180,8 +203,9 @@ describe('a cluster of real processes (API.md sections 1, 2, 4, 6)', () => {
   });
 
   it('kill -9: pending calls fail with NodeDown long before their timeout; survivors drop the node', async () => {
+    const before = (await sys.members()).length;
     const c = await startNode(['--seeds', a.addr, '--name', 'gamma']);
-    await waitFor(async () => (await sys.members()).length === 4, 10_000, '4 members');
+    await waitFor(async () => (await sys.members()).length === before + 1, 10_000, 'gamma joined');
     const gamma = await RWorker.resolve('gamma', { timeoutMs: 5000 });
     const pending = gamma.$with({ timeoutMs: 30_000 }).hang().catch((e) => e);
     const stream = (async () => { try { for await (const _ of gamma.tokens(1e9)) { /* consume */ } } catch (e) { return e; } })();
@@ -195,7 +219,7 @@ describe('a cluster of real processes (API.md sections 1, 2, 4, 6)', () => {
     expect(await stream).toMatchObject({ kind: 'NodeDown' });
     await waitFor(async () => !(await sys.members()).some((m) => m.nodeId === c.nodeId), 5000, 'gamma dropped');
     const alpha = await RWorker.resolve('alpha');
-    await waitFor(async () => (await alpha.members()) === 3, 5000, 'alpha drops gamma too');
+    await waitFor(async () => (await alpha.members()) === before, 5000, 'alpha drops gamma too');
     await expect(pul.resolve('gamma')).rejects.toMatchObject({ kind: 'ActorNotFound' });
   });
 });
