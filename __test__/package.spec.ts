@@ -31,7 +31,9 @@ describe('package entry points', () => {
       'reserveIds(count: number): number',
       'registerName(name: string, local: number, metadata: Record<string, string>): string',
       'unregisterName(name: string, local: number): boolean',
-      'export declare function createSystem(config?: JsSystemConfig | undefined | null): Promise<NativeSystem>',
+      'export declare function createSystem(config?: JsSystemConfig | undefined | null): Promise<NativeSystem | JsWireError>',
+      'sendRequest(node: string, req: number | undefined | null, local: number | undefined | null, name: string | undefined | null, body: Buffer, attachments?: Array<Buffer> | undefined | null): number',
+      'export declare function protocol(): JsProtocol',
       'export declare function normalizeName(name: string, forSpawn: boolean): string',
     ]) expect(dts).toContain(sig);
   });

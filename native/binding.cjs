@@ -838,3 +838,4 @@ module.exports = nativeBinding
 module.exports.NativeSystem = nativeBinding.NativeSystem
 module.exports.createSystem = nativeBinding.createSystem
 module.exports.normalizeName = nativeBinding.normalizeName
+module.exports.protocol = nativeBinding.protocol

@@ -29,8 +29,11 @@ export declare class NativeSystem {
   instances(name: string): Array<JsNamedInstance>
   /** Receive transport events for JS actors and JS calls, in batches. */
   setHost(callback: (events: Array<JsEvent>) => void): void
-  /** Send an ask (`req` set) or a tell to an actor on another node, by local id or by name. */
-  sendRequest(node: string, req: number | undefined | null, local: number | undefined | null, name: string | undefined | null, body: Buffer, attachments?: Array<Buffer> | undefined | null): void
+  /**
+   * Send an ask (`req` set) or a tell to an actor on another node, by local id or by
+   * name; returns the id of the connection it went on (0 when not bound to one).
+   */
+  sendRequest(node: string, req: number | undefined | null, local: number | undefined | null, name: string | undefined | null, body: Buffer, attachments?: Array<Buffer> | undefined | null): number
   /** Grant `n` stream credits (`n > 0`) or cancel (`n == 0`) a call to another node. */
   sendFlow(node: string, req: number, n: number): void
   /** Answer a request: `kind` is `reply`, `item` or `end`. */
@@ -49,18 +52,30 @@ export declare class NativeSystem {
   members(): Promise<Array<JsMember>>
   /** Every named actor with its instances. */
   allNamedActors(): Promise<Array<JsNamedActor>>
-  /** Stop Rust-hosted actors and refuse new names. Idempotent. */
-  shutdown(): Promise<void>
+  /**
+   * Stop Rust-hosted actors and refuse new names. Idempotent. Resolves to `null`, or to
+   * the typed error that stopped it.
+   */
+  shutdown(): Promise<JsWireError | null>
 }
 
-/** Create a system (standalone until the cluster transport lands). */
-export declare function createSystem(config?: JsSystemConfig | undefined | null): Promise<NativeSystem>
+/**
+ * Create a system: standalone, or a node of a cluster when `addr` is set. Resolves to the
+ * system, or to the typed error that prevented it (async rejections cannot carry a code).
+ */
+export declare function createSystem(config?: JsSystemConfig | undefined | null): Promise<NativeSystem | JsWireError>
 
 /** A transport event for JS: a request for a JS actor, a reply to a JS call, or a node down. */
 export interface JsEvent {
-  /** `ask`, `tell`, `credit`, `cancel`, `reply`, `item`, `end`, `error` or `nodeDown`. */
+  /**
+   * `ask`, `tell`, `credit`, `cancel`, `reply`, `item`, `end`, `error`, `closed` or
+   * `nodeDown`.
+   */
   kind: string
-  /** Connection a request came on (replies go back on it). */
+  /**
+   * Connection a request came on (replies go back on it), a reply arrived on, or that
+   * closed (`closed`).
+   */
   conn: number
   req: number
   /** Target's local id (requests). */
@@ -72,7 +87,7 @@ export interface JsEvent {
   body?: Buffer
   /** Out-of-band binary values of the message, handed over without a copy. */
   attachments?: Array<Buffer>
-  /** The node (`nodeDown`). */
+  /** The node that is down (`nodeDown`), or that a reply came from (when known). */
   node?: string
   error?: JsWireError
 }
@@ -97,6 +112,22 @@ export interface JsNamedInstance {
   metadata: Record<string, string>
 }
 
+/** Protocol constants, defined once in the core. */
+export interface JsProtocol {
+  /** Items a stream producer may send ahead of its consumer. */
+  streamWindow: number
+  /** Credit is returned this many items at a time. */
+  creditBatch: number
+  /** Request ids of foreign callers are drawn below this. */
+  reqIdSpace: number
+  /** Longest actor name in bytes. */
+  maxNameBytes: number
+  /** Largest metadata of a named actor in bytes. */
+  maxMetadataBytes: number
+  /** Error kinds of runtime errors. */
+  errorKinds: Array<string>
+}
+
 /** Options of a new system. */
 export interface JsSystemConfig {
   /** Fixed node id (16 hex digits); random when absent. */
@@ -119,10 +150,22 @@ export interface JsSystemConfig {
   isHeadNode?: boolean
   /** Head-node mode: this node is a worker of the head at this address. */
   headAddr?: string
+  /** SWIM: one member probed per period. */
   probeIntervalMs?: number
+  /** SWIM: a probe goes indirect after this. */
   probeTimeoutMs?: number
+  /** SWIM: a suspect is dead after this. */
   suspicionTimeoutMs?: number
+  /** Push-pull period. */
   syncIntervalMs?: number
+  /** Accept peers from any address without a passphrase (protected mode off). */
+  insecure?: boolean
+  /** Connections open at once at most. */
+  maxConnections?: number
+  /** Handshake deadline of a connection. */
+  handshakeTimeoutMs?: number
+  /** A silent connection is closed after this. */
+  idleTimeoutMs?: number
 }
 
 /** A typed error as it travels (see `WireError` in the core). */
@@ -141,3 +184,6 @@ export interface JsWireError {
 
 /** Normalise an actor name (`x` → `actors/x`); `forSpawn` also refuses `system/*`. */
 export declare function normalizeName(name: string, forSpawn: boolean): string
+
+/** Protocol constants shared with the TypeScript layer. */
+export declare function protocol(): JsProtocol

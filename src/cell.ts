@@ -27,6 +27,8 @@ const enum State { Starting, Ready, Restarting, Stopped }
 export interface CellHost {
   readonly defaultTimeoutMs: number;
   readonly strictLocal: boolean;
+  /** How long `stop()` waits for calls still running (async methods) to settle. */
+  readonly drainTimeoutMs: number;
   /** The cell started (again): publish its metadata under its name. */
   cellStarted(cell: ActorCell, metadata: Record<string, string> | undefined): void;
   /** The cell stopped for good: drop its id and name. */
@@ -82,6 +84,8 @@ export class ActorCell implements StreamHost, CallTarget {
   private startWaiters: { resolve: () => void; reject: (e: unknown) => void } | null = null;
   /** Why the first start failed, for a start() that returns after the failure. */
   private startError: PulsingError | undefined;
+  /** Async calls still running (stop waits for them). */
+  private inflight: Set<Promise<unknown>> | null = null;
 
   constructor(private readonly host: CellHost, private readonly config: CellConfig) {
     this.actorId = config.actorId;
@@ -148,12 +152,25 @@ export class ActorCell implements StreamHost, CallTarget {
     return err;
   }
 
-  /** Stop for good: queued callers get `Stopped`, `onStop` runs, the name is freed. */
+  /**
+   * Stop for good: queued callers get `Stopped`, calls already running (async methods)
+   * settle first (up to the host's drain timeout), then `onStop` runs; the name is freed.
+   */
   async stop(): Promise<void> {
     if (this.state === State.Stopped) return;
     const inst = this.instance;
     this.finish('stopped');
+    await this.settleInflight();
     await this.callOnStop(inst);
+  }
+
+  private async settleInflight(): Promise<void> {
+    const running = this.inflight;
+    if (running === null || running.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((r) => { timer = setTimeout(r, Math.min(this.host.drainTimeoutMs, 0x7fffffff)); });
+    await Promise.race([Promise.allSettled([...running]), limit]);
+    clearTimeout(timer);
   }
 
   // --- dispatch -----------------------------------------------------------------------
@@ -178,7 +195,10 @@ export class ActorCell implements StreamHost, CallTarget {
   private run(method: string, args: unknown[], opts: CallOptions | undefined): Promise<unknown> {
     const inst = this.instance!;
     const fn = inst[method];
-    if (typeof fn !== 'function' || HOOKS.has(method) || method.charCodeAt(0) === 95 /* _ */ || method.charCodeAt(0) === 36 /* $ */) {
+    // Only the actor's own methods: not Object.prototype's (valueOf would leak its state),
+    // not hooks or the constructor, not `_`/`$`-prefixed ones.
+    if (typeof fn !== 'function' || HOOKS.has(method) || method.charCodeAt(0) === 95 /* _ */ || method.charCodeAt(0) === 36 /* $ */
+      || (Object.prototype as unknown as Record<string, unknown>)[method] === fn) {
       return Promise.reject(this.noSuchMethod(method, fn));
     }
     let r: unknown;
@@ -196,6 +216,9 @@ export class ActorCell implements StreamHost, CallTarget {
     if (r !== null && typeof r === 'object') {
       if (r instanceof Promise || typeof (r as PromiseLike<unknown>).then === 'function') {
         const p = Promise.resolve(r as PromiseLike<unknown>).then(undefined, (e) => { throw this.onError(e); });
+        const running = (this.inflight ??= new Set());
+        running.add(p);
+        p.then(() => running.delete(p), () => running.delete(p));
         return guard(p, opts?.timeoutMs ?? this.host.defaultTimeoutMs, opts?.signal, `${this.label}.${method}`);
       }
       if (isGenerator(r)) {
@@ -208,6 +231,9 @@ export class ActorCell implements StreamHost, CallTarget {
   private noSuchMethod(method: string, fn: unknown): PulsingError {
     if (method === 'receive' && typeof fn !== 'function') {
       return new PulsingUnsupportedError(`${this.label} has no receive() method: call its methods through a proxy (ref.asAny())`);
+    }
+    if (typeof fn === 'function' && (Object.prototype as unknown as Record<string, unknown>)[method] === fn) {
+      return new PulsingUnsupportedError(`${this.label} has no method ${method}(): Object.prototype methods are not callable`);
     }
     if (typeof fn === 'function') return new PulsingUnsupportedError(`${this.label}.${method} is private and cannot be called`);
     return new PulsingUnsupportedError(`${this.label} has no method ${method}()`);

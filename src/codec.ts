@@ -7,6 +7,7 @@
 import { Packr, addExtension } from 'msgpackr';
 import { PulsingRuntimeError } from './errors';
 import { zerocopy } from './zerocopy';
+import { checkDecodeBudget } from './budget';
 
 /** A Map on its way to the wire; decoded back into a Map. */
 class TaggedMap {
@@ -185,8 +186,13 @@ export function encode(value: unknown): Buffer {
   }
 }
 
-/** Decode MessagePack bytes produced by {@link encode} (or any MessagePack peer). */
+/**
+ * Decode MessagePack bytes produced by {@link encode} (or any MessagePack peer). Bytes over
+ * the decoding budget (nesting, number of values, unknown extensions) are refused with
+ * `PulsingRuntimeError('Serialization')` before anything is built.
+ */
 export function decode(bytes: Uint8Array): unknown {
+  checkDecodeBudget(bytes);
   try {
     return packr.unpack(bytes);
   } catch (e) {

@@ -180,19 +180,24 @@ export function fromWire(w: WireError): PulsingError {
 }
 
 /**
- * Convert an error thrown by the native binding (`[Kind] message`) into its typed class.
- * The binding tags the kind in brackets so nothing downstream parses free text.
+ * Convert an error thrown by the native binding into its typed class. The binding puts the
+ * kind in the error's `code` (a field, never text to parse); napi's own argument errors
+ * (`InvalidArg`, `NumberExpected`, ...) mean the binding was called with bad input: `Config`.
+ * The original error is kept as `cause`.
  */
 export function fromNative(err: unknown): PulsingError {
-  const msg = err instanceof Error ? err.message : String(err);
-  const m = /^\[(\w+)\] ([\s\S]*)$/.exec(msg);
-  if (!m) return new PulsingRuntimeError('Io', msg);
-  const [, kind, text] = m;
-  if (RUNTIME_KINDS.has(kind)) return new PulsingRuntimeError(kind as RuntimeErrorKind, text);
-  if (kind === 'Unsupported') return new PulsingUnsupportedError(text);
-  if (kind === 'Timeout') return new PulsingTimeoutError(text);
-  if (kind === 'Business') return new PulsingBusinessError(400, text);
-  return new PulsingSystemError(text, true);
+  if (err instanceof PulsingError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const text = err instanceof Error ? err.message : String(err);
+  let out: PulsingError;
+  if (typeof code === 'string' && RUNTIME_KINDS.has(code)) out = new PulsingRuntimeError(code as RuntimeErrorKind, text);
+  else if (code === 'Unsupported') out = new PulsingUnsupportedError(text);
+  else if (code === 'Timeout') out = new PulsingTimeoutError(text);
+  else if (code === 'Business') out = new PulsingBusinessError(400, text);
+  else if (code === 'System') out = new PulsingSystemError(text, true);
+  else out = new PulsingRuntimeError('Config', `invalid input to the native binding: ${text}`);
+  Object.defineProperty(out, 'cause', { value: err, writable: true, configurable: true, enumerable: false });
+  return out;
 }
 
 /** Call into the binding, turning its errors into typed ones. */

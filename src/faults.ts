@@ -23,14 +23,14 @@ export class Faults {
   /** Delay every frame this node sends to `nodeId` by `ms` milliseconds. */
   delay(nodeId: string, ms: number): void {
     this.check();
-    if (!(ms >= 0)) throw new TypeError('faults.delay: ms must be a non-negative number');
+    if (!(ms >= 0)) throw new PulsingRuntimeError('Config', 'faults.delay: ms must be a non-negative number');
     native(() => this.core!.faultDelay(nodeId, Math.round(ms)));
   }
 
   /** Drop each frame this node sends to `nodeId` with probability `rate` (0 to 1). */
   dropRate(nodeId: string, rate: number): void {
     this.check();
-    if (!(rate >= 0 && rate <= 1)) throw new TypeError('faults.dropRate: rate must be between 0 and 1');
+    if (!(rate >= 0 && rate <= 1)) throw new PulsingRuntimeError('Config', 'faults.dropRate: rate must be between 0 and 1');
     native(() => this.core!.faultDrop(nodeId, rate));
   }
 

@@ -56,8 +56,8 @@ export async function resolve(name: string, opts: ResolveOptions & { cls?: Actor
 
 /** Expose an existing object as a named actor of the global system (its methods become callable). */
 export function mount(obj: object, opts: { name: string }): Promise<void> {
-  if (typeof obj !== 'object' || obj === null) throw new TypeError('mount: expected an object');
-  if (!opts || typeof opts.name !== 'string') throw new TypeError('mount: opts.name must be a string');
+  if (typeof obj !== 'object' || obj === null) throw new PulsingRuntimeError('Config', 'mount: expected an object');
+  if (!opts || typeof opts.name !== 'string') throw new PulsingRuntimeError('Config', 'mount: opts.name must be a string');
   // Registration happens synchronously, so the name resolves as soon as mount() returns.
   return getSystem().spawnObject(obj, { name: opts.name }).then(() => undefined);
 }

@@ -27,7 +27,7 @@ export {
 } from './errors';
 export type { RuntimeErrorKind } from './errors';
 export type {
-  ActorId, CallOptions, InitOptions, MembershipOptions, Member, NamedActorInfo, ResolveOptions, RestartPolicy,
+  ActorId, CallOptions, InitOptions, MembershipOptions, TransportOptions, Member, NamedActorInfo, ResolveOptions, RestartPolicy,
   SupervisionOptions, SystemSpawnOptions,
 } from './types';
 export { encode, decode } from './codec';

@@ -24,7 +24,7 @@ type ProxyMethod<F> = F extends (...args: infer A) => infer R
   ? [R] extends [never]
     ? (...args: A) => Promise<never>
     : [R] extends [Generator<infer Y, infer RR, any> | AsyncGenerator<infer Y, infer RR, any>]
-      ? (...args: A) => AsyncIterable<Y> & PromiseLike<RR>
+      ? (...args: A) => AsyncIterable<Y> & Promise<RR>
       : (...args: A) => Promise<Awaited<R>>
   : never;
 

@@ -83,7 +83,7 @@ class ActorClassImpl<C extends AnyCtor> implements ActorClass<C> {
   async spawn(opts: SpawnOptions<C> = {}): Promise<ActorProxy<InstanceType<C>>> {
     const system = opts.system ?? getSystem();
     const args = (opts.args ?? []) as unknown[];
-    if (!Array.isArray(args)) throw new TypeError(`${this.className}.spawn: args must be an array of constructor arguments`);
+    if (!Array.isArray(args)) throw new PulsingRuntimeError('Config', `${this.className}.spawn: args must be an array of constructor arguments`);
     const node = await system.placementNode(opts.placement, this.className);
     if (node !== null) return typedProxy(await system.spawnRemote(node, this.className, args, opts.name), this, undefined);
     const Ctor = this.cls as unknown as new (...a: unknown[]) => object;
@@ -139,7 +139,7 @@ export function remote(a?: unknown, b?: unknown): unknown {
     return makeActorClass(a as AnyCtor, (b as RemoteOptions | undefined) ?? {});
   }
   if (a !== undefined && (typeof a !== 'object' || a === null)) {
-    throw new TypeError(`remote(): expected a class or an options object, got ${a === null ? 'null' : typeof a}`);
+    throw new PulsingRuntimeError('Config', `remote(): expected a class or an options object, got ${a === null ? 'null' : typeof a}`);
   }
   const opts = (a as RemoteOptions | undefined) ?? {};
   return (cls: AnyCtor) => decorate(cls, opts);

@@ -8,7 +8,7 @@
 import type { CallOptions } from './types';
 import { guard } from './deadline';
 import { roundTrip } from './codec';
-import type { PulsingError } from './errors';
+import { PulsingRuntimeError, type PulsingError } from './errors';
 
 type AnyGen = Generator<unknown, unknown, unknown> | AsyncGenerator<unknown, unknown, unknown>;
 
@@ -31,7 +31,7 @@ export class ActorStream<Y = unknown, R = unknown> implements AsyncIterable<Y> {
   ) {}
 
   [Symbol.asyncIterator](): AsyncIterator<Y, R> {
-    if (this.#used) throw new TypeError(`the stream of ${this.host.label} can be iterated only once`);
+    if (this.#used) throw new PulsingRuntimeError('Config', `the stream of ${this.host.label} can be iterated only once`);
     this.#used = true;
     return new StreamIterator<Y, R>(this.gen, this.host, this.timeoutMs, this.signal);
   }
@@ -105,6 +105,20 @@ export class CallResult<Y = unknown, R = unknown> implements AsyncIterable<Y>, P
     return this.reply
       .then((v) => (v instanceof ActorStream ? (v.drain() as Promise<R>) : (v as R)))
       .then(onfulfilled, onrejected);
+  }
+
+  /** As `Promise.prototype.catch`: the result, or what `onrejected` makes of its error. */
+  catch<B = never>(onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<R | B> {
+    return this.then(undefined, onrejected);
+  }
+
+  /** As `Promise.prototype.finally`. */
+  finally(onfinally?: (() => void) | null): Promise<R> {
+    return this.then().finally(onfinally);
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'CallResult';
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Y, R | undefined, undefined> {

@@ -6,55 +6,88 @@ import type { InitOptions, Member, NamedActorInfo, ResolveOptions, SupervisionOp
 import { ActorCell, type CellHost } from './cell';
 import { ActorRef } from './ref';
 import { PulsingRuntimeError, PulsingUnsupportedError, native, fromNative } from './errors';
-import { createSystem, normalizeName, type NativeSystem } from './native';
+import { createSystem, normalizeName, shutdownSystem, type NativeSystem } from './native';
 import { checkSupervision, lookupClass } from './remote';
 import { Wire, RemoteTarget, type WireHost } from './wire';
 import { Faults } from './faults';
 import { transportSettings } from './codec';
-import { checkCallOptions } from './deadline';
+import { checkCallOptions, checkDuration, setLongTimeout } from './deadline';
 import type { Actor } from './actor';
 
 /** Mailbox bound of TypeScript actors unless set. */
 export const DEFAULT_MAILBOX_CAPACITY = 4096;
 /** Call timeout unless set. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
+/** How long shutdown waits for running calls unless set. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 const ID_BLOCK = 4096;
+
+/** Cluster timers the core arms (a u32 of milliseconds, capped like a JS timer). */
+const MAX_CORE_MS = 0x7fffffff;
+const MEMBERSHIP_KEYS = ['probeIntervalMs', 'probeTimeoutMs', 'suspicionTimeoutMs', 'syncIntervalMs'] as const;
+const HOST_PORT = /^.+:\d+$/;
 
 function checkInitOptions(opts: InitOptions): void {
   if (typeof opts !== 'object' || opts === null) throw new PulsingRuntimeError('Config', 'init options must be an object');
+  const config = (msg: string) => new PulsingRuntimeError('Config', msg);
   if (opts.isHeadNode && opts.headAddr !== undefined) {
-    throw new PulsingRuntimeError('Config', 'isHeadNode and headAddr are exclusive: a head node has no head');
+    throw config('isHeadNode and headAddr are exclusive: a head node has no head');
   }
-  if (opts.defaultTimeoutMs !== undefined && !(typeof opts.defaultTimeoutMs === 'number' && opts.defaultTimeoutMs > 0)) {
-    throw new PulsingRuntimeError('Config', `defaultTimeoutMs must be a positive number, got ${String(opts.defaultTimeoutMs)}`);
-  }
-  if (opts.addr !== undefined && (typeof opts.addr !== 'string' || !/^.+:\d+$/.test(opts.addr))) {
-    throw new PulsingRuntimeError('Config', `addr must be "host:port" (port 0 picks one), got ${JSON.stringify(opts.addr)}`);
+  if (opts.defaultTimeoutMs !== undefined) checkDuration(opts.defaultTimeoutMs, 'defaultTimeoutMs');
+  if (opts.shutdownTimeoutMs !== undefined) checkDuration(opts.shutdownTimeoutMs, 'shutdownTimeoutMs');
+  if (opts.addr !== undefined && (typeof opts.addr !== 'string' || !HOST_PORT.test(opts.addr))) {
+    throw config(`addr must be "host:port" (port 0 picks one), got ${JSON.stringify(opts.addr)}`);
   }
   if (opts.seeds !== undefined) {
-    if (!Array.isArray(opts.seeds) || opts.seeds.some((x) => typeof x !== 'string' || !/^.+:\d+$/.test(x))) {
-      throw new PulsingRuntimeError('Config', 'seeds must be an array of "host:port" strings');
+    if (!Array.isArray(opts.seeds) || opts.seeds.some((x) => typeof x !== 'string' || !HOST_PORT.test(x))) {
+      throw config('seeds must be an array of "host:port" strings');
     }
     if (opts.addr === undefined && opts.seeds.length > 0) {
-      throw new PulsingRuntimeError('Config', 'seeds need addr: a node joins a cluster by listening on an address');
+      throw config('seeds need addr: a node joins a cluster by listening on an address');
     }
   }
   if (opts.passphrase !== undefined) {
-    if (typeof opts.passphrase !== 'string' || opts.passphrase === '') throw new PulsingRuntimeError('Config', 'passphrase must be a non-empty string');
-    if (opts.addr === undefined) throw new PulsingRuntimeError('Config', 'passphrase needs addr: it secures the cluster transport');
+    if (typeof opts.passphrase !== 'string' || opts.passphrase === '') throw config('passphrase must be a non-empty string');
+    if (opts.addr === undefined) throw config('passphrase needs addr: it secures the cluster transport');
   }
   if (opts.advertiseAddr !== undefined && opts.addr === undefined) {
-    throw new PulsingRuntimeError('Config', 'advertiseAddr needs addr');
+    throw config('advertiseAddr needs addr');
   }
   if ((opts.isHeadNode || opts.headAddr !== undefined) && opts.addr === undefined) {
-    throw new PulsingRuntimeError('Config', 'head-node mode needs addr: heads and workers listen like any node');
+    throw config('head-node mode needs addr: heads and workers listen like any node');
   }
   if (opts.headAddr !== undefined) {
-    if (typeof opts.headAddr !== 'string' || !/^.+:\d+$/.test(opts.headAddr)) throw new PulsingRuntimeError('Config', `headAddr must be "host:port", got ${JSON.stringify(opts.headAddr)}`);
-    if (opts.seeds !== undefined && opts.seeds.length > 0) throw new PulsingRuntimeError('Config', 'headAddr replaces seeds: a worker joins through its head');
+    if (typeof opts.headAddr !== 'string' || !HOST_PORT.test(opts.headAddr)) throw config(`headAddr must be "host:port", got ${JSON.stringify(opts.headAddr)}`);
+    if (opts.seeds !== undefined && opts.seeds.length > 0) throw config('headAddr replaces seeds: a worker joins through its head');
   }
-  for (const [k, v] of Object.entries(opts.membership ?? {})) {
-    if (!(typeof v === 'number' && v > 0)) throw new PulsingRuntimeError('Config', `membership.${k} must be a positive number of milliseconds`);
+  if (opts.insecure !== undefined && typeof opts.insecure !== 'boolean') throw config('insecure must be a boolean');
+  const spawn = opts.allowRemoteSpawn;
+  if (spawn !== undefined && typeof spawn !== 'boolean' && !(Array.isArray(spawn) && spawn.every((c) => typeof c === 'string'))) {
+    throw config('allowRemoteSpawn must be a boolean or an array of class names');
+  }
+  const m = opts.membership ?? {};
+  if (typeof m !== 'object' || m === null) throw config('membership must be an object');
+  for (const k of Object.keys(m)) {
+    if (!(MEMBERSHIP_KEYS as readonly string[]).includes(k)) throw config(`membership.${k} is not an option: ${MEMBERSHIP_KEYS.join(', ')}`);
+    checkDuration((m as Record<string, unknown>)[k], `membership.${k}`, true, MAX_CORE_MS);
+  }
+  if (m.probeTimeoutMs !== undefined && m.probeIntervalMs !== undefined && m.probeTimeoutMs > m.probeIntervalMs) {
+    throw config(`membership.probeTimeoutMs must be at most membership.probeIntervalMs, got ${m.probeTimeoutMs} > ${m.probeIntervalMs}`);
+  }
+  const t = opts.transport ?? {};
+  if (typeof t !== 'object' || t === null) throw config('transport must be an object');
+  for (const k of ['handshakeTimeoutMs', 'idleTimeoutMs'] as const) {
+    if (t[k] !== undefined) checkDuration(t[k], `transport.${k}`, true, MAX_CORE_MS);
+  }
+  if (t.maxConnections !== undefined && !(Number.isInteger(t.maxConnections) && t.maxConnections >= 8 && t.maxConnections <= 1_000_000)) {
+    throw config(`transport.maxConnections must be a whole number from 8 to 1000000, got ${String(t.maxConnections)}`);
+  }
+}
+
+/** Names are strings: anything else is a clear `Config` error before the core sees it. */
+function checkName(name: unknown, what: string): void {
+  if (typeof name !== 'string') {
+    throw new PulsingRuntimeError('Config', `${what}: name must be a string, got ${name === null ? 'null' : typeof name}`);
   }
 }
 
@@ -70,6 +103,10 @@ export class ActorSystem implements CellHost, WireHost {
   readonly defaultTimeoutMs: number;
   /** @internal */
   readonly strictLocal: boolean;
+  /** @internal */
+  readonly drainTimeoutMs: number;
+  /** Which classes other nodes may spawn here. */
+  private readonly remoteSpawn: boolean | ReadonlySet<string>;
   private readonly core: NativeSystem;
   /** The cluster transport's JS end; null when standalone. */
   private readonly wire: Wire | null;
@@ -92,6 +129,9 @@ export class ActorSystem implements CellHost, WireHost {
     this.nodeId = core.nodeId;
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.strictLocal = opts.strictLocal === true;
+    this.drainTimeoutMs = opts.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    const spawn = opts.allowRemoteSpawn ?? true;
+    this.remoteSpawn = typeof spawn === 'boolean' ? spawn : new Set(spawn);
     this.wire = core.addr ? new Wire(core, this, this.nodeId) : null;
     this.faults = new Faults(this.wire ? core : null);
     // An open system keeps the process alive, like a listening server; shutdown releases it.
@@ -104,8 +144,11 @@ export class ActorSystem implements CellHost, WireHost {
     let core: NativeSystem;
     try {
       const m = opts.membership ?? {};
+      const t = opts.transport ?? {};
+      const dflt = opts.defaultTimeoutMs;
       core = await createSystem({
-        defaultTimeoutMs: opts.defaultTimeoutMs,
+        // The core's own asks (Rust actors) take a u32; longer means "as long as it can".
+        defaultTimeoutMs: dflt === undefined ? undefined : Math.min(Math.ceil(dflt), 0xffffffff),
         addr: opts.addr,
         seeds: opts.seeds,
         advertiseAddr: opts.advertiseAddr,
@@ -118,6 +161,10 @@ export class ActorSystem implements CellHost, WireHost {
         probeTimeoutMs: m.probeTimeoutMs,
         suspicionTimeoutMs: m.suspicionTimeoutMs,
         syncIntervalMs: m.syncIntervalMs,
+        insecure: opts.insecure,
+        maxConnections: t.maxConnections,
+        handshakeTimeoutMs: t.handshakeTimeoutMs,
+        idleTimeoutMs: t.idleTimeoutMs,
       });
     } catch (e) {
       throw fromNative(e);
@@ -134,10 +181,10 @@ export class ActorSystem implements CellHost, WireHost {
   async spawn(actor: Actor | object | (() => Actor | object), opts: SystemSpawnOptions = {}): Promise<ActorRef> {
     checkSupervision(opts, 'spawn');
     if (typeof actor === 'function') {
-      if (isClass(actor)) throw new TypeError(`spawn: pass an instance (new ${actor.name}()) or a factory (() => new ${actor.name}()), not the class`);
+      if (isClass(actor)) throw new PulsingRuntimeError('Config', `spawn: pass an instance (new ${actor.name}()) or a factory (() => new ${actor.name}()), not the class`);
       return this.spawnObject(actor as () => object, opts);
     }
-    if (typeof actor !== 'object' || actor === null) throw new TypeError(`spawn: expected an actor instance or a factory, got ${actor === null ? 'null' : typeof actor}`);
+    if (typeof actor !== 'object' || actor === null) throw new PulsingRuntimeError('Config', `spawn: expected an actor instance or a factory, got ${actor === null ? 'null' : typeof actor}`);
     if ((opts.restartPolicy ?? 'never') !== 'never') {
       throw new PulsingRuntimeError('Config', 'spawn: a restart policy needs a factory to build fresh instances: pass () => new MyActor()');
     }
@@ -161,7 +208,7 @@ export class ActorSystem implements CellHost, WireHost {
     const actorId = `${this.nodeId}:${local}`;
     let name: string | undefined;
     if (opts.name !== undefined) {
-      if (typeof opts.name !== 'string') throw new TypeError('spawn: name must be a string');
+      if (typeof opts.name !== 'string') throw new PulsingRuntimeError('Config', 'spawn: name must be a string');
       name = native(() => normalizeName(opts.name!, true));
       if (this.byName.has(name)) throw new PulsingRuntimeError('Config', `actor name "${name}" is already taken on this node`);
       native(() => this.core.registerName(name!, local, {}));
@@ -200,6 +247,7 @@ export class ActorSystem implements CellHost, WireHost {
 
   /** A ref to the actor named `name`, on any node; with `timeoutMs`, waits for it to appear. */
   async resolve(name: string, opts: ResolveOptions = {}): Promise<ActorRef> {
+    checkName(name, 'resolve');
     checkCallOptions(opts, 'resolve');
     const full = native(() => normalizeName(name, false));
     if (opts.nodeId !== undefined && opts.nodeId !== this.nodeId) await this.checkMember(opts.nodeId);
@@ -213,6 +261,7 @@ export class ActorSystem implements CellHost, WireHost {
 
   /** Every instance registered under `name` in the cluster (empty when none). */
   async resolveAll(name: string): Promise<ActorRef[]> {
+    checkName(name, 'resolveAll');
     const full = native(() => normalizeName(name, false));
     const out: ActorRef[] = [];
     const cell = this.byName.get(full);
@@ -239,6 +288,7 @@ export class ActorSystem implements CellHost, WireHost {
 
   /** Stop the actor named `name` (its `onStop` runs); the name can be spawned again. */
   async stop(name: string): Promise<void> {
+    checkName(name, 'stop');
     const full = native(() => normalizeName(name, false));
     const cell = this.byName.get(full);
     if (!cell) throw new PulsingRuntimeError('ActorNotFound', `no actor named ${full}`);
@@ -288,6 +338,11 @@ export class ActorSystem implements CellHost, WireHost {
     const [method, args] = Array.isArray(payload) ? (payload as [unknown, unknown[]]) : [undefined, []];
     if (name === 'system/spawner' && method === 'spawn' && Array.isArray(args)) {
       const [className, ctorArgs, actorName] = args as [string, unknown[], string | null];
+      const allowed = this.remoteSpawn === true || (this.remoteSpawn !== false && this.remoteSpawn.has(String(className)));
+      if (!allowed) {
+        throw new PulsingUnsupportedError(`spawning ${String(className)} from another node: node ${this.nodeId} does not allow it (allowRemoteSpawn)`);
+      }
+      if (!Array.isArray(ctorArgs)) throw new PulsingRuntimeError('Protocol', 'a remote spawn needs an array of constructor arguments');
       const cls = lookupClass(String(className));
       if (!cls) {
         throw new PulsingRuntimeError('ActorNotFound', `no actor class "${className}" is registered on node ${this.nodeId}: that node must import the module that calls remote() for it`);
@@ -325,7 +380,7 @@ export class ActorSystem implements CellHost, WireHost {
     await Promise.all(cells.map((c) => c.stop()));
     for (const waiters of this.nameWaiters.values()) for (const w of waiters) w();
     try {
-      await this.core.shutdown();
+      await shutdownSystem(this.core);
     } finally {
       this.wire?.close();
       clearInterval(this.keepAlive);
@@ -378,7 +433,7 @@ export class ActorSystem implements CellHost, WireHost {
       const cleanup = () => {
         set.delete(check);
         if (set.size === 0) this.nameWaiters.delete(full);
-        if (timer) clearTimeout(timer);
+        cancelTimer?.();
         if (poll) clearInterval(poll);
         opts.signal?.removeEventListener('abort', onAbort);
       };
@@ -393,8 +448,8 @@ export class ActorSystem implements CellHost, WireHost {
         }
       };
       const onAbort = () => { cleanup(); reject(opts.signal!.reason); };
-      const timer = opts.timeoutMs !== undefined
-        ? setTimeout(() => { cleanup(); reject(new PulsingRuntimeError('ActorNotFound', `no actor named ${full} appeared within ${opts.timeoutMs} ms`)); }, opts.timeoutMs)
+      const cancelTimer = opts.timeoutMs !== undefined && Number.isFinite(opts.timeoutMs)
+        ? setLongTimeout(() => { cleanup(); reject(new PulsingRuntimeError('ActorNotFound', `no actor named ${full} appeared within ${opts.timeoutMs} ms`)); }, opts.timeoutMs)
         : undefined;
       if (opts.signal?.aborted) return onAbort();
       opts.signal?.addEventListener('abort', onAbort, { once: true });

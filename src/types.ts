@@ -40,6 +40,35 @@ export interface InitOptions {
   strictLocal?: boolean;
   /** Membership timings (advanced; the defaults suit a LAN). */
   membership?: MembershipOptions;
+  /** Connection limits (advanced; the defaults suit a LAN). */
+  transport?: TransportOptions;
+  /**
+   * Without a passphrase, a node bound to a non-loopback address accepts peers from
+   * loopback only (protected mode); `true` accepts anyone who can reach it.
+   * @defaultValue false
+   */
+  insecure?: boolean;
+  /**
+   * Which classes other nodes may spawn on this one (`system/spawner`): all (`true`), none
+   * (`false`), or those class names.
+   * @defaultValue true
+   */
+  allowRemoteSpawn?: boolean | string[];
+  /**
+   * How long `shutdown()` (and `stop()`) waits for calls still running before `onStop`.
+   * @defaultValue 10000
+   */
+  shutdownTimeoutMs?: number;
+}
+
+/** Limits on connections: what a peer, or anyone who can reach the port, may hold open. */
+export interface TransportOptions {
+  /** Connections open at once at most; more are refused and logged (default 512). */
+  maxConnections?: number;
+  /** A connection must complete its handshake within this (default 5000 ms). */
+  handshakeTimeoutMs?: number;
+  /** A connection that receives nothing for this long is closed (default 60000 ms). */
+  idleTimeoutMs?: number;
 }
 
 /** SWIM timings: how fast failures are detected, and how much gossip that costs. */

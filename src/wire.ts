@@ -7,11 +7,11 @@
  * Bodies are MessagePack: a call is `[method, args]`, a reply or stream item is the value.
  */
 import type { CallOptions } from './types';
-import type { NativeSystem } from './native';
+import { protocol, errorFromJs, type NativeSystem } from './native';
 import type { JsEvent, JsWireError } from '../native/binding';
 import { encode, decode, encodeParts, decodeParts } from './codec';
 import {
-  PulsingError, PulsingRuntimeError, classifyActorError, fromWire, toWire, type WireError,
+  PulsingError, PulsingRuntimeError, PulsingBusinessError, classifyActorError, fromNative, toWire,
 } from './errors';
 import { ActorStream, type StreamHost } from './stream';
 import { guard } from './deadline';
@@ -19,12 +19,16 @@ import type { CallTarget } from './target';
 import type { ActorCell } from './cell';
 
 /** Items a producer may send ahead of the consumer; credit is returned as items are used. */
-const STREAM_WINDOW = 32;
+const STREAM_WINDOW = protocol.streamWindow;
 /** Credit is returned this many items at a time (half the window keeps the producer busy). */
-const CREDIT_BATCH = STREAM_WINDOW / 2;
+const CREDIT_BATCH = protocol.creditBatch;
+/** Request ids are random below this (the core's own carry the bit above it). */
+const REQ_ID_SPACE = protocol.reqIdSpace;
 
 interface Pending {
   node: string;
+  /** The connection the request went on (0: not bound to one, e.g. delayed by a fault). */
+  conn: number;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   stream: RemoteQueue | null;
@@ -87,15 +91,16 @@ function wireOf(e: unknown): JsWireError {
 }
 
 function errorOf(j: JsWireError): PulsingError {
-  const w: WireError = {
-    cls: j.cls, message: j.message, kind: j.kind ?? undefined, code: j.code ?? undefined,
-    error: j.error ?? undefined, recoverable: j.recoverable ?? undefined, operation: j.operation ?? undefined,
-    durationMs: j.durationMs ?? undefined, actorName: j.actorName ?? undefined,
-  };
-  if (j.details) {
-    try { w.details = decode(j.details); } catch { /* details are best effort */ }
+  const e = errorFromJs(j);
+  if (j.details && e instanceof PulsingBusinessError) {
+    try {
+      (e as { details?: unknown }).details = decode(j.details);
+    } catch (err) {
+      // The error still reaches the caller; say why its details are missing.
+      process.emitWarning(`pulsing: undecodable details of a remote error: ${(err as Error).message}`, { code: 'PULSING_WIRE' });
+    }
   }
-  return fromWire(w);
+  return e;
 }
 
 /** What the wire needs from its system. */
@@ -111,8 +116,6 @@ export interface WireHost {
 export class Wire {
   private readonly pending = new Map<number, Pending>();
   private readonly serving = new Map<string, { credit: number; wake: (() => void) | null; cancel: () => void }>();
-  /** Request ids of JS calls; Rust's own carry a high bit (2^52), so they never collide. */
-  private nextReq = 1;
 
   constructor(private readonly core: NativeSystem, private readonly host: WireHost, readonly nodeId: string) {
     core.setHost((events) => this.onEvents(events));
@@ -126,20 +129,30 @@ export class Wire {
     } catch (e) {
       return Promise.reject(e);
     }
-    const req = this.nextReq++;
+    const req = this.requestId();
+    let pending!: Pending;
     const reply = new Promise<unknown>((resolve, reject) => {
-      this.pending.set(req, { node, resolve, reject, stream: null });
+      pending = { node, conn: 0, resolve, reject, stream: null };
+      this.pending.set(req, pending);
     });
     try {
-      this.core.sendRequest(node, req, local, name, parts.body, parts.attachments.length ? parts.attachments : null);
+      pending.conn = this.core.sendRequest(node, req, local, name, parts.body, parts.attachments.length ? parts.attachments : null);
     } catch (e) {
       this.pending.delete(req);
-      return Promise.reject(e);
+      return Promise.reject(fromNative(e));
     }
     const timeoutMs = opts?.timeoutMs ?? this.host.defaultTimeoutMs;
     return guard(reply, timeoutMs, opts?.signal, `${label}.${method}`, () => {
       if (this.pending.delete(req)) this.core.sendFlow(node, req, 0);
     }).then((v) => (v instanceof RemoteQueue ? this.streamOf(node, req, v, opts, label) : v));
+  }
+
+  /** A random request id, unused here: a peer cannot guess the ids of calls to others. */
+  private requestId(): number {
+    for (;;) {
+      const id = 1 + Math.floor(Math.random() * (REQ_ID_SPACE - 1));
+      if (!this.pending.has(id)) return id;
+    }
   }
 
   /** Send a method call to an actor on `node` without waiting for its result. */
@@ -149,7 +162,7 @@ export class Wire {
       this.core.sendRequest(node, null, local, null, body, attachments.length ? attachments : null);
       return Promise.resolve();
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(fromNative(e));
     }
   }
 
@@ -201,10 +214,18 @@ export class Wire {
     }
   }
 
+  /** The pending call `ev` answers, if it comes from the node that call went to. */
+  private answered(ev: JsEvent): Pending | undefined {
+    const p = this.pending.get(ev.req);
+    if (!p) return undefined;
+    if (ev.node !== p.node) return undefined; // a reply from elsewhere answers nothing
+    return p;
+  }
+
   private onEvent(ev: JsEvent): void {
     switch (ev.kind) {
       case 'reply': {
-        const p = this.pending.get(ev.req);
+        const p = this.answered(ev);
         if (!p) return;
         this.pending.delete(ev.req);
         try { p.resolve(decodeParts(ev.body!, ev.attachments)); } catch (e) { p.reject(e); }
@@ -212,7 +233,7 @@ export class Wire {
       }
       case 'item':
       case 'end': {
-        const p = this.pending.get(ev.req);
+        const p = this.answered(ev);
         if (!p) return;
         let value: unknown;
         try { value = decodeParts(ev.body!, ev.attachments); } catch (e) { this.pending.delete(ev.req); this.fail(p, e); return; }
@@ -225,10 +246,17 @@ export class Wire {
         return;
       }
       case 'error': {
-        const p = this.pending.get(ev.req);
+        const p = this.answered(ev);
         if (!p) return;
         this.pending.delete(ev.req);
         this.fail(p, errorOf(ev.error!));
+        return;
+      }
+      case 'closed': {
+        const err = new PulsingRuntimeError('ConnectionFailed', `the connection to the node closed before the reply`);
+        for (const [req, p] of this.pending) {
+          if (p.conn === ev.conn) { this.pending.delete(req); this.fail(p, err); }
+        }
         return;
       }
       case 'nodeDown': {

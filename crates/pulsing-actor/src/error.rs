@@ -20,6 +20,25 @@ pub enum RuntimeErrorKind {
 }
 
 impl RuntimeErrorKind {
+    /// Every kind, in the order of the public contract.
+    pub const ALL: [RuntimeErrorKind; 10] = [
+        Self::ActorNotFound,
+        Self::NodeNotFound,
+        Self::NodeDown,
+        Self::Stopped,
+        Self::ConnectionFailed,
+        Self::Serialization,
+        Self::Config,
+        Self::Io,
+        Self::Tls,
+        Self::Protocol,
+    ];
+
+    /// The kind named `s` (as [`RuntimeErrorKind::as_str`] spells it).
+    pub fn parse(s: &str) -> Option<RuntimeErrorKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     /// The name used in messages and by the JS layer (`PulsingRuntimeError.kind`).
     pub fn as_str(self) -> &'static str {
         match self {

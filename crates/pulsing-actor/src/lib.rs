@@ -40,6 +40,7 @@ pub mod error;
 mod mailbox;
 pub mod message;
 pub mod naming;
+pub mod protocol;
 pub mod resolving;
 pub mod supervision;
 pub mod system;

@@ -15,7 +15,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::error::{PulsingError, RuntimeErrorKind};
 
 /// Type tag of MessagePack bodies (TypeScript actors and callers).
-pub const MSGPACK: &str = "msgpack";
+pub use crate::protocol::MSGPACK;
 
 /// A boxed stream of messages, as returned by a streaming actor.
 pub type MessageStream = Pin<Box<dyn Stream<Item = Result<Message, PulsingError>> + Send>>;

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::actor::ActorId;
 use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::protocol::{MAX_METADATA_BYTES, MAX_NAME_BYTES};
 
 /// Normalise a user-supplied name (`counter` → `actors/counter`).
 pub fn normalize(name: &str) -> Result<String, PulsingError> {
@@ -24,11 +25,36 @@ pub fn normalize(name: &str) -> Result<String, PulsingError> {
     if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
         return Err(bad("segments must be non-empty"));
     }
-    Ok(if name.contains('/') {
+    let full = if name.contains('/') {
         name.to_string()
     } else {
         format!("actors/{name}")
-    })
+    };
+    if full.len() > MAX_NAME_BYTES {
+        return Err(PulsingError::runtime(
+            RuntimeErrorKind::Config,
+            format!(
+                "invalid actor name {:?}...: {} bytes, the limit is {MAX_NAME_BYTES}",
+                name.chars().take(32).collect::<String>(),
+                full.len()
+            ),
+        ));
+    }
+    Ok(full)
+}
+
+/// Check the metadata of a named actor against the documented limit.
+pub fn check_metadata(name: &str, metadata: &HashMap<String, String>) -> Result<(), PulsingError> {
+    let size: usize = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_METADATA_BYTES {
+        return Err(PulsingError::runtime(
+            RuntimeErrorKind::Config,
+            format!(
+                "metadata of {name} is {size} bytes (keys and values), the limit is {MAX_METADATA_BYTES}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Normalise a name for spawning: as [`normalize`], and `system/*` is refused.
@@ -59,6 +85,7 @@ pub struct Registry {
 impl Registry {
     /// Register `name` (already normalised); a taken name is an error naming it.
     pub fn insert(&mut self, name: String, reg: Registration) -> Result<(), PulsingError> {
+        check_metadata(&name, &reg.metadata)?;
         if self.entries.contains_key(&name) {
             return Err(PulsingError::runtime(
                 RuntimeErrorKind::Config,
@@ -111,6 +138,12 @@ mod tests {
         assert_eq!(normalize("actors/x").unwrap(), normalize("x").unwrap());
         assert!(normalize("").is_err());
         assert!(normalize("a//b").is_err());
+        let long = "n".repeat(70_000);
+        let err = normalize(&long).unwrap_err();
+        assert!(err.to_string().contains("limit is 1024"), "{err}");
+        let mut big = HashMap::new();
+        big.insert("k".to_string(), "v".repeat(20_000));
+        assert!(check_metadata("actors/x", &big).is_err());
         let err = normalize_for_spawn("system/core").unwrap_err();
         assert_eq!(err.kind(), Some(RuntimeErrorKind::Config));
         assert!(err.to_string().contains("reserved"));

@@ -559,6 +559,7 @@ impl ActorSystem {
         metadata: HashMap<String, String>,
     ) -> Result<(), PulsingError> {
         let full = naming::normalize(name)?;
+        naming::check_metadata(&full, &metadata)?;
         let actor_id = self.local_id(local);
         self.inner
             .registry

@@ -8,9 +8,20 @@ use pulsing_actor::prelude::*;
 use pulsing_actor::system::{MemberInfo, NamedActorInfo};
 use pulsing_actor::transport::WireError;
 
-/// Turn a core error into a JS error whose `code` is the error's kind, so the TypeScript
-/// layer can rebuild the typed error class without parsing text.
-pub fn to_napi(err: PulsingError) -> napi::Error {
+/// The `code` of a JS error thrown by the binding: the error kind of the core
+/// (`RuntimeErrorKind` names, or `Business`, `System`, `Timeout`, `Unsupported`), so the
+/// TypeScript layer rebuilds the typed error class from a field, never from text.
+#[derive(Debug, Clone, Copy)]
+pub struct Code(pub &'static str);
+
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+/// Turn a core error into a JS error whose `code` is the error's kind.
+pub fn to_napi(err: PulsingError) -> napi::Error<Code> {
     let code = match &err {
         PulsingError::Runtime { kind, .. } => kind.as_str(),
         PulsingError::Business { .. } => "Business",
@@ -22,7 +33,12 @@ pub fn to_napi(err: PulsingError) -> napi::Error {
         PulsingError::Runtime { message, .. } => message,
         other => other.to_string(),
     };
-    napi::Error::new(napi::Status::GenericFailure, format!("[{code}] {message}"))
+    napi::Error::new(Code(code), message)
+}
+
+/// A core error as a value (for async entry points, whose rejections napi types by status).
+pub fn to_wire(err: &PulsingError) -> JsWireError {
+    WireError::from(err).into()
 }
 
 /// A member of the cluster.
@@ -98,18 +114,49 @@ pub struct JsSystemConfig {
     pub is_head_node: Option<bool>,
     /// Head-node mode: this node is a worker of the head at this address.
     pub head_addr: Option<String>,
+    /// SWIM: one member probed per period.
     pub probe_interval_ms: Option<u32>,
+    /// SWIM: a probe goes indirect after this.
     pub probe_timeout_ms: Option<u32>,
+    /// SWIM: a suspect is dead after this.
     pub suspicion_timeout_ms: Option<u32>,
+    /// Push-pull period.
     pub sync_interval_ms: Option<u32>,
+    /// Accept peers from any address without a passphrase (protected mode off).
+    pub insecure: Option<bool>,
+    /// Connections open at once at most.
+    pub max_connections: Option<u32>,
+    /// Handshake deadline of a connection.
+    pub handshake_timeout_ms: Option<u32>,
+    /// A silent connection is closed after this.
+    pub idle_timeout_ms: Option<u32>,
+}
+
+/// Protocol constants, defined once in the core.
+#[napi(object)]
+pub struct JsProtocol {
+    /// Items a stream producer may send ahead of its consumer.
+    pub stream_window: u32,
+    /// Credit is returned this many items at a time.
+    pub credit_batch: u32,
+    /// Request ids of foreign callers are drawn below this.
+    pub req_id_space: f64,
+    /// Longest actor name in bytes.
+    pub max_name_bytes: u32,
+    /// Largest metadata of a named actor in bytes.
+    pub max_metadata_bytes: u32,
+    /// Error kinds of runtime errors.
+    pub error_kinds: Vec<String>,
 }
 
 /// A transport event for JS: a request for a JS actor, a reply to a JS call, or a node down.
 #[napi(object)]
 pub struct JsEvent {
-    /// `ask`, `tell`, `credit`, `cancel`, `reply`, `item`, `end`, `error` or `nodeDown`.
+    /// `ask`, `tell`, `credit`, `cancel`, `reply`, `item`, `end`, `error`, `closed` or
+    /// `nodeDown`.
     pub kind: String,
-    /// Connection a request came on (replies go back on it).
+    /// Connection a request came on (replies go back on it), a reply arrived on, or that
+    /// closed (`closed`).
     pub conn: u32,
     pub req: i64,
     /// Target's local id (requests).
@@ -121,7 +168,7 @@ pub struct JsEvent {
     pub body: Option<Buffer>,
     /// Out-of-band binary values of the message, handed over without a copy.
     pub attachments: Option<Vec<Buffer>>,
-    /// The node (`nodeDown`).
+    /// The node that is down (`nodeDown`), or that a reply came from (when known).
     pub node: Option<String>,
     pub error: Option<JsWireError>,
 }

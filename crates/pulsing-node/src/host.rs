@@ -78,6 +78,10 @@ fn to_js(ev: ForeignEvent) -> JsEvent {
             node: Some(node.to_string()),
             ..event("nodeDown")
         },
+        ForeignEvent::ConnClosed(conn) => JsEvent {
+            conn,
+            ..event("closed")
+        },
         ForeignEvent::Request {
             conn,
             header,
@@ -105,6 +109,8 @@ fn to_js(ev: ForeignEvent) -> JsEvent {
             }
         }
         ForeignEvent::Response {
+            conn,
+            node,
             header,
             body,
             attachments,
@@ -117,7 +123,9 @@ fn to_js(ev: ForeignEvent) -> JsEvent {
                 _ => ("unknown", 0, None),
             };
             JsEvent {
+                conn,
                 req: req as i64,
+                node: node.map(|n| n.to_string()),
                 body: Some(Buffer::from(body.to_vec())),
                 attachments: buffers(attachments),
                 error,

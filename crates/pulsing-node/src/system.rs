@@ -9,12 +9,12 @@ use pulsing_actor::naming;
 use pulsing_actor::prelude::*;
 
 use crate::convert::{
-    to_napi, JsMember, JsNamedActor, JsNamedInstance, JsSystemConfig, JsWireError,
+    to_napi, to_wire, Code, JsMember, JsNamedActor, JsNamedInstance, JsProtocol,
+    JsSystemConfig, JsWireError,
 };
 use crate::host::{EventCallback, JsHost};
-use pulsing_actor::cluster::node::Node;
+use pulsing_actor::cluster::node::{AnswerKind, Node};
 use pulsing_actor::cluster::Topology;
-use pulsing_actor::transport::{Frame, Header, Target};
 
 /// The core actor system of one node.
 #[napi]
@@ -22,60 +22,87 @@ pub struct NativeSystem {
     inner: ActorSystem,
 }
 
-/// Create a system (standalone until the cluster transport lands).
-#[napi]
-pub async fn create_system(config: Option<JsSystemConfig>) -> Result<NativeSystem> {
+fn ms(v: Option<u32>, d: Duration) -> Duration {
+    v.map(|v| Duration::from_millis(v.into())).unwrap_or(d)
+}
+
+fn cluster_config(c: &mut JsSystemConfig, addr: String) -> std::result::Result<ClusterConfig, PulsingError> {
+    let mut cfg = ClusterConfig::new(addr);
+    cfg.seeds = c.seeds.take().unwrap_or_default();
+    cfg.advertise = c.advertise_addr.take();
+    cfg.passphrase = c.passphrase.take();
+    cfg.insecure = c.insecure.unwrap_or(false);
+    if let Some(n) = c.chunk_bytes {
+        cfg.chunk_bytes = n as usize;
+    }
+    if let Some(n) = c.bulk_threshold {
+        cfg.bulk_threshold = n as usize;
+    }
+    if let Some(n) = c.max_connections {
+        cfg.max_connections = n as usize;
+    }
+    cfg.topology = Topology::from_options(c.is_head_node.unwrap_or(false), c.head_addr.take())?;
+    cfg.probe_interval = ms(c.probe_interval_ms, cfg.probe_interval);
+    cfg.probe_timeout = ms(c.probe_timeout_ms, cfg.probe_timeout);
+    cfg.suspicion_timeout = ms(c.suspicion_timeout_ms, cfg.suspicion_timeout);
+    cfg.sync_interval = ms(c.sync_interval_ms, cfg.sync_interval);
+    cfg.handshake_timeout = ms(c.handshake_timeout_ms, cfg.handshake_timeout);
+    cfg.idle_timeout = ms(c.idle_timeout_ms, cfg.idle_timeout);
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+async fn build(config: Option<JsSystemConfig>) -> std::result::Result<ActorSystem, PulsingError> {
     let mut b = ActorSystem::builder();
-    if let Some(c) = config {
-        if let Some(id) = c.node_id {
-            b = b.node_id(id.parse::<NodeId>().map_err(to_napi)?);
+    if let Some(mut c) = config {
+        if let Some(id) = &c.node_id {
+            b = b.node_id(id.parse::<NodeId>()?);
         }
         if let Some(ms) = c.default_timeout_ms {
             b = b.default_timeout(Duration::from_millis(ms.into()));
         }
-        if let Some(addr) = c.addr {
-            let mut cfg = ClusterConfig::new(addr);
-            cfg.seeds = c.seeds.unwrap_or_default();
-            cfg.advertise = c.advertise_addr;
-            cfg.passphrase = c.passphrase;
-            if let Some(n) = c.chunk_bytes {
-                cfg.chunk_bytes = n as usize;
-            }
-            if let Some(n) = c.bulk_threshold {
-                cfg.bulk_threshold = n as usize;
-            }
-            cfg.topology =
-                match (c.is_head_node.unwrap_or(false), c.head_addr) {
-                    (true, Some(_)) => return Err(napi::Error::from_reason(
-                        "[Config] isHeadNode and headAddr are exclusive: a head node has no head",
-                    )),
-                    (true, None) => Topology::Head,
-                    (false, Some(head)) => Topology::Worker { head },
-                    (false, None) => Topology::Gossip,
-                };
-            let ms = |v: Option<u32>, d: Duration| {
-                v.map(|v| Duration::from_millis(v.into())).unwrap_or(d)
-            };
-            cfg.probe_interval = ms(c.probe_interval_ms, cfg.probe_interval);
-            cfg.probe_timeout = ms(c.probe_timeout_ms, cfg.probe_timeout);
-            cfg.suspicion_timeout = ms(c.suspicion_timeout_ms, cfg.suspicion_timeout);
-            cfg.sync_interval = ms(c.sync_interval_ms, cfg.sync_interval);
-            b = b.cluster(cfg);
+        if let Some(addr) = c.addr.take() {
+            b = b.cluster(cluster_config(&mut c, addr)?);
         }
     }
-    let inner = b
-        .build()
-        .await
-        .map_err(|e| match e.downcast::<PulsingError>() {
-            Ok(pe) => to_napi(pe),
-            Err(other) => napi::Error::from_reason(format!("[Config] {other:#}")),
-        })?;
-    Ok(NativeSystem { inner })
+    b.build().await.map_err(|e| match e.downcast::<PulsingError>() {
+        Ok(pe) => pe,
+        Err(other) => PulsingError::runtime(RuntimeErrorKind::Config, format!("{other:#}")),
+    })
+}
+
+/// Create a system: standalone, or a node of a cluster when `addr` is set. Resolves to the
+/// system, or to the typed error that prevented it (async rejections cannot carry a code).
+#[napi]
+pub async fn create_system(
+    config: Option<JsSystemConfig>,
+) -> Either<NativeSystem, JsWireError> {
+    match build(config).await {
+        Ok(inner) => Either::A(NativeSystem { inner }),
+        Err(e) => Either::B(to_wire(&e)),
+    }
+}
+
+/// Protocol constants shared with the TypeScript layer.
+#[napi]
+pub fn protocol() -> JsProtocol {
+    use pulsing_actor::protocol as p;
+    JsProtocol {
+        stream_window: p::STREAM_WINDOW,
+        credit_batch: p::CREDIT_BATCH,
+        req_id_space: p::REQ_ID_SPACE as f64,
+        max_name_bytes: p::MAX_NAME_BYTES as u32,
+        max_metadata_bytes: p::MAX_METADATA_BYTES as u32,
+        error_kinds: RuntimeErrorKind::ALL
+            .iter()
+            .map(|k| k.as_str().to_string())
+            .collect(),
+    }
 }
 
 /// Normalise an actor name (`x` → `actors/x`); `forSpawn` also refuses `system/*`.
 #[napi]
-pub fn normalize_name(name: String, for_spawn: bool) -> Result<String> {
+pub fn normalize_name(name: String, for_spawn: bool) -> napi::Result<String, Code> {
     if for_spawn {
         naming::normalize_for_spawn(&name)
     } else {
@@ -111,7 +138,7 @@ impl NativeSystem {
         name: String,
         local: i64,
         metadata: HashMap<String, String>,
-    ) -> Result<String> {
+    ) -> napi::Result<String, Code> {
         self.inner
             .register_foreign(&name, local as u64, metadata)
             .map(|id| id.to_string())
@@ -125,7 +152,7 @@ impl NativeSystem {
         name: String,
         local: i64,
         metadata: HashMap<String, String>,
-    ) -> Result<()> {
+    ) -> napi::Result<(), Code> {
         self.inner
             .update_foreign(&name, local as u64, metadata)
             .map_err(to_napi)
@@ -133,7 +160,7 @@ impl NativeSystem {
 
     /// Drop `name` if `local` still holds it; returns whether it was dropped.
     #[napi]
-    pub fn unregister_name(&self, name: String, local: i64) -> Result<bool> {
+    pub fn unregister_name(&self, name: String, local: i64) -> napi::Result<bool, Code> {
         self.inner
             .unregister_foreign(&name, local as u64)
             .map_err(to_napi)
@@ -141,7 +168,7 @@ impl NativeSystem {
 
     /// The instance registered under `name`, if any.
     #[napi]
-    pub fn lookup(&self, name: String) -> Result<Option<JsNamedInstance>> {
+    pub fn lookup(&self, name: String) -> napi::Result<Option<JsNamedInstance>, Code> {
         let node = self.inner.node_id().to_string();
         Ok(self
             .inner
@@ -156,7 +183,7 @@ impl NativeSystem {
 
     /// Every live instance of `name` in the cluster, this node's first.
     #[napi]
-    pub fn instances(&self, name: String) -> Result<Vec<JsNamedInstance>> {
+    pub fn instances(&self, name: String) -> napi::Result<Vec<JsNamedInstance>, Code> {
         Ok(self
             .inner
             .instances(&name)
@@ -172,13 +199,14 @@ impl NativeSystem {
 
     /// Receive transport events for JS actors and JS calls, in batches.
     #[napi(ts_args_type = "callback: (events: Array<JsEvent>) => void")]
-    pub fn set_host(&self, callback: EventCallback) -> Result<()> {
+    pub fn set_host(&self, callback: EventCallback) -> napi::Result<(), Code> {
         let node = self.node()?;
         node.set_foreign_host(std::sync::Arc::new(JsHost::start(callback)));
         Ok(())
     }
 
-    /// Send an ask (`req` set) or a tell to an actor on another node, by local id or by name.
+    /// Send an ask (`req` set) or a tell to an actor on another node, by local id or by
+    /// name; returns the id of the connection it went on (0 when not bound to one).
     #[napi]
     pub fn send_request(
         &self,
@@ -188,44 +216,27 @@ impl NativeSystem {
         name: Option<String>,
         body: Buffer,
         attachments: Option<Vec<Buffer>>,
-    ) -> Result<()> {
-        let target = match (local, name) {
-            (Some(l), _) => Target::Local(l as u64),
-            (None, Some(n)) => Target::Name(n),
-            (None, None) => {
-                return Err(napi::Error::from_reason(
-                    "[Config] a request needs a target",
-                ))
-            }
-        };
-        let tag = "msgpack".to_string();
-        let header = match req {
-            Some(req) => Header::Ask {
-                req: req as u64,
-                target,
-                tag,
-            },
-            None => Header::Tell { target, tag },
-        };
-        self.send(
-            &node,
-            Frame {
-                header,
-                body: bytes::Bytes::from_owner(body),
-                attachments: owned(attachments),
-            },
-        )
+    ) -> napi::Result<u32, Code> {
+        let node = node.parse::<NodeId>().map_err(to_napi)?;
+        self.node()?
+            .foreign_request(
+                node,
+                req.map(|r| r as u64),
+                local.map(|l| l as u64),
+                name,
+                bytes::Bytes::from_owner(body),
+                owned(attachments),
+            )
+            .map_err(to_napi)
     }
 
     /// Grant `n` stream credits (`n > 0`) or cancel (`n == 0`) a call to another node.
     #[napi]
-    pub fn send_flow(&self, node: String, req: i64, n: u32) -> Result<()> {
-        let header = if n == 0 {
-            Header::Cancel { req: req as u64 }
-        } else {
-            Header::Credit { req: req as u64, n }
-        };
-        self.send(&node, Frame::bare(header))
+    pub fn send_flow(&self, node: String, req: i64, n: u32) -> napi::Result<(), Code> {
+        let node = node.parse::<NodeId>().map_err(to_napi)?;
+        self.node()?
+            .foreign_flow(node, req as u64, n)
+            .map_err(to_napi)
     }
 
     /// Answer a request: `kind` is `reply`, `item` or `end`.
@@ -237,42 +248,26 @@ impl NativeSystem {
         req: i64,
         body: Buffer,
         attachments: Option<Vec<Buffer>>,
-    ) -> Result<bool> {
-        let req = req as u64;
-        let tag = "msgpack".to_string();
-        let header = match kind.as_str() {
-            "reply" => Header::Reply { req, tag },
-            "item" => Header::StreamItem { req, tag },
-            "end" => Header::StreamEnd { req, tag },
-            other => {
-                return Err(napi::Error::from_reason(format!(
-                    "[Protocol] unknown reply kind {other:?}"
-                )))
-            }
-        };
-        Ok(self.node()?.send_on(
+    ) -> napi::Result<bool, Code> {
+        let kind = AnswerKind::parse(&kind).map_err(to_napi)?;
+        Ok(self.node()?.foreign_answer(
             conn,
-            Frame {
-                header,
-                body: bytes::Bytes::from_owner(body),
-                attachments: owned(attachments),
-            },
+            kind,
+            req as u64,
+            bytes::Bytes::from_owner(body),
+            owned(attachments),
         ))
     }
 
     /// Answer a request with a typed error.
     #[napi]
-    pub fn reply_error(&self, conn: u32, req: i64, error: JsWireError) -> Result<bool> {
-        let header = Header::Error {
-            req: req as u64,
-            error: error.into(),
-        };
-        Ok(self.node()?.send_on(conn, Frame::bare(header)))
+    pub fn reply_error(&self, conn: u32, req: i64, error: JsWireError) -> napi::Result<bool, Code> {
+        Ok(self.node()?.foreign_error(conn, req as u64, error.into()))
     }
 
     /// Fault injection: drop all traffic with these nodes, both ways.
     #[napi]
-    pub fn fault_partition(&self, nodes: Vec<String>) -> Result<()> {
+    pub fn fault_partition(&self, nodes: Vec<String>) -> napi::Result<(), Code> {
         let ids = nodes
             .iter()
             .map(|n| n.parse::<NodeId>())
@@ -284,7 +279,7 @@ impl NativeSystem {
 
     /// Fault injection: delay every frame sent to `node` by `ms`.
     #[napi]
-    pub fn fault_delay(&self, node: String, ms: u32) -> Result<()> {
+    pub fn fault_delay(&self, node: String, ms: u32) -> napi::Result<(), Code> {
         let id = node.parse::<NodeId>().map_err(to_napi)?;
         self.node()?
             .faults()
@@ -294,7 +289,7 @@ impl NativeSystem {
 
     /// Fault injection: drop each frame sent to `node` with probability `rate`.
     #[napi]
-    pub fn fault_drop(&self, node: String, rate: f64) -> Result<()> {
+    pub fn fault_drop(&self, node: String, rate: f64) -> napi::Result<(), Code> {
         let id = node.parse::<NodeId>().map_err(to_napi)?;
         self.node()?.faults().drop_rate(id, rate);
         Ok(())
@@ -302,22 +297,18 @@ impl NativeSystem {
 
     /// Fault injection: remove every fault.
     #[napi]
-    pub fn fault_heal(&self) -> Result<()> {
+    pub fn fault_heal(&self) -> napi::Result<(), Code> {
         self.node()?.faults().heal();
         Ok(())
     }
 
-    fn node(&self) -> Result<&std::sync::Arc<Node>> {
+    fn node(&self) -> napi::Result<&std::sync::Arc<Node>, Code> {
         self.inner.cluster().ok_or_else(|| {
-            napi::Error::from_reason(
-                "[Config] this system is standalone: it has no cluster transport",
+            napi::Error::new(
+                Code("Config"),
+                "this system is standalone: it has no cluster transport",
             )
         })
-    }
-
-    fn send(&self, node: &str, frame: Frame) -> Result<()> {
-        let id = node.parse::<NodeId>().map_err(to_napi)?;
-        self.node()?.send_to(id, frame).map_err(to_napi)
     }
 
     /// Members of the cluster, this node included.
@@ -342,13 +333,17 @@ impl NativeSystem {
             .collect()
     }
 
-    /// Stop Rust-hosted actors and refuse new names. Idempotent.
+    /// Stop Rust-hosted actors and refuse new names. Idempotent. Resolves to `null`, or to
+    /// the typed error that stopped it.
     #[napi]
-    pub async fn shutdown(&self) -> Result<()> {
-        self.inner
-            .shutdown()
-            .await
-            .map_err(|e| napi::Error::from_reason(format!("[Io] {e:#}")))
+    pub async fn shutdown(&self) -> Option<JsWireError> {
+        self.inner.shutdown().await.err().map(|e| {
+            let pe = match e.downcast::<PulsingError>() {
+                Ok(pe) => pe,
+                Err(other) => PulsingError::runtime(RuntimeErrorKind::Io, format!("{other:#}")),
+            };
+            to_wire(&pe)
+        })
     }
 }
 

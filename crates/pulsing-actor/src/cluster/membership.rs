@@ -1,5 +1,16 @@
 //! SWIM membership state: who is in the cluster and how alive they are. Pure logic, driven
 //! by the node runtime, so the rules can be tested without sockets.
+//!
+//! Claims are checked before they count, because any peer can send any claim:
+//! - only a member raises its own incarnation, one step per refutation; a third party may
+//!   relay a refutation (`Alive`, a higher incarnation) but never jump more than
+//!   [`MAX_INCARNATION_STEP`] past what we know, and a `Suspect`/`Dead` claim about an
+//!   incarnation we have not seen is a lie;
+//! - `Left` is only accepted from the member itself;
+//! - a claim about this node is only refuted when it is about our current incarnation
+//!   (incarnations saturate at `u64::MAX`: they never wrap);
+//! - a member is *proven* once this node dialed its address and found it there under its
+//!   id: names of members that are not proven are not resolved.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -9,11 +20,19 @@ use rand::seq::IteratorRandom;
 use super::gossip::{Liveness, MemberState, Update};
 use crate::actor::NodeId;
 
+/// Name updates queued for piggybacking at most (the rest travel by anti-entropy).
+const MAX_QUEUED_NAMES: usize = 256;
+
+/// How far a relayed refutation may raise an incarnation past the one we know.
+pub const MAX_INCARNATION_STEP: u64 = 1024;
+
 /// What applying a claim changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// Nothing new.
     None,
+    /// The claim breaks the rules (see the module docs); it was ignored.
+    Refused(&'static str),
     /// A member's state changed (to be disseminated further).
     Updated(MemberState),
     /// Someone claimed this node is suspect or dead: it refuted with a higher incarnation.
@@ -23,6 +42,7 @@ pub enum Change {
 struct Entry {
     state: MemberState,
     since: Instant,
+    proven: bool,
 }
 
 /// The member table of one node, itself included.
@@ -75,20 +95,48 @@ impl Membership {
         &self.me
     }
 
-    /// Apply a claim about a member.
-    pub fn apply(&mut self, claim: MemberState, now: Instant) -> Change {
+    /// Apply a claim about a member; `from` is the node that sent it, when known.
+    pub fn apply(&mut self, claim: MemberState, from: Option<NodeId>, now: Instant) -> Change {
         if claim.node == self.me.node {
-            if claim.liveness != Liveness::Alive && claim.incarnation >= self.me.incarnation {
-                self.me.incarnation = claim.incarnation + 1;
-                let me = self.me.clone();
-                self.enqueue(Update::Member(me.clone()));
-                return Change::Refuted(me);
+            if claim.liveness == Liveness::Alive {
+                return Change::None;
             }
-            return Change::None;
+            if claim.incarnation > self.me.incarnation {
+                return Change::Refused("a claim about an incarnation of ours that never was");
+            }
+            if claim.incarnation < self.me.incarnation || self.me.incarnation == u64::MAX {
+                return Change::None; // stale, or nothing higher to refute with
+            }
+            self.me.incarnation += 1;
+            let me = self.me.clone();
+            self.enqueue(Update::Member(me.clone()));
+            return Change::Refuted(me);
         }
-        let changed = match self.others.get(&claim.node) {
-            None => true,
-            Some(e) => overrides(&claim, &e.state),
+        let from_itself = from == Some(claim.node);
+        if claim.liveness == Liveness::Left && !from_itself {
+            return Change::Refused("only a member itself can say it left");
+        }
+        let (changed, proven) = match self.others.get(&claim.node) {
+            None if claim.liveness != Liveness::Alive && !from_itself => {
+                return Change::None; // nothing to learn about a member we never saw alive
+            }
+            None => (true, false),
+            Some(e) => {
+                let old = &e.state;
+                if !from_itself {
+                    if matches!(claim.liveness, Liveness::Suspect | Liveness::Dead)
+                        && claim.incarnation > old.incarnation
+                    {
+                        return Change::Refused("a failure claim about an unseen incarnation");
+                    }
+                    if claim.incarnation > old.incarnation.saturating_add(MAX_INCARNATION_STEP) {
+                        return Change::Refused("an incarnation jump no refutation makes");
+                    }
+                }
+                // An address is only changed by a new incarnation.
+                let same_addr = claim.addr == old.addr || claim.incarnation > old.incarnation;
+                (overrides(&claim, old) && same_addr, e.proven && claim.addr == old.addr)
+            }
         };
         if !changed {
             return Change::None;
@@ -98,10 +146,38 @@ impl Membership {
             Entry {
                 state: claim.clone(),
                 since: now,
+                proven,
             },
         );
         self.enqueue(Update::Member(claim.clone()));
         Change::Updated(claim)
+    }
+
+    /// This node dialed `node`'s address and found it there: its names can be resolved.
+    pub fn prove(&mut self, node: NodeId, addr: &str) -> bool {
+        match self.others.get_mut(&node) {
+            Some(e) if e.state.addr == addr && !e.proven => {
+                e.proven = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `node` is this node or a member this node found at its address.
+    pub fn is_proven(&self, node: NodeId) -> bool {
+        node == self.me.node || self.others.get(&node).is_some_and(|e| e.proven)
+    }
+
+    /// Alive or suspect members not proven yet.
+    pub fn unproven(&self) -> Vec<MemberState> {
+        self.others
+            .values()
+            .filter(|e| {
+                !e.proven && matches!(e.state.liveness, Liveness::Alive | Liveness::Suspect)
+            })
+            .map(|e| e.state.clone())
+            .collect()
     }
 
     /// Mark `node` suspect (a failed probe round). Returns the change, if any.
@@ -110,7 +186,7 @@ impl Membership {
             Some(e) if e.state.liveness == Liveness::Alive => {
                 let mut s = e.state.clone();
                 s.liveness = Liveness::Suspect;
-                self.apply(s, now)
+                self.apply(s, None, now)
             }
             _ => Change::None,
         }
@@ -130,7 +206,7 @@ impl Membership {
             })
             .collect();
         for d in &expired {
-            self.apply(d.clone(), now);
+            self.apply(d.clone(), None, now);
         }
         expired
     }
@@ -201,6 +277,18 @@ impl Membership {
             _ => false,
         };
         self.outbox.retain(|(o, _)| !same_subject(o, &u));
+        // Names past a bound wait for anti-entropy (digests and chunked deltas): the outbox
+        // stays small and every ping stays cheap, however many names change at once.
+        if matches!(u, Update::Name(_))
+            && self
+                .outbox
+                .iter()
+                .filter(|(o, _)| matches!(o, Update::Name(_)))
+                .count()
+                >= MAX_QUEUED_NAMES
+        {
+            return;
+        }
         // Retransmit about λ·log(n) times, as SWIM suggests.
         let n = self.others.len() + 1;
         let times = 3 * (usize::BITS - n.leading_zeros()).max(1);
@@ -237,45 +325,48 @@ mod tests {
         let now = Instant::now();
         let mut m = Membership::new(NodeId(1), "me".into());
         assert!(matches!(
-            m.apply(st(2, Liveness::Alive, 0), now),
+            m.apply(st(2, Liveness::Alive, 0), None, now),
             Change::Updated(_)
         ));
         // Suspect at the same incarnation overrides alive; alive needs a higher incarnation.
         assert!(matches!(
-            m.apply(st(2, Liveness::Suspect, 0), now),
+            m.apply(st(2, Liveness::Suspect, 0), None, now),
             Change::Updated(_)
         ));
-        assert_eq!(m.apply(st(2, Liveness::Alive, 0), now), Change::None);
+        assert_eq!(m.apply(st(2, Liveness::Alive, 0), None, now), Change::None);
         assert!(matches!(
-            m.apply(st(2, Liveness::Alive, 1), now),
+            m.apply(st(2, Liveness::Alive, 1), None, now),
             Change::Updated(_)
         ));
         assert!(matches!(
-            m.apply(st(2, Liveness::Dead, 1), now),
+            m.apply(st(2, Liveness::Dead, 1), None, now),
             Change::Updated(_)
         ));
         // Dead yields only to a refutation: alive with a higher incarnation.
-        assert_eq!(m.apply(st(2, Liveness::Alive, 1), now), Change::None);
-        assert_eq!(m.apply(st(2, Liveness::Suspect, 5), now), Change::None);
+        assert_eq!(m.apply(st(2, Liveness::Alive, 1), None, now), Change::None);
         assert!(matches!(
-            m.apply(st(2, Liveness::Alive, 2), now),
+            m.apply(st(2, Liveness::Suspect, 5), None, now),
+            Change::Refused(_)
+        ));
+        assert!(matches!(
+            m.apply(st(2, Liveness::Alive, 2), None, now),
             Change::Updated(_)
         ));
         // A stale death claim (older incarnation) does not kill it again.
-        assert_eq!(m.apply(st(2, Liveness::Dead, 1), now), Change::None);
+        assert_eq!(m.apply(st(2, Liveness::Dead, 1), None, now), Change::None);
         // Left is final.
         assert!(matches!(
-            m.apply(st(2, Liveness::Left, 2), now),
+            m.apply(st(2, Liveness::Left, 2), Some(NodeId(2)), now),
             Change::Updated(_)
         ));
-        assert_eq!(m.apply(st(2, Liveness::Alive, 9), now), Change::None);
+        assert_eq!(m.apply(st(2, Liveness::Alive, 9), None, now), Change::None);
     }
 
     #[test]
     fn a_node_refutes_suspicion_about_itself() {
         let now = Instant::now();
         let mut m = Membership::new(NodeId(1), "me".into());
-        match m.apply(st(1, Liveness::Suspect, 0), now) {
+        match m.apply(st(1, Liveness::Suspect, 0), None, now) {
             Change::Refuted(me) => {
                 assert_eq!(me.incarnation, 1);
                 assert_eq!(me.liveness, Liveness::Alive);
@@ -289,10 +380,47 @@ mod tests {
     }
 
     #[test]
+    fn forged_claims_are_refused() {
+        let now = Instant::now();
+        let mut m = Membership::new(NodeId(1), "me".into());
+        m.apply(st(2, Liveness::Alive, 3), None, now);
+        // Death at an incarnation never seen (u64::MAX would be final): refused.
+        assert!(matches!(
+            m.apply(st(2, Liveness::Dead, u64::MAX), None, now),
+            Change::Refused(_)
+        ));
+        // Left from a third party: refused; from the node itself: accepted.
+        assert!(matches!(
+            m.apply(st(2, Liveness::Left, 3), Some(NodeId(9)), now),
+            Change::Refused(_)
+        ));
+        assert_eq!(m.get(NodeId(2)).unwrap().liveness, Liveness::Alive);
+        // A relayed refutation may not leap.
+        assert!(matches!(
+            m.apply(st(2, Liveness::Alive, 1 << 40), None, now),
+            Change::Refused(_)
+        ));
+        // About this node: a claim beyond our incarnation is a lie, not a reason to jump.
+        assert!(matches!(
+            m.apply(st(1, Liveness::Dead, 77), None, now),
+            Change::Refused(_)
+        ));
+        assert_eq!(m.me().incarnation, 0);
+        // Unknown members are not learned from failure claims.
+        assert_eq!(m.apply(st(5, Liveness::Dead, 0), None, now), Change::None);
+        assert!(m.get(NodeId(5)).is_none());
+        // Proof: only at the address the member is known by.
+        assert!(!m.is_proven(NodeId(2)));
+        assert!(!m.prove(NodeId(2), "elsewhere"));
+        assert!(m.prove(NodeId(2), "127.0.0.1:2"));
+        assert!(m.is_proven(NodeId(2)));
+    }
+
+    #[test]
     fn suspects_expire_into_dead() {
         let t0 = Instant::now();
         let mut m = Membership::new(NodeId(1), "me".into());
-        m.apply(st(2, Liveness::Alive, 0), t0);
+        m.apply(st(2, Liveness::Alive, 0), None, t0);
         m.suspect(NodeId(2), t0);
         assert!(m.expire_suspects(Duration::from_secs(1), t0).is_empty());
         let dead = m.expire_suspects(Duration::from_secs(1), t0 + Duration::from_secs(2));
@@ -304,7 +432,7 @@ mod tests {
     #[test]
     fn updates_are_retransmitted_a_bounded_number_of_times() {
         let mut m = Membership::new(NodeId(1), "me".into());
-        m.apply(st(2, Liveness::Alive, 0), Instant::now());
+        m.apply(st(2, Liveness::Alive, 0), None, Instant::now());
         let mut sent = 0;
         while !m.piggyback(10).is_empty() {
             sent += 1;

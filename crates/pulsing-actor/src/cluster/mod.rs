@@ -10,11 +10,14 @@
 //! number of times); every `sync_interval` a node also exchanges its full state with one
 //! random member (push-pull), so the cluster converges even when updates were missed.
 
+pub mod config;
 pub mod faults;
+pub mod foreign;
 pub mod gossip;
 pub mod membership;
 pub mod names;
 pub mod node;
 
+pub use config::{ClusterConfig, Topology};
 pub use faults::Faults;
-pub use node::{ClusterConfig, ForeignEvent, ForeignHost, Topology};
+pub use foreign::{ForeignEvent, ForeignHost};

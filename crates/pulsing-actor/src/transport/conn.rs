@@ -1,8 +1,13 @@
 //! One connection: a reader task that decodes frames and hands them to a sink, and a writer
 //! task that drains an outgoing queue, coalescing small frames into one write.
+//!
+//! The reader holds a peer to its limits: the first frame must be a `Hello` and arrive within
+//! the handshake deadline, a connection silent for the idle timeout is closed, and an
+//! attachment is allocated as its bytes arrive, never on the word of its length prefix.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use parking_lot::Mutex;
@@ -10,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::frame::{encode_head, Decoder, Frame, ProtocolError, MAGIC};
+use super::frame::{encode_head, Decoder, Frame, Header, ProtocolError, MAGIC, RESERVE_AHEAD};
 use crate::actor::NodeId;
 
 /// Bodies up to this size are copied into the coalescing buffer; larger ones are written
@@ -35,11 +40,30 @@ pub trait FrameSink: Send + Sync + 'static {
     fn on_close(&self, conn: &Arc<ConnHandle>, reason: Option<String>);
 }
 
+/// What a connection allows its peer.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Largest body (and sum of attachments) of one frame.
+    pub max_body: usize,
+    /// Large parts are written in chunks of this size.
+    pub chunk_bytes: usize,
+    /// The magic and the peer's `Hello` must arrive within this.
+    pub handshake: Duration,
+    /// A connection that reads nothing for this long is closed.
+    pub idle: Duration,
+}
+
 /// A live connection: send frames to it, learn who is on the other side.
 pub struct ConnHandle {
+    /// Unique among this node's connections, never reused.
     pub id: u32,
+    /// Whether this node dialed it (so the address it reached was chosen by us).
+    pub dialed: bool,
+    /// The address dialed, or the peer's socket address when accepted (for logs).
+    pub remote: String,
     tx: Mutex<Option<mpsc::UnboundedSender<Frame>>>,
     peer: Mutex<Option<NodeId>>,
+    bulk: AtomicBool,
     closed: AtomicBool,
     reader: Mutex<Option<JoinHandle<()>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -63,6 +87,14 @@ impl ConnHandle {
     /// Record the peer's node id.
     pub fn set_peer(&self, node: NodeId) {
         *self.peer.lock() = Some(node);
+    }
+    /// Whether the peer said this is its bulk lane.
+    pub fn is_bulk(&self) -> bool {
+        self.bulk.load(Ordering::Relaxed)
+    }
+    /// Record which lane the peer said this is.
+    pub fn set_bulk(&self, bulk: bool) {
+        self.bulk.store(bulk, Ordering::Relaxed);
     }
     /// Whether the connection is closed.
     pub fn is_closed(&self) -> bool {
@@ -92,36 +124,57 @@ impl ConnHandle {
     }
 }
 
-/// Start a connection over `stream` with `first` frames sent right after the magic, and
-/// an optional existing queue (frames buffered while dialing).
-pub fn start(
-    stream: BoxStream,
-    id: u32,
-    sink: Arc<dyn FrameSink>,
-    max_body: usize,
-    chunk_bytes: usize,
-    queue: Option<(mpsc::UnboundedSender<Frame>, mpsc::UnboundedReceiver<Frame>)>,
-    first: Vec<Frame>,
-) -> Arc<ConnHandle> {
+/// A frame queue: frames buffered while dialing wait here for the connection.
+pub type Queue = (mpsc::UnboundedSender<Frame>, mpsc::UnboundedReceiver<Frame>);
+
+/// How to start a connection.
+pub struct Opening {
+    /// The connection's id.
+    pub id: u32,
+    /// Whether this node dialed it.
+    pub dialed: bool,
+    /// The address dialed, or the peer's socket address.
+    pub remote: String,
+    /// What the peer is allowed.
+    pub limits: ConnLimits,
+    /// Frames buffered while dialing (a new queue when `None`).
+    pub queue: Option<Queue>,
+    /// Frames sent right after the magic (our `Hello`).
+    pub first: Vec<Frame>,
+}
+
+/// Start a connection over `stream`.
+pub fn start(stream: BoxStream, sink: Arc<dyn FrameSink>, open: Opening) -> Arc<ConnHandle> {
+    let Opening {
+        id,
+        dialed,
+        remote,
+        limits,
+        queue,
+        first,
+    } = open;
     let (tx, rx) = queue.unwrap_or_else(mpsc::unbounded_channel);
     let (r, w) = tokio::io::split(stream);
     let handle = Arc::new(ConnHandle {
         id,
+        dialed,
+        remote,
         tx: Mutex::new(Some(tx.clone())),
         peer: Mutex::new(None),
+        bulk: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         reader: Mutex::new(None),
         writer: Mutex::new(None),
     });
     let h = handle.clone();
     let writer = tokio::spawn(async move {
-        if let Err(e) = write_loop(w, rx, first, chunk_bytes.max(4096)).await {
+        if let Err(e) = write_loop(w, rx, first, limits).await {
             tracing::debug!(conn = h.id, "write failed: {e}");
         }
     });
     let h = handle.clone();
     let reader = tokio::spawn(async move {
-        let reason = read_loop(r, &h, &*sink, max_body).await.err();
+        let reason = read_loop(r, &h, &*sink, limits).await.err();
         // The sink logs `reason` (it knows whether the peer keeps retrying).
         h.closed.store(true, Ordering::Relaxed);
         if let Some(w) = h.writer.lock().take() {
@@ -139,16 +192,20 @@ async fn write_loop(
     mut w: WriteHalf<BoxStream>,
     mut rx: mpsc::UnboundedReceiver<Frame>,
     first: Vec<Frame>,
-    chunk_bytes: usize,
+    limits: ConnLimits,
 ) -> std::io::Result<()> {
+    let chunk_bytes = limits.chunk_bytes.max(4096);
+    // Well inside the peer's idle timeout (the same setting cluster-wide).
+    let keepalive = limits.idle / 3;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     buf.put_slice(MAGIC);
     let mut batch: Vec<Frame> = first;
     loop {
         if batch.is_empty() {
-            match rx.recv().await {
-                Some(f) => batch.push(f),
-                None => break,
+            match tokio::time::timeout(keepalive, rx.recv()).await {
+                Ok(Some(f)) => batch.push(f),
+                Ok(None) => break,
+                Err(_) => batch.push(Frame::bare(Header::Keepalive)),
             }
         }
         while batch.len() < MAX_BATCH {
@@ -192,19 +249,42 @@ async fn read_loop(
     mut r: ReadHalf<BoxStream>,
     h: &Arc<ConnHandle>,
     sink: &dyn FrameSink,
-    max_body: usize,
+    limits: ConnLimits,
 ) -> Result<(), String> {
-    let mut magic = [0u8; 4];
-    match r.read_exact(&mut magic).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-        Err(e) => return Err(format!("read failed: {e}")),
-    }
-    if &magic != MAGIC {
-        return Err(ProtocolError::BadMagic(magic).to_string());
-    }
-    let dec = Decoder::new(max_body);
+    let dec = Decoder::new(limits.max_body);
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    // The handshake: the magic, then a `Hello` (which has no body), within the deadline.
+    let handshake = Decoder::new(0);
+    let hello = tokio::time::timeout(limits.handshake, async {
+        let mut magic = [0u8; 4];
+        match r.read_exact(&mut magic).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(format!("read failed: {e}")),
+        }
+        if &magic != MAGIC {
+            return Err(ProtocolError::BadMagic(magic).to_string());
+        }
+        loop {
+            match handshake.decode(&mut buf) {
+                Ok(Some(f)) if matches!(f.header, Header::Hello { .. }) => return Ok(Some(f)),
+                Ok(Some(_)) => return Err("protocol violation: the first frame must be a Hello".into()),
+                Ok(None) => {}
+                Err(e) => return Err(format!("protocol violation: {e}")),
+            }
+            match r.read_buf(&mut buf).await {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                Err(e) => return Err(format!("read failed: {e}")),
+            }
+        }
+    })
+    .await
+    .map_err(|_| format!("no handshake within {} ms", limits.handshake.as_millis()))??;
+    let Some(hello) = hello else {
+        return Ok(());
+    };
+    sink.on_frame(h, hello);
     loop {
         loop {
             let p = match dec.decode_head(&mut buf) {
@@ -212,23 +292,35 @@ async fn read_loop(
                 Ok(None) => break,
                 Err(e) => return Err(format!("protocol violation: {e}")),
             };
-            let mut attachments = Vec::with_capacity(p.attachments.len());
+            let mut attachments = Vec::with_capacity(p.attachments.len().min(64));
             for len in p.attachments {
                 let len = len as usize;
                 if buf.len() >= len {
                     attachments.push(buf.split_to(len).freeze());
                     continue;
                 }
-                // Not all here yet (a large one): its own allocation, filled from the socket,
-                // so it can be handed on (to JS too) without another copy.
-                let mut v = Vec::with_capacity(len);
+                // Not all here yet (a large one): its own allocation, grown as its bytes
+                // arrive, so it can be handed on (to JS too) without another copy.
+                let mut v: Vec<u8> = Vec::new();
                 v.extend_from_slice(&buf.split_to(buf.len()));
-                let have = v.len();
-                v.resize(len, 0);
-                r.read_exact(&mut v[have..])
-                    .await
-                    .map_err(|e| format!("read failed: {e}"))?;
+                while v.len() < len {
+                    let want = v.capacity().max(RESERVE_AHEAD).min(len - v.len());
+                    if v.capacity() - v.len() < want {
+                        v.reserve_exact(want);
+                    }
+                    let room = (len - v.len()) as u64;
+                    let n = tokio::time::timeout(limits.idle, (&mut r).take(room).read_buf(&mut v))
+                        .await
+                        .map_err(|_| format!("idle for {} ms inside a frame", limits.idle.as_millis()))?
+                        .map_err(|e| format!("read failed: {e}"))?;
+                    if n == 0 {
+                        return Err("connection closed inside a frame".into());
+                    }
+                }
                 attachments.push(Bytes::from(v));
+            }
+            if p.header == Header::Keepalive {
+                continue;
             }
             sink.on_frame(
                 h,
@@ -239,10 +331,14 @@ async fn read_loop(
                 },
             );
         }
-        match r.read_buf(&mut buf).await {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(e) => return Err(format!("read failed: {e}")),
+        match tokio::time::timeout(limits.idle, r.read_buf(&mut buf)).await {
+            Err(_) => {
+                tracing::debug!(conn = h.id, "closing a connection idle for {} ms", limits.idle.as_millis());
+                return Ok(());
+            }
+            Ok(Ok(0)) => return Ok(()),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("read failed: {e}")),
         }
     }
 }

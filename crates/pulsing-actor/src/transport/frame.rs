@@ -5,14 +5,16 @@
 //! The header holds the frame's kind and the lengths of its attachments: large binary values
 //! that travel out of band, each written from its own buffer and never copied into the body.
 //! The header says what the frame is (ask, reply, stream item, gossip, ...); the body is the
-//! payload, never decoded by the transport. A frame over the limits is a protocol violation:
+//! payload, never decoded by the transport (gossip too travels in the body, so the header
+//! stays small whatever the cluster holds). A frame over the limits is a protocol violation:
 //! the connection is closed with a logged reason and nothing it sent is decoded further.
+//! Memory follows bytes: nothing is allocated on a length's word beyond [`RESERVE_AHEAD`].
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::NodeId;
-use crate::cluster::gossip::Gossip;
+pub use crate::transport::wire_error::WireError;
 
 /// First bytes of every connection.
 pub const MAGIC: &[u8; 4] = b"PLS1";
@@ -20,6 +22,9 @@ pub const MAGIC: &[u8; 4] = b"PLS1";
 pub const MAX_HEADER: usize = 64 * 1024;
 /// Largest body accepted by default.
 pub const DEFAULT_MAX_BODY: usize = 256 * 1024 * 1024;
+/// At most this much is reserved ahead of bytes that a length prefix announces: a peer that
+/// announces 256 MiB and sends nothing costs us this, not 256 MiB.
+pub const RESERVE_AHEAD: usize = 1024 * 1024;
 
 /// Who a request is for, on the receiving node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,22 +33,6 @@ pub enum Target {
     Local(u64),
     /// A registered name on the receiving node.
     Name(String),
-}
-
-/// An error as it travels: class, message and the fields of its class.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WireError {
-    pub cls: String,
-    pub message: String,
-    pub kind: Option<String>,
-    pub code: Option<i32>,
-    /// Details of a business error, MessagePack-encoded.
-    pub details: Option<Vec<u8>>,
-    pub error: Option<String>,
-    pub recoverable: Option<bool>,
-    pub operation: Option<String>,
-    pub duration_ms: Option<u64>,
-    pub actor_name: Option<String>,
 }
 
 /// What a frame is.
@@ -76,8 +65,11 @@ pub enum Header {
     Cancel { req: u64 },
     /// The caller consumed `n` more items of the stream answering `req`.
     Credit { req: u64, n: u32 },
-    /// Membership and naming.
-    Gossip(Gossip),
+    /// Membership and naming; the body is the cluster's gossip message.
+    Gossip,
+    /// Nothing to say: sent on a connection that wrote nothing for a while, so a quiet but
+    /// healthy link is not taken for a dead one by the peer's idle timeout.
+    Keepalive,
 }
 
 /// One frame: header, body, and out-of-band attachments.
@@ -186,7 +178,8 @@ impl Decoder {
             return Err(ProtocolError::BodyTooLarge(blen, self.max_body));
         }
         if buf.len() < 8 + hlen + blen {
-            buf.reserve(8 + hlen + blen - buf.len());
+            // Room for what is announced, up to a bound: the rest is allocated as it arrives.
+            buf.reserve((8 + hlen + blen - buf.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
         buf.advance(8);
@@ -240,8 +233,11 @@ impl Decoder {
 /// A frame whose header and body arrived; its attachments (these lengths) follow.
 #[derive(Debug)]
 pub struct Pending {
+    /// What the frame is.
     pub header: Header,
+    /// The payload.
     pub body: Bytes,
+    /// Lengths of the attachments that follow on the wire.
     pub attachments: Vec<u32>,
 }
 

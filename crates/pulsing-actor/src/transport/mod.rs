@@ -6,5 +6,6 @@
 pub mod conn;
 pub mod frame;
 pub mod tls;
+pub mod wire_error;
 
 pub use frame::{Frame, Header, Target, WireError};

@@ -1,0 +1,291 @@
+//! Calls this node makes from Rust: the pending table, request ids, replies and streams
+//! (credit returned as items are consumed), and failing calls at once when their connection
+//! closes or their node goes down. Calls made by the foreign host keep their own table on
+//! its side of the binding; the node hands it replies with their origin, and closed
+//! connections, so both fail the same way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+use super::Node;
+use crate::actor::{ActorId, NodeId};
+use crate::cluster::foreign::ForeignEvent;
+use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::message::Message;
+use crate::protocol::{rust_request_id, CREDIT_BATCH, RUST_REQ_BIT};
+use crate::transport::conn::ConnHandle;
+use crate::transport::frame::{Frame, Header, Target};
+use crate::transport::WireError;
+
+type Reply = Result<Message, PulsingError>;
+
+enum Waiter {
+    Reply(oneshot::Sender<Reply>),
+    Stream(mpsc::UnboundedSender<Reply>),
+}
+
+struct Pending {
+    node: NodeId,
+    conn: u32,
+    waiter: Waiter,
+}
+
+impl Pending {
+    fn fail(self, err: PulsingError) {
+        match self.waiter {
+            Waiter::Reply(tx) => {
+                let _ = tx.send(Err(err));
+            }
+            Waiter::Stream(tx) => {
+                let _ = tx.send(Err(err));
+            }
+        }
+    }
+}
+
+/// Calls in flight from Rust.
+#[derive(Default)]
+pub(crate) struct Calls {
+    pending: Mutex<HashMap<u64, Pending>>,
+}
+
+impl Calls {
+    fn fail_where(&self, pred: impl Fn(&Pending) -> bool, err: impl Fn() -> PulsingError) {
+        let failed: Vec<Pending> = {
+            let mut p = self.pending.lock();
+            let ids: Vec<u64> = p.iter().filter(|(_, v)| pred(v)).map(|(k, _)| *k).collect();
+            ids.into_iter().filter_map(|k| p.remove(&k)).collect()
+        };
+        for p in failed {
+            p.fail(err());
+        }
+    }
+
+    /// A connection closed: what was sent on it will not be answered.
+    pub(super) fn conn_closed(&self, conn: u32) {
+        self.fail_where(
+            |p| p.conn == conn,
+            || {
+                PulsingError::runtime(
+                    RuntimeErrorKind::ConnectionFailed,
+                    "the connection closed before the reply",
+                )
+            },
+        );
+    }
+
+    /// A node is gone.
+    pub(super) fn node_down(&self, node: NodeId) {
+        self.fail_where(|p| p.node == node, || super::swim::node_down(node));
+    }
+
+    /// Fail everything (shutdown).
+    pub(super) fn fail_all(&self, err: PulsingError) {
+        self.fail_where(|_| true, || err.clone());
+    }
+}
+
+impl Node {
+    /// Ask an actor on another node from Rust.
+    pub(crate) async fn ask(
+        &self,
+        target: ActorId,
+        msg: Message,
+        timeout: Duration,
+    ) -> Result<Message, PulsingError> {
+        let (tag, body) = match msg {
+            Message::Single { msg_type, data } => (msg_type, data),
+            Message::Stream(_) => {
+                return Err(PulsingError::Unsupported {
+                    operation: "sending a stream as a request".into(),
+                })
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        let req = {
+            let mut pending = self.calls.pending.lock();
+            let mut req = rust_request_id();
+            while pending.contains_key(&req) {
+                req = rust_request_id();
+            }
+            pending.insert(
+                req,
+                Pending {
+                    node: target.node,
+                    conn: 0,
+                    waiter: Waiter::Reply(tx),
+                },
+            );
+            req
+        };
+        let frame = Frame::new(
+            Header::Ask {
+                req,
+                target: Target::Local(target.local),
+                tag,
+            },
+            body,
+        );
+        match self.send_to(target.node, frame) {
+            Ok(conn) => {
+                if let Some(p) = self.calls.pending.lock().get_mut(&req) {
+                    p.conn = conn;
+                }
+            }
+            Err(e) => {
+                self.calls.pending.lock().remove(&req);
+                return Err(e);
+            }
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(PulsingError::runtime(
+                RuntimeErrorKind::Stopped,
+                "the node is shutting down",
+            )),
+            Err(_) => {
+                self.calls.pending.lock().remove(&req);
+                let _ = self.send_to(target.node, Frame::bare(Header::Cancel { req }));
+                Err(PulsingError::Timeout {
+                    operation: format!("ask {target}"),
+                    duration_ms: timeout.as_millis() as u64,
+                })
+            }
+        }
+    }
+
+    /// Tell an actor on another node from Rust.
+    pub(crate) fn tell(&self, target: ActorId, msg: Message) -> Result<(), PulsingError> {
+        let Message::Single { msg_type, data } = msg else {
+            return Err(PulsingError::Unsupported {
+                operation: "sending a stream as a tell".into(),
+            });
+        };
+        self.send_to(
+            target.node,
+            Frame::new(
+                Header::Tell {
+                    target: Target::Local(target.local),
+                    tag: msg_type,
+                },
+                data,
+            ),
+        )
+        .map(|_| ())
+    }
+
+    /// Request `req` to `node` failed before it was sent.
+    pub(super) fn fail_request(&self, node: NodeId, req: u64, error: WireError) {
+        if req & RUST_REQ_BIT == 0 {
+            self.deliver(ForeignEvent::Response {
+                conn: 0,
+                node: Some(node),
+                header: Header::Error { req, error },
+                body: bytes::Bytes::new(),
+                attachments: Vec::new(),
+            });
+            return;
+        }
+        if let Some(p) = self.calls.pending.lock().remove(&req) {
+            p.fail(PulsingError::from(&error));
+        }
+    }
+
+    /// A reply-like frame. Accepted only from the node the request went to.
+    pub(super) fn on_response(&self, c: &Arc<ConnHandle>, f: Frame) {
+        let req = match &f.header {
+            Header::Reply { req, .. }
+            | Header::Error { req, .. }
+            | Header::StreamItem { req, .. }
+            | Header::StreamEnd { req, .. } => *req,
+            _ => return,
+        };
+        if req & RUST_REQ_BIT == 0 {
+            self.deliver(ForeignEvent::Response {
+                conn: c.id,
+                node: c.peer(),
+                header: f.header,
+                body: f.body,
+                attachments: f.attachments,
+            });
+            return;
+        }
+        let mut pending = self.calls.pending.lock();
+        let Some(p) = pending.remove(&req) else {
+            return;
+        };
+        if c.peer() != Some(p.node) {
+            tracing::debug!(conn = c.id, "ignoring a reply from a connection the call did not go to");
+            pending.insert(req, p);
+            return;
+        }
+        let Pending { node, conn, waiter } = p;
+        match (waiter, f.header) {
+            (Waiter::Reply(tx), Header::Reply { tag, .. }) => {
+                let _ = tx.send(Ok(Message::single(tag, f.body)));
+            }
+            (Waiter::Reply(tx), Header::Error { error, .. }) => {
+                let _ = tx.send(Err(PulsingError::from(&error)));
+            }
+            (Waiter::Reply(tx), Header::StreamItem { tag, .. }) => {
+                let (stx, srx) = mpsc::unbounded_channel();
+                let _ = stx.send(Ok(Message::single(tag, f.body)));
+                pending.insert(
+                    req,
+                    Pending {
+                        node,
+                        conn,
+                        waiter: Waiter::Stream(stx),
+                    },
+                );
+                let _ = tx.send(Ok(Message::stream(self.credit_stream(node, req, srx))));
+            }
+            (Waiter::Reply(tx), Header::StreamEnd { .. }) => {
+                let _ = tx.send(Ok(Message::stream(futures::stream::empty())));
+            }
+            (Waiter::Stream(stx), Header::StreamItem { tag, .. }) => {
+                let _ = stx.send(Ok(Message::single(tag, f.body)));
+                pending.insert(
+                    req,
+                    Pending {
+                        node,
+                        conn,
+                        waiter: Waiter::Stream(stx),
+                    },
+                );
+            }
+            (Waiter::Stream(stx), Header::Error { error, .. }) => {
+                let _ = stx.send(Err(PulsingError::from(&error)));
+            }
+            (Waiter::Stream(_), _) | (Waiter::Reply(_), _) => {}
+        }
+    }
+
+    /// Items of a remote stream; credit goes back [`CREDIT_BATCH`] items at a time, as the
+    /// TypeScript caller does.
+    fn credit_stream(
+        &self,
+        node: NodeId,
+        req: u64,
+        rx: mpsc::UnboundedReceiver<Reply>,
+    ) -> impl futures::Stream<Item = Reply> + Send + 'static {
+        let this = self.this.clone();
+        futures::stream::unfold((rx, this, 0u32), move |(mut rx, n, used)| async move {
+            let item = rx.recv().await?;
+            let mut used = used + 1;
+            if used == CREDIT_BATCH {
+                if let Some(n) = n.upgrade() {
+                    let _ = n.send_to(node, Frame::bare(Header::Credit { req, n: used }));
+                }
+                used = 0;
+            }
+            Some((item, (rx, n, used)))
+        })
+        .boxed()
+    }
+}

@@ -1,0 +1,120 @@
+//! What the foreign host (the JS binding) calls: frames are built here, in the core, so the
+//! binding only converts values. Not part of the Rust API (`#[doc(hidden)]`).
+
+use bytes::Bytes;
+
+use super::Node;
+use crate::actor::NodeId;
+use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::protocol::MSGPACK;
+use crate::transport::frame::{Frame, Header, Target};
+use crate::transport::WireError;
+
+/// How a foreign answer to a request ends.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// The single reply.
+    Reply,
+    /// One stream item.
+    Item,
+    /// The end of the stream (the body is the generator's return value).
+    End,
+}
+
+impl AnswerKind {
+    /// `reply`, `item` or `end`.
+    pub fn parse(s: &str) -> Result<AnswerKind, PulsingError> {
+        match s {
+            "reply" => Ok(AnswerKind::Reply),
+            "item" => Ok(AnswerKind::Item),
+            "end" => Ok(AnswerKind::End),
+            other => Err(PulsingError::runtime(
+                RuntimeErrorKind::Protocol,
+                format!("unknown answer kind {other:?}: reply, item or end"),
+            )),
+        }
+    }
+}
+
+impl Node {
+    /// Send a foreign ask (`req` set) or tell to `node`, by local id or by name; returns the
+    /// connection it went on.
+    #[doc(hidden)]
+    pub fn foreign_request(
+        &self,
+        node: NodeId,
+        req: Option<u64>,
+        local: Option<u64>,
+        name: Option<String>,
+        body: Bytes,
+        attachments: Vec<Bytes>,
+    ) -> Result<u32, PulsingError> {
+        let target = match (local, name) {
+            (Some(l), _) => Target::Local(l),
+            (None, Some(n)) => Target::Name(crate::naming::normalize(&n)?),
+            (None, None) => {
+                return Err(PulsingError::runtime(
+                    RuntimeErrorKind::Config,
+                    "a request needs a target: a local id or a name",
+                ))
+            }
+        };
+        let tag = MSGPACK.to_string();
+        let header = match req {
+            Some(req) => Header::Ask { req, target, tag },
+            None => Header::Tell { target, tag },
+        };
+        self.send_to(
+            node,
+            Frame {
+                header,
+                body,
+                attachments,
+            },
+        )
+    }
+
+    /// Grant `n` stream credits (`n > 0`) or cancel (`n == 0`) a foreign call to `node`.
+    #[doc(hidden)]
+    pub fn foreign_flow(&self, node: NodeId, req: u64, n: u32) -> Result<(), PulsingError> {
+        let header = if n == 0 {
+            Header::Cancel { req }
+        } else {
+            Header::Credit { req, n }
+        };
+        self.send_to(node, Frame::bare(header)).map(|_| ())
+    }
+
+    /// Answer a request served by the foreign host.
+    #[doc(hidden)]
+    pub fn foreign_answer(
+        &self,
+        conn: u32,
+        kind: AnswerKind,
+        req: u64,
+        body: Bytes,
+        attachments: Vec<Bytes>,
+    ) -> bool {
+        let tag = MSGPACK.to_string();
+        let header = match kind {
+            AnswerKind::Reply => Header::Reply { req, tag },
+            AnswerKind::Item => Header::StreamItem { req, tag },
+            AnswerKind::End => Header::StreamEnd { req, tag },
+        };
+        self.send_on(
+            conn,
+            Frame {
+                header,
+                body,
+                attachments,
+            },
+        )
+    }
+
+    /// Answer a request served by the foreign host with an error.
+    #[doc(hidden)]
+    pub fn foreign_error(&self, conn: u32, req: u64, error: WireError) -> bool {
+        self.send_on(conn, Frame::bare(Header::Error { req, error }))
+    }
+}

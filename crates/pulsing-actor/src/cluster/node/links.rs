@@ -1,0 +1,495 @@
+//! Links to peers: accepting and dialing connections, two lanes per peer (control and bulk),
+//! the connection cap and protected mode, and sending frames to a node or on a connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use super::{Node, SinkRef};
+use crate::actor::NodeId;
+use crate::cluster::faults::Verdict;
+use crate::cluster::gossip::{Gossip, Liveness};
+use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::transport::conn::{self, BoxStream, ConnHandle, FrameSink, Opening, Queue};
+use crate::transport::frame::{Frame, Header};
+use crate::transport::WireError;
+
+pub(super) enum PeerLink {
+    /// Frames wait in the queue of the connection `id` being dialed.
+    Dialing(u32, mpsc::UnboundedSender<Frame>),
+    Connected(Arc<ConnHandle>),
+}
+
+/// The links of one node.
+#[derive(Default)]
+pub(crate) struct Links {
+    /// Per (peer, bulk lane?): large frames take their own connection so probes and small
+    /// calls never queue behind them.
+    pub(super) peers: Mutex<HashMap<(NodeId, bool), PeerLink>>,
+    conns: Mutex<HashMap<u32, Arc<ConnHandle>>>,
+    next_conn: AtomicU32,
+    /// Accepted sockets still in their TLS handshake (they count against the cap).
+    handshaking: AtomicUsize,
+    /// When each repeated warning was last logged (a peer retrying must not flood the log).
+    warned: Mutex<HashMap<String, Instant>>,
+}
+
+impl Links {
+    fn next_id(&self) -> u32 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn open(&self) -> usize {
+        self.conns.lock().len() + self.handshaking.load(Ordering::Relaxed)
+    }
+
+    /// Log `msg` as a warning at most once a minute per host of `key`; repeats go to debug.
+    pub(super) fn warn_once(&self, key: &str, msg: String) {
+        let host = key
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(key)
+            .to_string();
+        let now = Instant::now();
+        let mut warned = self.warned.lock();
+        if warned.len() > 4096 {
+            warned.retain(|_, t| now.duration_since(*t) < Duration::from_secs(60));
+        }
+        let fresh = warned
+            .get(&host)
+            .is_none_or(|t| now.duration_since(*t) > Duration::from_secs(60));
+        if fresh {
+            warned.insert(host, now);
+            tracing::warn!("{msg}");
+        } else {
+            tracing::debug!("{msg}");
+        }
+    }
+
+    /// A connection closed: forget it and any link it was.
+    pub(super) fn forget(&self, c: &ConnHandle) {
+        self.conns.lock().remove(&c.id);
+        if let Some(node) = c.peer() {
+            let mut peers = self.peers.lock();
+            for lane in [false, true] {
+                if matches!(peers.get(&(node, lane)), Some(PeerLink::Connected(x)) if x.id == c.id)
+                {
+                    peers.remove(&(node, lane));
+                }
+            }
+        }
+    }
+
+    /// Take every connection (shutdown).
+    pub(super) fn drain(&self) -> Vec<Arc<ConnHandle>> {
+        self.peers.lock().clear();
+        self.conns.lock().drain().map(|(_, c)| c).collect()
+    }
+
+    pub(super) fn get(&self, conn: u32) -> Option<Arc<ConnHandle>> {
+        self.conns.lock().get(&conn).cloned()
+    }
+
+    /// Drop the links to `node` (it is gone).
+    pub(super) fn drop_node(&self, node: NodeId) {
+        for lane in [false, true] {
+            if let Some(PeerLink::Connected(c)) = self.peers.lock().remove(&(node, lane)) {
+                c.close();
+            }
+        }
+    }
+}
+
+impl Node {
+    /// Queue a frame for `node`, dialing it if needed; frames queued while dialing wait.
+    /// Returns the id of the connection it went on (0 when a fault delayed it). A frame
+    /// the peer would refuse is never sent: it is an error here.
+    #[doc(hidden)]
+    pub fn send_to(&self, node: NodeId, frame: Frame) -> Result<u32, PulsingError> {
+        if node == self.me {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::Protocol,
+                "a node does not send frames to itself",
+            ));
+        }
+        if self.stopped.load(Ordering::Relaxed) {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::Stopped,
+                "the actor system is shut down",
+            ));
+        }
+        self.check_sendable(&frame)?;
+        match self.faults.outgoing(node) {
+            Verdict::Pass => self.send_to_now(node, frame),
+            Verdict::Drop => Ok(0),
+            Verdict::Delay(d) => {
+                let this = self.this.upgrade().expect("node alive while sending");
+                self.rt.spawn(async move {
+                    tokio::time::sleep(d).await;
+                    let _ = this.send_to_now(node, frame);
+                });
+                Ok(0)
+            }
+        }
+    }
+
+    /// The peer accepts bodies and attachments up to `max_body` (the same limit cluster-wide).
+    fn check_sendable(&self, frame: &Frame) -> Result<(), PulsingError> {
+        let attached: usize = frame.attachments.iter().map(|a| a.len()).sum();
+        if frame.body.len() > self.cfg.max_body || attached > self.cfg.max_body {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::Serialization,
+                format!(
+                    "a message of {} bytes ({} in the body, {attached} attached) exceeds the {}-byte limit",
+                    frame.body.len() + attached,
+                    frame.body.len(),
+                    self.cfg.max_body
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn send_to_now(&self, node: NodeId, frame: Frame) -> Result<u32, PulsingError> {
+        let bulk = frame.payload_len() > self.cfg.bulk_threshold;
+        let link = (node, bulk);
+        let mut peers = self.links.peers.lock();
+        match peers.get(&link) {
+            Some(PeerLink::Connected(c)) if !c.is_closed() => {
+                let id = c.id;
+                c.send(frame);
+                return Ok(id);
+            }
+            Some(PeerLink::Dialing(id, tx)) => {
+                let _ = tx.send(frame);
+                return Ok(*id);
+            }
+            _ => {}
+        }
+        let addr = self
+            .swim
+            .membership
+            .lock()
+            .get(node)
+            .filter(|m| matches!(m.liveness, Liveness::Alive | Liveness::Suspect))
+            .map(|m| m.addr.clone())
+            .ok_or_else(|| {
+                PulsingError::runtime(
+                    RuntimeErrorKind::NodeNotFound,
+                    format!("node {node} is not a live member"),
+                )
+            })?;
+        let id = self.links.next_id();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(frame);
+        peers.insert(link, PeerLink::Dialing(id, tx.clone()));
+        drop(peers);
+        let this = self.this.upgrade().expect("node alive while sending");
+        self.rt
+            .spawn(async move { this.dial(id, link, addr, (tx, rx)).await });
+        Ok(id)
+    }
+
+    /// Encode and send gossip to `node`.
+    pub(super) fn send_gossip_to(&self, node: NodeId, g: &Gossip) -> Result<u32, PulsingError> {
+        let body = g.encode().ok_or_else(|| {
+            PulsingError::runtime(RuntimeErrorKind::Protocol, "gossip over its size limit")
+        })?;
+        self.send_to(node, Frame::new(Header::Gossip, body))
+    }
+
+    /// Encode and send gossip on connection `c`.
+    pub(super) fn send_gossip_on(&self, c: &ConnHandle, g: &Gossip) {
+        match g.encode() {
+            Some(body) => {
+                c.send(Frame::new(Header::Gossip, body));
+            }
+            None => tracing::warn!("not sending gossip over its size limit"),
+        }
+    }
+
+    /// Send a frame on a given connection (replies go back where the request came from).
+    #[doc(hidden)]
+    pub fn send_on(&self, conn: u32, frame: Frame) -> bool {
+        if let Err(e) = self.check_sendable(&frame) {
+            // The caller is told instead: its reply became an error.
+            if let Some(req) = frame_req(&frame.header) {
+                return self.send_on(
+                    conn,
+                    Frame::bare(Header::Error {
+                        req,
+                        error: WireError::from(&e),
+                    }),
+                );
+            }
+            return false;
+        }
+        let c = self.links.get(conn);
+        if let Some(peer) = c.as_ref().and_then(|c| c.peer()) {
+            if self.faults.outgoing(peer) == Verdict::Drop {
+                return true;
+            }
+            // A large reply takes the peer's bulk lane (the caller accepts it from any
+            // connection of the node it called).
+            if frame.payload_len() > self.cfg.bulk_threshold {
+                return self.send_to(peer, frame).is_ok();
+            }
+        }
+        c.map(|c| c.send(frame)).unwrap_or(false)
+    }
+
+    async fn dial(self: Arc<Self>, id: u32, link: (NodeId, bool), addr: String, queue: Queue) {
+        let (node, bulk) = link;
+        match self.connect(&addr).await {
+            Ok(stream) => {
+                let c = self.open_conn(stream, id, Some(node), addr, Some(queue), bulk);
+                self.links
+                    .peers
+                    .lock()
+                    .insert(link, PeerLink::Connected(c));
+            }
+            Err(why) => {
+                tracing::debug!(%node, %addr, "dial failed: {why}");
+                self.links.peers.lock().remove(&link);
+                let (tx, rx) = queue;
+                drop(tx);
+                self.fail_queued(node, rx, &why);
+                self.calls.conn_closed(id);
+                self.deliver(crate::cluster::foreign::ForeignEvent::ConnClosed(id));
+            }
+        }
+    }
+
+    /// Dial `addr`: TCP, then the TLS handshake when the cluster has a passphrase.
+    pub(super) async fn connect(&self, addr: &str) -> Result<BoxStream, String> {
+        if self.links.open() >= self.cfg.max_connections {
+            return Err(format!(
+                "{} connections open: the max_connections limit",
+                self.cfg.max_connections
+            ));
+        }
+        let within = self.cfg.handshake_timeout;
+        let tcp = match tokio::time::timeout(within, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("connect timed out".into()),
+        };
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => Ok(Box::new(tcp)),
+            Some(t) => {
+                match tokio::time::timeout(within, t.connector.connect(t.server_name.clone(), tcp))
+                    .await
+                {
+                    Ok(Ok(s)) => Ok(Box::new(s)),
+                    Ok(Err(e)) => {
+                        self.links
+                            .warn_once(addr, format!("TLS handshake with {addr} failed: {e}"));
+                        Err(format!("TLS handshake failed: {e}"))
+                    }
+                    Err(_) => Err("TLS handshake timed out".into()),
+                }
+            }
+        }
+    }
+
+    /// Frames that could not be sent: requests among them fail with `ConnectionFailed`.
+    fn fail_queued(&self, node: NodeId, mut rx: mpsc::UnboundedReceiver<Frame>, why: &str) {
+        while let Ok(f) = rx.try_recv() {
+            if let Header::Ask { req, .. } = f.header {
+                let error = WireError::runtime(
+                    RuntimeErrorKind::ConnectionFailed,
+                    format!("cannot reach node {node}: {why}"),
+                );
+                self.fail_request(node, req, error);
+            }
+        }
+    }
+
+    /// Start a connection this node dialed; `expect` is the node it dialed (`None` when
+    /// dialing an address whose node is not known yet, such as a seed).
+    pub(super) fn open_conn(
+        &self,
+        stream: BoxStream,
+        id: u32,
+        expect: Option<NodeId>,
+        remote: String,
+        queue: Option<Queue>,
+        bulk: bool,
+    ) -> Arc<ConnHandle> {
+        let sink: Arc<dyn FrameSink> = Arc::new(SinkRef(self.this.clone()));
+        let hello = Frame::bare(Header::Hello {
+            node: self.me,
+            addr: self.addr.clone(),
+            bulk,
+        });
+        let c = conn::start(
+            stream,
+            sink,
+            Opening {
+                id,
+                dialed: true,
+                remote,
+                limits: self.cfg.limits(),
+                queue,
+                first: vec![hello],
+            },
+        );
+        if let Some(node) = expect {
+            c.set_peer(node);
+        }
+        c.set_bulk(bulk);
+        if self.stopped.load(Ordering::Relaxed) {
+            // A task still running after shutdown must not bring the node back.
+            c.close();
+            return c;
+        }
+        self.links.conns.lock().insert(id, c.clone());
+        c
+    }
+
+    /// Dial an address for a one-off exchange (`id` for the connection).
+    pub(super) async fn dial_addr(&self, addr: &str) -> Result<Arc<ConnHandle>, String> {
+        let stream = self.connect(addr).await?;
+        Ok(self.open_conn(stream, self.links.next_id(), None, addr.to_string(), None, false))
+    }
+
+    pub(super) async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let (stream, from) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of file descriptors, most often: back off instead of spinning.
+                    self.links
+                        .warn_once("accept", format!("accept failed: {e}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if self.stopped.load(Ordering::Relaxed) {
+                return;
+            }
+            let peer = from.to_string();
+            if self.loopback_only && !from.ip().is_loopback() {
+                self.links.warn_once(&peer, format!("refused a connection from {peer}: protected mode (no passphrase) accepts loopback peers only"));
+                continue;
+            }
+            if self.links.open() >= self.cfg.max_connections {
+                self.links.warn_once(
+                    "max_connections",
+                    format!(
+                        "refused a connection from {peer}: {} connections open (max_connections)",
+                        self.cfg.max_connections
+                    ),
+                );
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            match &self.tls {
+                None => {
+                    self.accept_conn(Box::new(stream), peer);
+                }
+                Some(t) => {
+                    let acceptor = t.acceptor.clone();
+                    let this = self.clone();
+                    self.links.handshaking.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        let r = tokio::time::timeout(this.cfg.handshake_timeout, acceptor.accept(stream)).await;
+                        this.links.handshaking.fetch_sub(1, Ordering::Relaxed);
+                        match r {
+                            Ok(Ok(s)) => {
+                                this.accept_conn(Box::new(s), peer);
+                            }
+                            Ok(Err(e)) => this.links.warn_once(&peer, format!("refused a connection from {peer}: TLS handshake failed: {e}")),
+                            Err(_) => this.links.warn_once(&peer, format!("refused a connection from {peer}: TLS handshake timed out")),
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn accept_conn(&self, stream: BoxStream, peer: String) -> Arc<ConnHandle> {
+        let sink: Arc<dyn FrameSink> = Arc::new(SinkRef(self.this.clone()));
+        let id = self.links.next_id();
+        let c = conn::start(
+            stream,
+            sink,
+            Opening {
+                id,
+                dialed: false,
+                remote: peer,
+                limits: self.cfg.limits(),
+                queue: None,
+                first: vec![Frame::bare(Header::Hello {
+                    node: self.me,
+                    addr: self.addr.clone(),
+                    bulk: false,
+                })],
+            },
+        );
+        if self.stopped.load(Ordering::Relaxed) {
+            c.close();
+            return c;
+        }
+        self.links.conns.lock().insert(id, c.clone());
+        c
+    }
+
+    /// The peer's `Hello`: who it is. On a connection we dialed, it proves the member is at
+    /// the address we know it by, or shows that someone else is there.
+    pub(super) fn on_hello(&self, c: &Arc<ConnHandle>, node: NodeId, addr: &str, bulk: bool) {
+        if node == self.me {
+            tracing::debug!(conn = c.id, "a connection to this node itself: closing it");
+            c.close();
+            return;
+        }
+        if c.dialed {
+            if let Some(expected) = c.peer() {
+                if expected != node {
+                    self.links.warn_once(
+                        &c.remote,
+                        format!(
+                            "dialed {} for node {expected} and found node {node}: dropping the link",
+                            c.remote
+                        ),
+                    );
+                    c.close();
+                    self.on_conn_close(c);
+                    return;
+                }
+            }
+            c.set_peer(node);
+            self.found_at(node, &c.remote);
+        } else {
+            c.set_peer(node);
+            c.set_bulk(bulk);
+        }
+        let mut peers = self.links.peers.lock();
+        let link = (node, c.is_bulk());
+        let usable = match peers.get(&link) {
+            Some(PeerLink::Connected(old)) => !old.is_closed(),
+            Some(PeerLink::Dialing(..)) => true,
+            None => false,
+        };
+        if !usable {
+            peers.insert(link, PeerLink::Connected(c.clone()));
+        }
+        tracing::debug!(%node, %addr, conn = c.id, "hello");
+    }
+}
+
+/// The request a reply-like frame answers.
+fn frame_req(h: &Header) -> Option<u64> {
+    match h {
+        Header::Reply { req, .. } | Header::StreamItem { req, .. } | Header::StreamEnd { req, .. } => {
+            Some(*req)
+        }
+        _ => None,
+    }
+}

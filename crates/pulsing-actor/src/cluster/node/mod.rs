@@ -1,0 +1,330 @@
+//! The node runtime: one bound port, the links to peers, SWIM, the name book, outgoing calls
+//! and the requests it serves. Each job has its own module and its own state:
+//!
+//! | module | job | state |
+//! |---|---|---|
+//! | [`links`] | accept, dial, the two lanes per peer, connection limits | [`links::Links`] |
+//! | [`swim`] | probes, suspicion, push-pull, proving members | [`swim::Swim`] |
+//! | [`name_sync`] | this node's names, digests, chunked deltas | [`name_sync::NameSync`] |
+//! | [`head`] | head-node mode (heartbeats, expiry) | [`head::HeadState`] |
+//! | [`calls`] | calls this node makes from Rust | [`calls::Calls`] |
+//! | [`serve`] | requests this node serves to Rust actors | [`serve::Serve`] |
+//! | [`host_api`] | frames the foreign host sends, built here | |
+//!
+//! Routing: a request for an actor hosted in Rust runs on that actor's mailbox; anything
+//! else on this node (TypeScript actors, `system/*` services of the host) goes to the
+//! registered [`ForeignHost`] untouched. Replies are matched by request id, and accepted
+//! only from the node the request went to: ids with [`RUST_REQ_BIT`] set belong to Rust
+//! callers, the rest to the foreign host.
+
+mod calls;
+mod head;
+mod host_api;
+mod links;
+mod name_sync;
+mod serve;
+mod swim;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::config::ClusterConfig;
+use super::faults::Faults;
+use super::foreign::{ForeignEvent, ForeignHost};
+use super::gossip::{Gossip, Liveness, MemberState, NameEntry};
+use crate::actor::NodeId;
+use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::system::WeakSystem;
+use crate::transport::conn::{ConnHandle, FrameSink};
+use crate::transport::frame::{Frame, Header};
+use crate::transport::tls::{self, TlsSetup};
+
+pub use crate::protocol::{RUST_REQ_BIT, STREAM_WINDOW};
+#[doc(hidden)]
+pub use host_api::AnswerKind;
+
+/// One node of the cluster.
+pub struct Node {
+    /// The runtime the node started on: sends can come from threads outside it (JS).
+    rt: tokio::runtime::Handle,
+    me: NodeId,
+    addr: String,
+    cfg: ClusterConfig,
+    system: WeakSystem,
+    this: Weak<Node>,
+    links: links::Links,
+    swim: swim::Swim,
+    names: name_sync::NameSync,
+    head: head::HeadState,
+    calls: calls::Calls,
+    serve: serve::Serve,
+    foreign: RwLock<Option<Arc<dyn ForeignHost>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    stopped: AtomicBool,
+    faults: Faults,
+    tls: Option<TlsSetup>,
+    /// Protected mode: accept peers from loopback only.
+    loopback_only: bool,
+}
+
+impl Node {
+    /// Bind, start the loops, and begin joining through the seeds.
+    pub(crate) async fn start(
+        cfg: ClusterConfig,
+        me: NodeId,
+        system: WeakSystem,
+    ) -> Result<Arc<Node>, PulsingError> {
+        cfg.validate()?;
+        let listener = TcpListener::bind(&cfg.bind).await.map_err(|e| {
+            PulsingError::runtime(
+                RuntimeErrorKind::Io,
+                format!("cannot bind {}: {e}", cfg.bind),
+            )
+        })?;
+        let local: SocketAddr = listener
+            .local_addr()
+            .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Io, e.to_string()))?;
+        let addr = match &cfg.advertise {
+            Some(a) => a.clone(),
+            None => local.to_string(),
+        };
+        let tls = match &cfg.passphrase {
+            // The KDF is slow on purpose: keep it off the runtime's worker threads.
+            Some(p) => {
+                let p = p.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || tls::setup(&p))
+                        .await
+                        .map_err(|e| {
+                            PulsingError::runtime(RuntimeErrorKind::Tls, e.to_string())
+                        })??,
+                )
+            }
+            None => None,
+        };
+        let exposed = !local.ip().is_loopback();
+        let loopback_only = tls.is_none() && exposed && !cfg.insecure;
+        if loopback_only {
+            tracing::warn!("listening on {local} without a passphrase: protected mode, peers are accepted from loopback only (set a passphrase, or insecure: true to accept anyone)");
+        } else if tls.is_none() && exposed {
+            tracing::warn!("listening on {local} without a passphrase and with insecure: true: anyone who can reach it can join and call actors");
+        }
+        if exposed && cfg.advertise.is_none() && local.ip().is_unspecified() {
+            tracing::warn!(
+                "bound {local} (all interfaces) without advertiseAddr: peers will dial {addr}"
+            );
+        }
+        let node = Arc::new_cyclic(|this| Node {
+            rt: tokio::runtime::Handle::current(),
+            me,
+            addr: addr.clone(),
+            swim: swim::Swim::new(me, addr.clone()),
+            cfg,
+            system,
+            this: this.clone(),
+            links: links::Links::default(),
+            names: name_sync::NameSync::default(),
+            head: head::HeadState::default(),
+            calls: calls::Calls::default(),
+            serve: serve::Serve::default(),
+            foreign: RwLock::new(None),
+            tasks: Mutex::new(Vec::new()),
+            stopped: AtomicBool::new(false),
+            faults: Faults::default(),
+            tls,
+            loopback_only,
+        });
+        let n = node.clone();
+        let accept = tokio::spawn(async move { n.accept_loop(listener).await });
+        let n = node.clone();
+        let probe = tokio::spawn(async move { n.probe_loop().await });
+        let n = node.clone();
+        let sync = tokio::spawn(async move { n.sync_loop().await });
+        node.tasks.lock().extend([accept, probe, sync]);
+        Ok(node)
+    }
+
+    /// The address peers dial.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The fault plan of this node (tests: partition, delay, drop).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Register the host of foreign actors.
+    #[doc(hidden)]
+    pub fn set_foreign_host(&self, host: Arc<dyn ForeignHost>) {
+        *self.foreign.write() = Some(host);
+    }
+
+    fn deliver(&self, ev: ForeignEvent) {
+        if let Some(h) = self.foreign.read().clone() {
+            h.deliver(ev);
+        }
+    }
+
+    /// Members not known to be gone and found at their address, this node included.
+    pub fn members(&self) -> Vec<MemberState> {
+        let m = self.swim.membership.lock();
+        m.all()
+            .into_iter()
+            .filter(|s| matches!(s.liveness, Liveness::Alive | Liveness::Suspect))
+            .filter(|s| m.is_proven(s.node))
+            .collect()
+    }
+
+    /// The state of `node`, if known.
+    pub fn member(&self, node: NodeId) -> Option<MemberState> {
+        self.swim.membership.lock().get(node).cloned()
+    }
+
+    /// Nodes whose names can be resolved: live, and found at their address.
+    fn trusted_nodes(&self) -> Vec<NodeId> {
+        self.members()
+            .into_iter()
+            .map(|m| m.node)
+            .filter(|n| *n != self.me)
+            .collect()
+    }
+
+    /// Live registrations of `name` on other nodes.
+    pub fn remote_instances(&self, name: &str) -> Vec<NameEntry> {
+        let live = self.trusted_nodes();
+        self.names
+            .book
+            .lock()
+            .instances(name)
+            .into_iter()
+            .filter(|e| live.contains(&e.node))
+            .collect()
+    }
+
+    /// Every live registration on other nodes.
+    pub fn remote_names(&self) -> Vec<NameEntry> {
+        let live = self.trusted_nodes();
+        self.names
+            .book
+            .lock()
+            .live()
+            .into_iter()
+            .filter(|e| live.contains(&e.node))
+            .collect()
+    }
+
+    fn on_conn_frame(&self, c: &Arc<ConnHandle>, f: Frame) {
+        if !matches!(f.header, Header::Hello { .. }) && self.faults.drop_incoming(c.peer()) {
+            return;
+        }
+        match f.header {
+            Header::Hello {
+                node,
+                ref addr,
+                bulk,
+            } => self.on_hello(c, node, addr, bulk),
+            Header::Gossip => match Gossip::decode(&f.body) {
+                Ok(g) => self.on_gossip(c, g),
+                Err(e) => {
+                    self.links.warn_once(
+                        &c.remote,
+                        format!("closing connection {} from {}: {e}", c.id, c.remote),
+                    );
+                    c.close();
+                    self.on_conn_close(c);
+                }
+            },
+            Header::Ask { .. } | Header::Tell { .. } => self.on_request(c, f),
+            Header::Credit { .. } | Header::Cancel { .. } => self.on_flow(c, f),
+            Header::Reply { .. }
+            | Header::Error { .. }
+            | Header::StreamItem { .. }
+            | Header::StreamEnd { .. } => self.on_response(c, f),
+            Header::Keepalive => {}
+        }
+    }
+
+    fn on_conn_close(&self, c: &Arc<ConnHandle>) {
+        self.links.forget(c);
+        self.serve.conn_closed(c.id);
+        self.calls.conn_closed(c.id);
+        self.deliver(ForeignEvent::ConnClosed(c.id));
+    }
+
+    /// Stop abruptly, without telling anyone: the others must detect the failure. For tests
+    /// of failure detection (a crash inside one process).
+    #[doc(hidden)]
+    pub fn halt_without_leave(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.serve.clear();
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+        for c in self.links.drain() {
+            c.close();
+        }
+    }
+
+    /// Leave gracefully: tell every member, flush, close everything.
+    pub(crate) async fn shutdown(&self) {
+        if self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        let me = self.swim.membership.lock().leave();
+        let leave = Gossip::Sync {
+            members: vec![me],
+            digest: vec![],
+            reply: false,
+        };
+        for m in self.members() {
+            if m.node != self.me {
+                let _ = self.send_gossip_to(m.node, &leave);
+            }
+        }
+        self.stopped.store(true, Ordering::SeqCst);
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+        for c in self.links.drain() {
+            c.drain_and_close(Duration::from_millis(500)).await;
+        }
+        self.calls.fail_all(PulsingError::runtime(
+            RuntimeErrorKind::Stopped,
+            "the actor system is shut down",
+        ));
+    }
+}
+
+/// A weak route from connections back to their node (connections must not keep it alive).
+struct SinkRef(Weak<Node>);
+
+impl FrameSink for SinkRef {
+    fn on_frame(&self, conn: &Arc<ConnHandle>, frame: Frame) {
+        if let Some(n) = self.0.upgrade() {
+            n.on_conn_frame(conn, frame);
+        }
+    }
+    fn on_close(&self, conn: &Arc<ConnHandle>, reason: Option<String>) {
+        if let Some(n) = self.0.upgrade() {
+            if let Some(why) = reason {
+                n.links.warn_once(
+                    &conn.remote,
+                    format!(
+                        "closing connection {} ({}, peer {:?}): {why}",
+                        conn.id,
+                        conn.remote,
+                        conn.peer()
+                    ),
+                );
+            }
+            n.on_conn_close(conn);
+        }
+    }
+}
