@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import net from 'node:net';
 import * as pul from '../dist/index.js';
-import { runNode, waitFor } from './helpers';
+import { startNode, waitFor, type Child } from './helpers';
 
 // Same class, same className as the child nodes register (fixtures/worker.mjs).
 class Worker {
@@ -24,13 +24,6 @@ const RWorker = pul.remote(Worker, { className: 'fixtures/Worker' });
 class Fragile { hit(): number { return 0; } crash(): never { throw new Error('remote only'); } }
 const RFragile = pul.remote(Fragile, { className: 'fixtures/Fragile' });
 
-interface Child { addr: string; nodeId: string; pid: number; proc: ReturnType<typeof runNode> }
-
-async function startNode(args: string[]): Promise<Child> {
-  const proc = runNode(['__test__/fixtures/node.mjs', ...args]);
-  await waitFor(() => proc.stdout().includes('\n'), 15_000, 'child node ready');
-  return { ...JSON.parse(proc.stdout().split('\n')[0]), proc };
-}
 
 const fast = { probeIntervalMs: 100, probeTimeoutMs: 60, suspicionTimeoutMs: 500, syncIntervalMs: 100 };
 let a: Child;

@@ -337,7 +337,21 @@ export class ActorCell implements StreamHost, CallTarget {
         process.emitWarning(`${this.label}.metadata() failed: ${(e as Error).message}`, { code: 'PULSING_METADATA' });
       }
     }
-    this.host.cellStarted(this, metadata);
+    try {
+      this.host.cellStarted(this, metadata);
+    } catch (e) {
+      // Metadata the registry refuses (over its limit): the first start fails the spawn
+      // with that error; a restart keeps the actor and says why its metadata is stale.
+      const err = e instanceof PulsingError ? e : classifyActorError(e, this.name);
+      if (this.restarts === 0) {
+        this.startError = err;
+        this.startWaiters?.reject(err);
+        this.startWaiters = null;
+        this.finish(`its metadata was refused: ${err.message}`);
+        return;
+      }
+      process.emitWarning(`${this.label}: metadata not published: ${err.message}`, { code: 'PULSING_METADATA' });
+    }
     this.startWaiters?.resolve();
     this.startWaiters = null;
     this.drain();

@@ -56,7 +56,7 @@ export interface InitOptions {
   allowRemoteSpawn?: boolean | string[];
   /**
    * How long `shutdown()` (and `stop()`) waits for calls still running before `onStop`.
-   * @defaultValue 10000
+   * @defaultValue 5000
    */
   shutdownTimeoutMs?: number;
 }

@@ -12,9 +12,16 @@ use crate::system::ActorSystem;
 
 /// A node's identity in the cluster: random at start, shown as 16 hex digits.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub struct NodeId(pub u64);
+
+/// Logs and errors show the same 16 hex digits as the API.
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
 
 impl NodeId {
     /// A fresh random node id.
@@ -45,7 +52,9 @@ impl FromStr for NodeId {
 /// Its string form is `<nodeId>:<localId>`, so the host is visible in every id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ActorId {
+    /// The node hosting the actor.
     pub node: NodeId,
+    /// The actor's id on that node.
     pub local: u64,
 }
 

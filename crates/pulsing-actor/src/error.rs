@@ -7,15 +7,25 @@ use std::fmt;
 /// The kind of a framework-level error ([`PulsingError::Runtime`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RuntimeErrorKind {
+    /// No actor with that id or name.
     ActorNotFound,
+    /// The node is not a live member.
     NodeNotFound,
+    /// The node was declared dead or left while the call was pending.
     NodeDown,
+    /// The actor or the system is stopped.
     Stopped,
+    /// The node could not be reached, or the connection closed before the reply.
     ConnectionFailed,
+    /// A value could not be encoded, or bytes could not be decoded (or exceeded the decoding budget).
     Serialization,
+    /// A setting or an argument is invalid.
     Config,
+    /// An I/O operation failed (bind, accept).
     Io,
+    /// TLS set-up or a handshake failed.
     Tls,
+    /// A peer broke the wire protocol.
     Protocol,
 }
 
@@ -68,25 +78,43 @@ pub enum PulsingError {
     /// Framework error: the runtime could not deliver or complete the call.
     #[error("{kind}: {message}")]
     Runtime {
+        /// What went wrong.
         kind: RuntimeErrorKind,
+        /// What went wrong, for people.
         message: String,
     },
     /// Business error raised by actor code: bad input; the actor keeps going.
     #[error("business error {code}: {message}")]
     Business {
+        /// An application-defined code (HTTP-like by convention).
         code: i32,
+        /// What went wrong, for people.
         message: String,
+        /// Structured details, when given.
         details: Option<String>,
     },
     /// Internal error raised by actor code; `recoverable: false` crashes the actor.
     #[error("system error: {error}")]
-    System { error: String, recoverable: bool },
+    System {
+        /// What failed.
+        error: String,
+        /// Whether the actor may go on (`false` crashes it; supervision may restart it).
+        recoverable: bool,
+    },
     /// An operation took longer than allowed.
     #[error("timeout: {operation} after {duration_ms} ms")]
-    Timeout { operation: String, duration_ms: u64 },
+    Timeout {
+        /// What timed out.
+        operation: String,
+        /// How long it was allowed.
+        duration_ms: u64,
+    },
     /// The operation is not supported by the target.
     #[error("unsupported: {operation}")]
-    Unsupported { operation: String },
+    Unsupported {
+        /// What was attempted.
+        operation: String,
+    },
 }
 
 impl PulsingError {

@@ -1,7 +1,7 @@
 //! # pulsing-actor — the Pulsing actor runtime core
 //!
 //! The model: every actor owns private state and a bounded FIFO mailbox, and handles one
-//! message at a time on a tokio task. Callers hold an [`ActorRef`] and `ask` (request/reply)
+//! message at a time on a tokio task. Callers hold an [`ActorRef`](system::ActorRef) and `ask` (request/reply)
 //! or `tell` (fire-and-forget); a full mailbox makes the sender wait, it never drops.
 //! Named actors live in the system's registry (`actors/<name>` when the name has no `/`),
 //! can be supervised (restarted from a factory with exponential backoff) and resolved by
@@ -31,6 +31,8 @@
 //! system.shutdown().await?;
 //! # Ok(()) }
 //! ```
+
+#![warn(missing_docs)]
 
 pub mod actor;
 pub mod behavior;

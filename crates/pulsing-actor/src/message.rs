@@ -23,7 +23,12 @@ pub type MessageStream = Pin<Box<dyn Stream<Item = Result<Message, PulsingError>
 /// A message: one typed payload, or a stream of them.
 pub enum Message {
     /// One payload: a type tag (for versioning and codec selection) and its bytes.
-    Single { msg_type: String, data: Bytes },
+    Single {
+        /// The codec of `data` ([`MSGPACK`] for TypeScript peers).
+        msg_type: String,
+        /// The encoded value.
+        data: Bytes,
+    },
     /// A stream of messages; dropping it cancels the producer (best effort).
     Stream(MessageStream),
 }

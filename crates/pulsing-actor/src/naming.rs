@@ -72,7 +72,9 @@ pub fn normalize_for_spawn(name: &str) -> Result<String, PulsingError> {
 /// One registered instance of a name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
+    /// The actor holding the name.
     pub actor_id: ActorId,
+    /// Its metadata (limited to `MAX_METADATA_BYTES`).
     pub metadata: HashMap<String, String>,
 }
 

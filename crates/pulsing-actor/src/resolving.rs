@@ -38,6 +38,7 @@ pub trait LoadBalancingPolicy: Send + Sync + 'static {
 pub struct RoundRobinPolicy(AtomicUsize);
 
 impl RoundRobinPolicy {
+    /// A new policy.
     pub fn new() -> Self {
         Self::default()
     }
@@ -54,6 +55,7 @@ impl LoadBalancingPolicy for RoundRobinPolicy {
 pub struct RandomPolicy;
 
 impl RandomPolicy {
+    /// A new policy.
     pub fn new() -> Self {
         Self
     }
@@ -70,6 +72,7 @@ impl LoadBalancingPolicy for RandomPolicy {
 pub struct PowerOfTwoPolicy(Mutex<HashMap<ActorId, u64>>);
 
 impl PowerOfTwoPolicy {
+    /// A new policy.
     pub fn new() -> Self {
         Self::default()
     }
@@ -95,6 +98,7 @@ impl LoadBalancingPolicy for PowerOfTwoPolicy {
 pub struct ConsistentHashPolicy;
 
 impl ConsistentHashPolicy {
+    /// A new policy.
     pub fn new() -> Self {
         Self
     }

@@ -17,9 +17,13 @@ pub enum RestartPolicy {
 /// Restart policy with its limits. Backoff doubles from `min_backoff` up to `max_backoff`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SupervisionSpec {
+    /// When to restart.
     pub policy: RestartPolicy,
+    /// Restarts allowed before the actor stays stopped.
     pub max_restarts: u32,
+    /// First backoff, doubled each restart.
     pub min_backoff: Duration,
+    /// Backoff cap.
     pub max_backoff: Duration,
 }
 

@@ -32,17 +32,24 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A member of the cluster as this node sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberInfo {
+    /// The node.
     pub node_id: NodeId,
+    /// Its address (`None` when standalone).
     pub addr: Option<String>,
+    /// How alive it is.
     pub status: MemberStatus,
 }
 
 /// Liveness of a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberStatus {
+    /// Answering probes.
     Alive,
+    /// A probe round failed; it may still refute.
     Suspect,
+    /// Declared failed.
     Dead,
+    /// Left gracefully.
     Leaving,
 }
 
@@ -61,22 +68,29 @@ impl MemberStatus {
 /// One instance of a named actor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedInstance {
+    /// The node.
     pub node_id: NodeId,
+    /// The actor.
     pub actor_id: ActorId,
+    /// Its metadata.
     pub metadata: HashMap<String, String>,
 }
 
 /// A name and every instance registered under it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedActorInfo {
+    /// The normalised name.
     pub name: String,
+    /// Every live instance, this node's first.
     pub instances: Vec<NamedInstance>,
 }
 
 /// Options of a spawn.
 #[derive(Debug, Clone, Default)]
 pub struct SpawnOptions {
+    /// Restart policy and backoff.
     pub supervision: SupervisionSpec,
+    /// Mailbox bound (the default when `None`).
     pub mailbox_capacity: Option<usize>,
 }
 

@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use pulsing_actor::prelude::*;
 
+mod common;
+use common::{fast, node, wait_for};
+
 #[derive(Serialize, Deserialize)]
 enum Cmd {
     Add(i64),
@@ -39,36 +42,6 @@ impl Actor for Counter {
                 unreachable!()
             }
         }
-    }
-}
-
-fn fast(seeds: Vec<String>) -> ClusterConfig {
-    let mut c = ClusterConfig::new("127.0.0.1:0");
-    c.seeds = seeds;
-    c.probe_interval = Duration::from_millis(50);
-    c.probe_timeout = Duration::from_millis(30);
-    c.suspicion_timeout = Duration::from_millis(300);
-    c.sync_interval = Duration::from_millis(50);
-    c
-}
-
-async fn node(seeds: Vec<String>) -> ActorSystem {
-    ActorSystem::builder()
-        .cluster(fast(seeds))
-        .build()
-        .await
-        .unwrap()
-}
-
-async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

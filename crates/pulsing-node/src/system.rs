@@ -9,8 +9,8 @@ use pulsing_actor::naming;
 use pulsing_actor::prelude::*;
 
 use crate::convert::{
-    to_napi, to_wire, Code, JsMember, JsNamedActor, JsNamedInstance, JsProtocol,
-    JsSystemConfig, JsWireError,
+    to_napi, to_wire, Code, JsMember, JsNamedActor, JsNamedInstance, JsProtocol, JsSystemConfig,
+    JsWireError,
 };
 use crate::host::{EventCallback, JsHost};
 use pulsing_actor::cluster::node::{AnswerKind, Node};
@@ -26,7 +26,10 @@ fn ms(v: Option<u32>, d: Duration) -> Duration {
     v.map(|v| Duration::from_millis(v.into())).unwrap_or(d)
 }
 
-fn cluster_config(c: &mut JsSystemConfig, addr: String) -> std::result::Result<ClusterConfig, PulsingError> {
+fn cluster_config(
+    c: &mut JsSystemConfig,
+    addr: String,
+) -> std::result::Result<ClusterConfig, PulsingError> {
     let mut cfg = ClusterConfig::new(addr);
     cfg.seeds = c.seeds.take().unwrap_or_default();
     cfg.advertise = c.advertise_addr.take();
@@ -65,18 +68,18 @@ async fn build(config: Option<JsSystemConfig>) -> std::result::Result<ActorSyste
             b = b.cluster(cluster_config(&mut c, addr)?);
         }
     }
-    b.build().await.map_err(|e| match e.downcast::<PulsingError>() {
-        Ok(pe) => pe,
-        Err(other) => PulsingError::runtime(RuntimeErrorKind::Config, format!("{other:#}")),
-    })
+    b.build()
+        .await
+        .map_err(|e| match e.downcast::<PulsingError>() {
+            Ok(pe) => pe,
+            Err(other) => PulsingError::runtime(RuntimeErrorKind::Config, format!("{other:#}")),
+        })
 }
 
 /// Create a system: standalone, or a node of a cluster when `addr` is set. Resolves to the
 /// system, or to the typed error that prevented it (async rejections cannot carry a code).
 #[napi]
-pub async fn create_system(
-    config: Option<JsSystemConfig>,
-) -> Either<NativeSystem, JsWireError> {
+pub async fn create_system(config: Option<JsSystemConfig>) -> Either<NativeSystem, JsWireError> {
     match build(config).await {
         Ok(inner) => Either::A(NativeSystem { inner }),
         Err(e) => Either::B(to_wire(&e)),

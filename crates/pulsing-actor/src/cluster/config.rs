@@ -25,7 +25,10 @@ pub enum Topology {
 
 impl Topology {
     /// The topology the options `isHeadNode` / `headAddr` describe (they are exclusive).
-    pub fn from_options(is_head: bool, head_addr: Option<String>) -> Result<Topology, PulsingError> {
+    pub fn from_options(
+        is_head: bool,
+        head_addr: Option<String>,
+    ) -> Result<Topology, PulsingError> {
         match (is_head, head_addr) {
             (true, Some(_)) => Err(PulsingError::runtime(
                 RuntimeErrorKind::Config,
@@ -199,10 +202,18 @@ mod tests {
         assert!(e.contains("probe_interval") && e.contains("1 ms"), "{e}");
         let mut c = ClusterConfig::new("127.0.0.1:0");
         c.sync_interval = Duration::ZERO;
-        assert!(c.validate().unwrap_err().to_string().contains("sync_interval"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("sync_interval"));
         let mut c = ClusterConfig::new("127.0.0.1:0");
         c.idle_timeout = Duration::from_millis(u32::MAX as u64);
-        assert!(c.validate().unwrap_err().to_string().contains("idle_timeout"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("idle_timeout"));
         let mut c = ClusterConfig::new("127.0.0.1:0");
         c.max_connections = 1;
         assert!(c

@@ -20,8 +20,11 @@ struct Plan {
 /// What to do with one frame to or from a peer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Verdict {
+    /// Deliver it.
     Pass,
+    /// Drop it.
     Drop,
+    /// Deliver it after this long.
     Delay(Duration),
 }
 

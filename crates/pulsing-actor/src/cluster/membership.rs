@@ -135,7 +135,10 @@ impl Membership {
                 }
                 // An address is only changed by a new incarnation.
                 let same_addr = claim.addr == old.addr || claim.incarnation > old.incarnation;
-                (overrides(&claim, old) && same_addr, e.proven && claim.addr == old.addr)
+                (
+                    overrides(&claim, old) && same_addr,
+                    e.proven && claim.addr == old.addr,
+                )
             }
         };
         if !changed {
@@ -293,6 +296,11 @@ impl Membership {
         let n = self.others.len() + 1;
         let times = 3 * (usize::BITS - n.leading_zeros()).max(1);
         self.outbox.push((u, times));
+    }
+
+    /// Updates waiting to be piggybacked.
+    pub fn queued(&self) -> usize {
+        self.outbox.len()
     }
 
     /// Take up to `max` updates to piggyback on an outgoing message.

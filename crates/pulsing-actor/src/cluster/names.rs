@@ -24,7 +24,10 @@ impl NameBook {
     /// over one connection, so a stream of them keeps the digest current).
     pub fn merge(&mut self, e: NameEntry) -> bool {
         let per_node = self.by_name.entry(e.name.clone()).or_default();
-        if per_node.get(&e.node).is_some_and(|old| old.version >= e.version) {
+        if per_node
+            .get(&e.node)
+            .is_some_and(|old| old.version >= e.version)
+        {
             return false;
         }
         let versions = self.by_node.entry(e.node).or_default();

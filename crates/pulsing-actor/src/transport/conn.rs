@@ -268,7 +268,9 @@ async fn read_loop(
         loop {
             match handshake.decode(&mut buf) {
                 Ok(Some(f)) if matches!(f.header, Header::Hello { .. }) => return Ok(Some(f)),
-                Ok(Some(_)) => return Err("protocol violation: the first frame must be a Hello".into()),
+                Ok(Some(_)) => {
+                    return Err("protocol violation: the first frame must be a Hello".into())
+                }
                 Ok(None) => {}
                 Err(e) => return Err(format!("protocol violation: {e}")),
             }
@@ -311,7 +313,9 @@ async fn read_loop(
                     let room = (len - v.len()) as u64;
                     let n = tokio::time::timeout(limits.idle, (&mut r).take(room).read_buf(&mut v))
                         .await
-                        .map_err(|_| format!("idle for {} ms inside a frame", limits.idle.as_millis()))?
+                        .map_err(|_| {
+                            format!("idle for {} ms inside a frame", limits.idle.as_millis())
+                        })?
                         .map_err(|e| format!("read failed: {e}"))?;
                     if n == 0 {
                         return Err("connection closed inside a frame".into());
@@ -333,7 +337,11 @@ async fn read_loop(
         }
         match tokio::time::timeout(limits.idle, r.read_buf(&mut buf)).await {
             Err(_) => {
-                tracing::debug!(conn = h.id, "closing a connection idle for {} ms", limits.idle.as_millis());
+                tracing::debug!(
+                    conn = h.id,
+                    "closing a connection idle for {} ms",
+                    limits.idle.as_millis()
+                );
                 return Ok(());
             }
             Ok(Ok(0)) => return Ok(()),

@@ -41,30 +41,69 @@ pub enum Header {
     /// First frame each way: who is on the other side, and whether this connection is its
     /// bulk lane (large frames) or its control lane (everything else).
     Hello {
+        /// The sender's node id.
         node: NodeId,
+        /// The address it is dialed at.
         addr: String,
+        /// Whether this is its bulk lane.
         bulk: bool,
     },
     /// A request expecting a reply (or a stream of replies).
     Ask {
+        /// The request id.
         req: u64,
+        /// Who it is for.
         target: Target,
+        /// The codec of the body.
         tag: String,
     },
     /// A request expecting nothing back.
-    Tell { target: Target, tag: String },
+    Tell {
+        /// Who it is for.
+        target: Target,
+        /// The codec of the body.
+        tag: String,
+    },
     /// The single reply of `req`.
-    Reply { req: u64, tag: String },
+    Reply {
+        /// The request id.
+        req: u64,
+        /// The codec of the body.
+        tag: String,
+    },
     /// `req` failed.
-    Error { req: u64, error: WireError },
+    Error {
+        /// The request id.
+        req: u64,
+        /// The error.
+        error: WireError,
+    },
     /// One item of the stream answering `req`.
-    StreamItem { req: u64, tag: String },
+    StreamItem {
+        /// The request id.
+        req: u64,
+        /// The codec of the body.
+        tag: String,
+    },
     /// End of the stream answering `req`; the body is the generator's return value.
-    StreamEnd { req: u64, tag: String },
+    StreamEnd {
+        /// The request id.
+        req: u64,
+        /// The codec of the body.
+        tag: String,
+    },
     /// The caller gave up on `req` (stream `break`, timeout, abort).
-    Cancel { req: u64 },
+    Cancel {
+        /// The request id.
+        req: u64,
+    },
     /// The caller consumed `n` more items of the stream answering `req`.
-    Credit { req: u64, n: u32 },
+    Credit {
+        /// The request id.
+        req: u64,
+        /// Items the consumer took (credit returned).
+        n: u32,
+    },
     /// Membership and naming; the body is the cluster's gossip message.
     Gossip,
     /// Nothing to say: sent on a connection that wrote nothing for a while, so a quiet but
@@ -75,8 +114,11 @@ pub enum Header {
 /// One frame: header, body, and out-of-band attachments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
+    /// What the frame is.
     pub header: Header,
+    /// The payload.
     pub body: Bytes,
+    /// Out-of-band parts, written from their own memory.
     pub attachments: Vec<Bytes>,
 }
 
@@ -111,12 +153,16 @@ struct Head {
 /// Why bytes from a peer were refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProtocolError {
+    /// The connection did not start with `PLS1`.
     #[error("bad magic {0:02x?}: not a Pulsing peer")]
     BadMagic([u8; 4]),
+    /// A header over [`MAX_HEADER`].
     #[error("header of {0} bytes exceeds the {MAX_HEADER}-byte limit")]
     HeaderTooLarge(usize),
+    /// A body (or attachments) over the limit.
     #[error("body of {0} bytes exceeds the {1}-byte limit")]
     BodyTooLarge(usize, usize),
+    /// A header that does not decode.
     #[error("undecodable header: {0}")]
     BadHeader(String),
 }

@@ -37,8 +37,11 @@ const ED25519_PKCS8_PREFIX: [u8; 16] = [
 /// Both ends of TLS for one node.
 #[derive(Clone)]
 pub struct TlsSetup {
+    /// Accepts peers (client certificates required).
     pub acceptor: TlsAcceptor,
+    /// Dials peers.
     pub connector: TlsConnector,
+    /// The name every node's certificate carries.
     pub server_name: ServerName<'static>,
 }
 

@@ -220,7 +220,10 @@ impl Node {
             return;
         };
         if c.peer() != Some(p.node) {
-            tracing::debug!(conn = c.id, "ignoring a reply from a connection the call did not go to");
+            tracing::debug!(
+                conn = c.id,
+                "ignoring a reply from a connection the call did not go to"
+            );
             pending.insert(req, p);
             return;
         }

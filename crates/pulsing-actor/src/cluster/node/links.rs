@@ -200,6 +200,7 @@ impl Node {
         let body = g.encode().ok_or_else(|| {
             PulsingError::runtime(RuntimeErrorKind::Protocol, "gossip over its size limit")
         })?;
+        self.swim.count_gossip(body.len());
         self.send_to(node, Frame::new(Header::Gossip, body))
     }
 
@@ -207,6 +208,7 @@ impl Node {
     pub(super) fn send_gossip_on(&self, c: &ConnHandle, g: &Gossip) {
         match g.encode() {
             Some(body) => {
+                self.swim.count_gossip(body.len());
                 c.send(Frame::new(Header::Gossip, body));
             }
             None => tracing::warn!("not sending gossip over its size limit"),
@@ -248,10 +250,7 @@ impl Node {
         match self.connect(&addr).await {
             Ok(stream) => {
                 let c = self.open_conn(stream, id, Some(node), addr, Some(queue), bulk);
-                self.links
-                    .peers
-                    .lock()
-                    .insert(link, PeerLink::Connected(c));
+                self.links.peers.lock().insert(link, PeerLink::Connected(c));
             }
             Err(why) => {
                 tracing::debug!(%node, %addr, "dial failed: {why}");
@@ -356,7 +355,14 @@ impl Node {
     /// Dial an address for a one-off exchange (`id` for the connection).
     pub(super) async fn dial_addr(&self, addr: &str) -> Result<Arc<ConnHandle>, String> {
         let stream = self.connect(addr).await?;
-        Ok(self.open_conn(stream, self.links.next_id(), None, addr.to_string(), None, false))
+        Ok(self.open_conn(
+            stream,
+            self.links.next_id(),
+            None,
+            addr.to_string(),
+            None,
+            false,
+        ))
     }
 
     pub(super) async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
@@ -399,14 +405,28 @@ impl Node {
                     let this = self.clone();
                     self.links.handshaking.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(async move {
-                        let r = tokio::time::timeout(this.cfg.handshake_timeout, acceptor.accept(stream)).await;
+                        let r = tokio::time::timeout(
+                            this.cfg.handshake_timeout,
+                            acceptor.accept(stream),
+                        )
+                        .await;
                         this.links.handshaking.fetch_sub(1, Ordering::Relaxed);
                         match r {
                             Ok(Ok(s)) => {
                                 this.accept_conn(Box::new(s), peer);
                             }
-                            Ok(Err(e)) => this.links.warn_once(&peer, format!("refused a connection from {peer}: TLS handshake failed: {e}")),
-                            Err(_) => this.links.warn_once(&peer, format!("refused a connection from {peer}: TLS handshake timed out")),
+                            Ok(Err(e)) => this.links.warn_once(
+                                &peer,
+                                format!(
+                                    "refused a connection from {peer}: TLS handshake failed: {e}"
+                                ),
+                            ),
+                            Err(_) => this.links.warn_once(
+                                &peer,
+                                format!(
+                                    "refused a connection from {peer}: TLS handshake timed out"
+                                ),
+                            ),
                         }
                     });
                 }
@@ -487,9 +507,9 @@ impl Node {
 /// The request a reply-like frame answers.
 fn frame_req(h: &Header) -> Option<u64> {
     match h {
-        Header::Reply { req, .. } | Header::StreamItem { req, .. } | Header::StreamEnd { req, .. } => {
-            Some(*req)
-        }
+        Header::Reply { req, .. }
+        | Header::StreamItem { req, .. }
+        | Header::StreamEnd { req, .. } => Some(*req),
         _ => None,
     }
 }

@@ -3,18 +3,18 @@
 //!
 //! | module | job | state |
 //! |---|---|---|
-//! | [`links`] | accept, dial, the two lanes per peer, connection limits | [`links::Links`] |
-//! | [`swim`] | probes, suspicion, push-pull, proving members | [`swim::Swim`] |
-//! | [`name_sync`] | this node's names, digests, chunked deltas | [`name_sync::NameSync`] |
-//! | [`head`] | head-node mode (heartbeats, expiry) | [`head::HeadState`] |
-//! | [`calls`] | calls this node makes from Rust | [`calls::Calls`] |
-//! | [`serve`] | requests this node serves to Rust actors | [`serve::Serve`] |
-//! | [`host_api`] | frames the foreign host sends, built here | |
+//! | `links` | accept, dial, the two lanes per peer, connection limits | `links::Links` |
+//! | `swim` | probes, suspicion, push-pull, proving members | `swim::Swim` |
+//! | `name_sync` | this node's names, digests, chunked deltas | `name_sync::NameSync` |
+//! | `head` | head-node mode (heartbeats, expiry) | `head::HeadState` |
+//! | `calls` | calls this node makes from Rust | `calls::Calls` |
+//! | `serve` | requests this node serves to Rust actors | `serve::Serve` |
+//! | `host_api` | frames the foreign host sends, built here | |
 //!
 //! Routing: a request for an actor hosted in Rust runs on that actor's mailbox; anything
 //! else on this node (TypeScript actors, `system/*` services of the host) goes to the
-//! registered [`ForeignHost`] untouched. Replies are matched by request id, and accepted
-//! only from the node the request went to: ids with [`RUST_REQ_BIT`] set belong to Rust
+//! registered `ForeignHost` untouched. Replies are matched by request id, and accepted
+//! only from the node the request went to: ids with `RUST_REQ_BIT` set belong to Rust
 //! callers, the rest to the foreign host.
 
 mod calls;

@@ -126,7 +126,12 @@ impl Node {
         let mut chunk = Vec::new();
         let mut bytes = 0;
         for e in entries {
-            bytes += 48 + e.name.len() + e.metadata.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>();
+            bytes += 48
+                + e.name.len()
+                + e.metadata
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 4)
+                    .sum::<usize>();
             chunk.push(e);
             if chunk.len() >= NAMES_PER_CHUNK || bytes >= CHUNK_BYTES {
                 self.send_gossip_on(

@@ -235,7 +235,8 @@ impl Node {
             match credit {
                 // Never more outstanding than a window: a peer cannot overflow the count.
                 Some(n) => {
-                    let room = (STREAM_WINDOW as usize).saturating_sub(s.credits.available_permits());
+                    let room =
+                        (STREAM_WINDOW as usize).saturating_sub(s.credits.available_permits());
                     s.credits.add_permits((n as usize).min(room));
                 }
                 None => {

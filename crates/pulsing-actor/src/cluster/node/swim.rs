@@ -34,6 +34,8 @@ pub(crate) struct Swim {
     found: Mutex<HashMap<NodeId, String>>,
     /// Members being proven (dialed), since when.
     proving: Mutex<HashMap<NodeId, Instant>>,
+    /// Gossip body bytes sent, all kinds.
+    gossip_bytes: AtomicU64,
 }
 
 impl Swim {
@@ -45,7 +47,24 @@ impl Swim {
             relays: Mutex::new(HashMap::new()),
             found: Mutex::new(HashMap::new()),
             proving: Mutex::new(HashMap::new()),
+            gossip_bytes: AtomicU64::new(0),
         }
+    }
+
+    pub(super) fn count_gossip(&self, bytes: usize) {
+        self.gossip_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
+impl Node {
+    /// Bytes of gossip (membership and names) this node has sent since it started.
+    pub fn gossip_bytes_sent(&self) -> u64 {
+        self.swim.gossip_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Updates still waiting to be piggybacked (0 once a change has been disseminated).
+    pub fn queued_updates(&self) -> usize {
+        self.swim.membership.lock().queued()
     }
 }
 
@@ -265,7 +284,8 @@ impl Node {
                     &key,
                     format!(
                         "ignored a claim from {} that node {} is {:?} at incarnation {}: {why}",
-                        from.map(|n| n.to_string()).unwrap_or_else(|| "an unknown peer".into()),
+                        from.map(|n| n.to_string())
+                            .unwrap_or_else(|| "an unknown peer".into()),
                         m.node,
                         m.liveness,
                         m.incarnation

@@ -1,0 +1,40 @@
+//! Helpers shared by the integration tests: fast cluster timings, a node, and waiting for a
+//! condition with a deadline (never a fixed sleep).
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use pulsing_actor::prelude::*;
+
+/// Timings fast enough for tests on loopback.
+pub fn fast(seeds: Vec<String>) -> ClusterConfig {
+    let mut c = ClusterConfig::new("127.0.0.1:0");
+    c.seeds = seeds;
+    c.probe_interval = Duration::from_millis(50);
+    c.probe_timeout = Duration::from_millis(30);
+    c.suspicion_timeout = Duration::from_millis(300);
+    c.sync_interval = Duration::from_millis(50);
+    c
+}
+
+/// A node on a port chosen by the OS, joining through `seeds`.
+pub async fn node(seeds: Vec<String>) -> ActorSystem {
+    ActorSystem::builder()
+        .cluster(fast(seeds))
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Wait until `cond` holds, or fail after `timeout`.
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
