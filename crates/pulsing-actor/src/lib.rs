@@ -39,6 +39,7 @@ pub mod behavior;
 mod cell;
 pub mod cluster;
 pub mod error;
+pub mod id;
 mod mailbox;
 pub mod message;
 pub mod naming;

@@ -37,6 +37,19 @@ fn bincode_config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
+/// Nesting depth a MessagePack body may have (the TypeScript codec enforces the same kind
+/// of bound before decoding).
+const MAX_DEPTH: usize = 128;
+
+/// Decoding is bounded like a frame body: a length prefix cannot claim more than this.
+fn bincode_decode_config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<{ 256 * 1024 * 1024 }>,
+> {
+    bincode::config::standard().with_limit::<{ 256 * 1024 * 1024 }>()
+}
+
 impl Message {
     /// Encode a serde value with bincode; the type tag is the value's type name.
     pub fn pack<T: Serialize>(value: &T) -> anyhow::Result<Message> {
@@ -95,7 +108,10 @@ impl Message {
     pub fn unpack<T: DeserializeOwned>(&self) -> Result<T, PulsingError> {
         match self {
             Message::Single { msg_type, data } if msg_type == MSGPACK => {
-                rmp_serde::from_slice(data).map_err(|e| {
+                let mut de = rmp_serde::Deserializer::from_read_ref(data.as_ref());
+                // Deep enough for any real value, shallow enough for a debug-build stack.
+                de.set_max_depth(MAX_DEPTH);
+                T::deserialize(&mut de).map_err(|e| {
                     PulsingError::runtime(
                         RuntimeErrorKind::Serialization,
                         format!(
@@ -106,7 +122,7 @@ impl Message {
                 })
             }
             Message::Single { data, .. } => {
-                bincode::serde::decode_from_slice(data, bincode_config())
+                bincode::serde::decode_from_slice(data, bincode_decode_config())
                     .map(|(v, _)| v)
                     .map_err(|e| {
                         PulsingError::runtime(
@@ -213,6 +229,25 @@ mod tests {
         let call = Message::call("mul", (6, 7)).unwrap();
         let (method, args): (String, (i32, i32)) = call.unpack().unwrap();
         assert_eq!((method.as_str(), args), ("mul", (6, 7)));
+    }
+
+    /// A value nested as deep as its bytes allow.
+    #[derive(Deserialize, Debug)]
+    struct Deep(#[allow(dead_code)] Vec<Deep>);
+
+    #[test]
+    fn hostile_bodies_are_errors_not_crashes() {
+        // 100k nested one-element arrays: a depth limit, not a stack overflow.
+        let deep = Message::single(MSGPACK, vec![0x91; 100_000]);
+        let err = deep.unpack::<Deep>().unwrap_err();
+        assert_eq!(err.kind(), Some(RuntimeErrorKind::Serialization));
+        // An array announcing 2^32-1 elements in 5 bytes: nothing is allocated for them.
+        let liar = Message::single(MSGPACK, vec![0xdd, 0xff, 0xff, 0xff, 0xff]);
+        assert!(liar.unpack::<Vec<u64>>().is_err());
+        // The same lie in bincode.
+        let mut b = vec![253u8];
+        b.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Message::single("Vec", b).unpack::<Vec<u64>>().is_err());
     }
 
     #[test]

@@ -7,8 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::actor::ActorId;
 use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::id::ActorId;
 use crate::protocol::{MAX_METADATA_BYTES, MAX_NAME_BYTES};
 
 /// Normalise a user-supplied name (`counter` → `actors/counter`).

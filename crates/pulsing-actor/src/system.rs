@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::actor::{Actor, ActorId, NodeId};
 use crate::cell::{stopped, CellRun, Factory};
 use crate::cluster::gossip::Liveness;
+use crate::cluster::local::{LocalActors, LocalMailbox, ReplyRx};
 use crate::cluster::node::Node;
 use crate::cluster::ClusterConfig;
 use crate::error::{PulsingError, RuntimeErrorKind};
@@ -142,6 +143,31 @@ impl WeakSystem {
     }
 }
 
+/// The cluster reaches this system's Rust actors through this seam (it knows nothing above).
+impl LocalActors for WeakSystem {
+    fn lookup(&self, name: &str) -> Option<u64> {
+        let reg = self.upgrade()?.lookup(name).ok().flatten()?;
+        Some(reg.actor_id.local)
+    }
+    fn mailbox(&self, local: u64) -> Option<Arc<dyn LocalMailbox>> {
+        let r = self.upgrade()?.local_ref(local)?;
+        Some(Arc::new(r))
+    }
+    fn is_gone(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+}
+
+#[async_trait::async_trait]
+impl LocalMailbox for ActorRef {
+    async fn ask(&self, msg: Message) -> Result<ReplyRx, PulsingError> {
+        self.enqueue_ask(msg).await
+    }
+    async fn tell(&self, msg: Message) -> Result<(), PulsingError> {
+        self.tell_message(msg).await
+    }
+}
+
 /// Configures an [`ActorSystem`].
 #[derive(Debug, Clone)]
 pub struct ActorSystemBuilder {
@@ -214,7 +240,7 @@ impl ActorSystemBuilder {
             }),
         };
         if let Some(cfg) = self.cluster {
-            let node = Node::start(cfg, system.inner.node_id, system.downgrade()).await?;
+            let node = Node::start(cfg, system.inner.node_id, Arc::new(system.downgrade())).await?;
             let _ = system.inner.cluster.set(node);
         }
         Ok(system)
@@ -539,6 +565,7 @@ impl ActorSystem {
         self.inner.shut_down.load(Ordering::SeqCst)
     }
 
+    #[doc(hidden)]
     /// Reserve `count` consecutive local ids and return the first. Actors hosted outside
     /// Rust (the JS layer) take their ids from here, so ids never collide on a node.
     pub fn reserve_local_ids(&self, count: u64) -> u64 {
@@ -547,6 +574,7 @@ impl ActorSystem {
             .fetch_add(count.max(1), Ordering::Relaxed)
     }
 
+    #[doc(hidden)]
     /// Register a name for an actor hosted outside Rust (its id from `reserve_local_ids`).
     pub fn register_foreign(
         &self,
@@ -565,6 +593,7 @@ impl ActorSystem {
         Ok(actor_id)
     }
 
+    #[doc(hidden)]
     /// Point an existing name at a new incarnation, or update its metadata.
     pub fn update_foreign(
         &self,
@@ -583,6 +612,7 @@ impl ActorSystem {
         Ok(())
     }
 
+    #[doc(hidden)]
     /// Drop the name of an actor hosted outside Rust, if `local` still holds it.
     pub fn unregister_foreign(&self, name: &str, local: u64) -> Result<bool, PulsingError> {
         let full = naming::normalize(name)?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rand::Rng;
 
-use crate::actor::NodeId;
+use crate::id::NodeId;
 
 #[derive(Default)]
 struct Plan {

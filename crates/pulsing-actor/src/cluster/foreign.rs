@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::actor::NodeId;
+use crate::id::NodeId;
 use crate::transport::Header;
 
 /// What the transport hands to the host of foreign (non-Rust) actors.

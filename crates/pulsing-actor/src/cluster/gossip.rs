@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::actor::NodeId;
+use crate::id::NodeId;
 use crate::protocol::{MAX_METADATA_BYTES, MAX_NAME_BYTES};
 
 /// Largest gossip body accepted (and sent: senders chunk below it).

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rand::seq::IteratorRandom;
 
 use super::gossip::{Liveness, MemberState, Update};
-use crate::actor::NodeId;
+use crate::id::NodeId;
 
 /// Name updates queued for piggybacking at most (the rest travel by anti-entropy).
 const MAX_QUEUED_NAMES: usize = 256;

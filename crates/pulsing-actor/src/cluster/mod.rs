@@ -14,6 +14,7 @@ pub mod config;
 pub mod faults;
 pub mod foreign;
 pub mod gossip;
+pub mod local;
 pub mod membership;
 pub mod names;
 pub mod node;

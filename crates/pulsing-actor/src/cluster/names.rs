@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::gossip::NameEntry;
-use crate::actor::NodeId;
+use crate::id::NodeId;
 
 /// Every known registration of the cluster.
 #[derive(Default)]

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::frame::{encode_head, Decoder, Frame, Header, ProtocolError, MAGIC, RESERVE_AHEAD};
-use crate::actor::NodeId;
+use crate::id::NodeId;
 
 /// Bodies up to this size are copied into the coalescing buffer; larger ones are written
 /// from their own memory.

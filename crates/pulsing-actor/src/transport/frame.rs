@@ -13,7 +13,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
-use crate::actor::NodeId;
+use crate::id::NodeId;
 pub use crate::transport::wire_error::WireError;
 
 /// First bytes of every connection.

@@ -13,9 +13,9 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Node;
-use crate::actor::{ActorId, NodeId};
 use crate::cluster::foreign::ForeignEvent;
 use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::id::{ActorId, NodeId};
 use crate::message::Message;
 use crate::protocol::{rust_request_id, CREDIT_BATCH, RUST_REQ_BIT};
 use crate::transport::conn::ConnHandle;

@@ -8,8 +8,8 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::Node;
-use crate::actor::NodeId;
 use crate::cluster::gossip::{Liveness, MemberState};
+use crate::id::NodeId;
 use crate::transport::conn::ConnHandle;
 
 /// Head-mode state of one node.

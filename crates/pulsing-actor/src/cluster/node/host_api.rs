@@ -4,8 +4,8 @@
 use bytes::Bytes;
 
 use super::Node;
-use crate::actor::NodeId;
 use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::id::NodeId;
 use crate::protocol::MSGPACK;
 use crate::transport::frame::{Frame, Header, Target};
 use crate::transport::WireError;

@@ -11,10 +11,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::{Node, SinkRef};
-use crate::actor::NodeId;
 use crate::cluster::faults::Verdict;
 use crate::cluster::gossip::{Gossip, Liveness};
 use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::id::NodeId;
 use crate::transport::conn::{self, BoxStream, ConnHandle, FrameSink, Opening, Queue};
 use crate::transport::frame::{Frame, Header};
 use crate::transport::WireError;

@@ -38,9 +38,9 @@ use super::config::ClusterConfig;
 use super::faults::Faults;
 use super::foreign::{ForeignEvent, ForeignHost};
 use super::gossip::{Gossip, Liveness, MemberState, NameEntry};
-use crate::actor::NodeId;
+use super::local::LocalActors;
 use crate::error::{PulsingError, RuntimeErrorKind};
-use crate::system::WeakSystem;
+use crate::id::NodeId;
 use crate::transport::conn::{ConnHandle, FrameSink};
 use crate::transport::frame::{Frame, Header};
 use crate::transport::tls::{self, TlsSetup};
@@ -56,7 +56,7 @@ pub struct Node {
     me: NodeId,
     addr: String,
     cfg: ClusterConfig,
-    system: WeakSystem,
+    local: Arc<dyn LocalActors>,
     this: Weak<Node>,
     links: links::Links,
     swim: swim::Swim,
@@ -78,7 +78,7 @@ impl Node {
     pub(crate) async fn start(
         cfg: ClusterConfig,
         me: NodeId,
-        system: WeakSystem,
+        local: Arc<dyn LocalActors>,
     ) -> Result<Arc<Node>, PulsingError> {
         cfg.validate()?;
         let listener = TcpListener::bind(&cfg.bind).await.map_err(|e| {
@@ -87,12 +87,12 @@ impl Node {
                 format!("cannot bind {}: {e}", cfg.bind),
             )
         })?;
-        let local: SocketAddr = listener
+        let bound: SocketAddr = listener
             .local_addr()
             .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Io, e.to_string()))?;
         let addr = match &cfg.advertise {
             Some(a) => a.clone(),
-            None => local.to_string(),
+            None => bound.to_string(),
         };
         let tls = match &cfg.passphrase {
             // The KDF is slow on purpose: keep it off the runtime's worker threads.
@@ -108,16 +108,16 @@ impl Node {
             }
             None => None,
         };
-        let exposed = !local.ip().is_loopback();
+        let exposed = !bound.ip().is_loopback();
         let loopback_only = tls.is_none() && exposed && !cfg.insecure;
         if loopback_only {
-            tracing::warn!("listening on {local} without a passphrase: protected mode, peers are accepted from loopback only (set a passphrase, or insecure: true to accept anyone)");
+            tracing::warn!("listening on {bound} without a passphrase: protected mode, peers are accepted from loopback only (set a passphrase, or insecure: true to accept anyone)");
         } else if tls.is_none() && exposed {
-            tracing::warn!("listening on {local} without a passphrase and with insecure: true: anyone who can reach it can join and call actors");
+            tracing::warn!("listening on {bound} without a passphrase and with insecure: true: anyone who can reach it can join and call actors");
         }
-        if exposed && cfg.advertise.is_none() && local.ip().is_unspecified() {
+        if exposed && cfg.advertise.is_none() && bound.ip().is_unspecified() {
             tracing::warn!(
-                "bound {local} (all interfaces) without advertiseAddr: peers will dial {addr}"
+                "bound {bound} (all interfaces) without advertiseAddr: peers will dial {addr}"
             );
         }
         let node = Arc::new_cyclic(|this| Node {
@@ -126,7 +126,7 @@ impl Node {
             addr: addr.clone(),
             swim: swim::Swim::new(me, addr.clone()),
             cfg,
-            system,
+            local,
             this: this.clone(),
             links: links::Links::default(),
             names: name_sync::NameSync::default(),

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::Node;
-use crate::actor::NodeId;
 use crate::cluster::gossip::{Gossip, Liveness, NameEntry, Update, NAMES_PER_CHUNK};
 use crate::cluster::names::NameBook;
+use crate::id::NodeId;
 use crate::naming::Registration;
 use crate::transport::conn::ConnHandle;
 

@@ -11,10 +11,10 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::Node;
 use crate::cluster::foreign::ForeignEvent;
+use crate::cluster::local::LocalMailbox;
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::message::Message;
 use crate::protocol::STREAM_WINDOW;
-use crate::system::ActorRef;
 use crate::transport::conn::ConnHandle;
 use crate::transport::frame::{Frame, Header, Target};
 use crate::transport::WireError;
@@ -29,7 +29,7 @@ struct Serving {
 pub(crate) struct Serve {
     serving: Mutex<HashMap<(u32, u64), Serving>>,
     /// Per connection, requests for Rust actors in arrival order (see `on_request`).
-    inbound: Mutex<HashMap<u32, mpsc::UnboundedSender<(ActorRef, Frame)>>>,
+    inbound: Mutex<HashMap<u32, mpsc::UnboundedSender<(Arc<dyn LocalMailbox>, Frame)>>>,
 }
 
 impl Serve {
@@ -60,15 +60,15 @@ impl Node {
             Header::Tell { target, .. } => (None, target.clone()),
             _ => return,
         };
-        let Some(system) = self.system.upgrade() else {
+        if self.local.is_gone() {
             return;
-        };
+        }
         let (local, name) = match &target {
             Target::Local(id) => (*id, None),
             Target::Name(n) if n.starts_with("system/") => (0, Some(n.clone())),
-            Target::Name(n) => match system.lookup(n) {
-                Ok(Some(reg)) => (reg.actor_id.local, Some(n.clone())),
-                _ => {
+            Target::Name(n) => match self.local.lookup(n) {
+                Some(local) => (local, Some(n.clone())),
+                None => {
                     self.reply_error(
                         c,
                         req,
@@ -81,7 +81,7 @@ impl Node {
                 }
             },
         };
-        match system.local_ref(local) {
+        match self.local.mailbox(local) {
             Some(r) => {
                 // Requests from one connection enter mailboxes in the order they arrived:
                 // one worker per connection enqueues them; only the waits for replies run
@@ -117,18 +117,18 @@ impl Node {
     async fn inbound_worker(
         self: Arc<Self>,
         c: Arc<ConnHandle>,
-        mut rx: mpsc::UnboundedReceiver<(ActorRef, Frame)>,
+        mut rx: mpsc::UnboundedReceiver<(Arc<dyn LocalMailbox>, Frame)>,
     ) {
         while let Some((r, f)) = rx.recv().await {
             match f.header {
                 Header::Tell { tag, .. } => {
-                    if let Err(e) = r.tell_message(Message::single(tag, f.body)).await {
+                    if let Err(e) = r.tell(Message::single(tag, f.body)).await {
                         tracing::warn!("dropping a tell for a stopped actor: {e}");
                     }
                 }
                 Header::Ask { req, tag, .. } => {
                     let credits = Arc::new(Semaphore::new(STREAM_WINDOW as usize));
-                    let reply = match r.enqueue_ask(Message::single(tag, f.body)).await {
+                    let reply = match r.ask(Message::single(tag, f.body)).await {
                         Ok(rx) => rx,
                         Err(e) => {
                             self.reply_error(&c, Some(req), WireError::from(&e));

@@ -10,12 +10,12 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::Node;
-use crate::actor::NodeId;
 use crate::cluster::config::Topology;
 use crate::cluster::foreign::ForeignEvent;
 use crate::cluster::gossip::{Gossip, Liveness, MemberState, Update, MAX_MEMBERS};
 use crate::cluster::membership::{Change, Membership};
 use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::id::NodeId;
 use crate::transport::conn::ConnHandle;
 
 /// A probe relayed for another node: who asked, their sequence number, and since when.
