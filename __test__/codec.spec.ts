@@ -1,6 +1,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import * as pul from '../dist/index.js';
 import { runNode } from './helpers';
+const { encode, decode, PulsingRuntimeError } = pul;
 
 afterEach(async () => { await pul.shutdown(); });
 
@@ -150,5 +151,46 @@ describe('PULSING_ZEROCOPY* environment variables', () => {
     expect(r.stderr).toMatch(/PULSING_ZEROCOPY must be auto, off or force/);
     const c = await run({ PULSING_ZEROCOPY_CHUNK_BYTES: '12' });
     expect(c.stderr).toMatch(/PULSING_ZEROCOPY_CHUNK_BYTES/);
+  });
+});
+
+describe('decoding budget', () => {
+  it('refuses bodies that would cost far more to decode than to send, with Serialization', () => {
+    const t0 = Date.now();
+    const maps = Buffer.alloc(5 + 16 * 1024 * 1024, 0x80);
+    maps[0] = 0xdd;
+    maps.writeUInt32BE(16 * 1024 * 1024, 1);
+    expect(() => decode(maps)).toThrow(/more than 1000000 maps and arrays/);
+    expect(() => decode(Buffer.alloc(10_000, 0x91))).toThrow(/nesting deeper than 512/);
+    expect(() => decode(Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]))).toThrow(/announces 4294967295 values/);
+    expect(() => decode(Buffer.from([0xd4, 0x72, 0x00, 0xc0]))).toThrow(/unsupported extension type 114/);
+    expect(Date.now() - t0).toBeLessThan(2000); // not 5 s and a gigabyte of heap
+  });
+
+  it('never throws anything but a Serialization error on random or mutated bytes', () => {
+    let x = 0x9e3779b9;
+    const rnd = () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) / 2 ** 32; };
+    const samples = [encode({ a: [1, 'x', new Map([[1, 2]]), new Set([3]), new Date(0), 10n ** 20n, undefined, new Uint16Array([1])] }), encode(['incr', [1]])];
+    for (let i = 0; i < 20_000; i++) {
+      let b: Buffer;
+      if (i % 2) {
+        b = Buffer.from(samples[i % samples.length]);
+        for (let k = 0; k < 3; k++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+      } else {
+        b = Buffer.alloc(1 + Math.floor(rnd() * 64));
+        for (let k = 0; k < b.length; k++) b[k] = Math.floor(rnd() * 256);
+      }
+      try {
+        decode(b);
+      } catch (e) {
+        expect(e).toBeInstanceOf(PulsingRuntimeError);
+        expect((e as pul.PulsingRuntimeError).kind).toBe('Serialization');
+      }
+    }
+  });
+
+  it('accepts every value the codec produces', () => {
+    const values = [new Map([[1, { a: [1, 2, {}] }]]), new Set([1, 'x']), new Error('x'), new Date(), new Float64Array([1.5]), undefined, 10n ** 30n, /a/g, 'x'.repeat(70_000), Array.from({ length: 100_000 }, (_, i) => ({ i }))];
+    for (const v of values) expect(() => decode(encode(v))).not.toThrow();
   });
 });

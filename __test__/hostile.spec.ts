@@ -61,7 +61,7 @@ describe('hostile peers', () => {
 
   it('attachments announced but never sent cost what arrived, not what was announced', async () => {
     const before = rssOf(a.pid);
-    const peers = [];
+    const peers: Awaited<ReturnType<typeof connect>>[] = [];
     for (let i = 0; i < 12; i++) {
       const p = await connect(a.addr);
       p.sock.write(handshake(`00000000000001${(16 + i).toString(16)}`));
@@ -76,7 +76,7 @@ describe('hostile peers', () => {
   });
 
   it('idle sockets past the connection cap are refused (logged once), dropped at the handshake deadline, and a real node still joins', async () => {
-    const idle = [];
+    const idle: Awaited<ReturnType<typeof connect>>[] = [];
     for (let i = 0; i < 300; i++) idle.push(await connect(a.addr));
     await waitFor(() => idle.every((c) => c.sock.destroyed || c.sock.readableEnded), 10_000, 'idle sockets dropped');
     const refusals = a.proc.stderr().split('\n').filter((l) => l.includes('max_connections')).length;
@@ -93,7 +93,7 @@ describe('hostile peers', () => {
     const pending = alpha.$with({ timeoutMs: 1500 }).hang().then((v) => ({ v }), (e) => ({ e }));
     const peer = await connect(sys.addr!);
     peer.sock.write(handshake(a.nodeId)); // even claiming to be alpha's node
-    const replies = [];
+    const replies: Buffer[] = [];
     for (let req = 1; req <= 2000; req++) replies.push(frame(header.reply(req), Buffer.from([0x2a])));
     peer.sock.write(Buffer.concat(replies));
     const r = await pending;

@@ -48,6 +48,8 @@ export declare class NativeSystem {
   faultDrop(node: string, rate: number): void
   /** Fault injection: remove every fault. */
   faultHeal(): void
+  /** Bytes of gossip this node has sent (0 when standalone). */
+  gossipBytesSent(): number
   /** Members of the cluster, this node included. */
   members(): Promise<Array<JsMember>>
   /** Every named actor with its instances. */

@@ -280,6 +280,11 @@ export class ActorSystem implements CellHost, WireHost {
     return ms.map((m) => ({ nodeId: m.nodeId, addr: m.addr ?? null, status: m.status as Member['status'] }));
   }
 
+  /** @internal Bytes of gossip this node has sent (benches; metrics come with `metrics()`). */
+  gossipBytesSent(): number {
+    return this.core.gossipBytesSent();
+  }
+
   /** Every named actor with its instances and metadata. */
   async allNamedActors(): Promise<NamedActorInfo[]> {
     const all = await this.core.allNamedActors();

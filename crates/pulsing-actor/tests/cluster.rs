@@ -598,3 +598,39 @@ async fn head_node_mode_names_resolve_both_ways_and_survive_a_brief_head_outage(
         s.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_the_peer_must_refuse_is_never_sent() {
+    let small = |seeds| {
+        let mut c = fast(seeds);
+        c.max_body = 4096;
+        c
+    };
+    let a = ActorSystem::builder()
+        .cluster(small(vec![]))
+        .build()
+        .await
+        .unwrap();
+    let b = ActorSystem::builder()
+        .cluster(small(vec![a.addr().unwrap().to_string()]))
+        .build()
+        .await
+        .unwrap();
+    a.spawn_named("blob", Counter(0)).await.unwrap();
+    let b2 = b.clone();
+    wait_for("blob visible", Duration::from_secs(5), || {
+        let b = b2.clone();
+        async move { b.resolve("blob").await.is_ok() }
+    })
+    .await;
+    let r = b.resolve("blob").await.unwrap();
+    let t0 = Instant::now();
+    let err = r.ask::<_, i64>(Cmd::Blob(vec![1; 10_000])).await.unwrap_err();
+    assert_eq!(err.kind(), Some(RuntimeErrorKind::Serialization), "{err:?}");
+    assert!(err.to_string().contains("4096-byte limit"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(1), "refused at once");
+    // The link is fine: small asks still work.
+    assert_eq!(r.ask::<_, i64>(Cmd::Blob(vec![1; 10])).await.unwrap(), 13);
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}

@@ -314,6 +314,15 @@ impl NativeSystem {
         })
     }
 
+    /// Bytes of gossip this node has sent (0 when standalone).
+    #[napi]
+    pub fn gossip_bytes_sent(&self) -> f64 {
+        self.inner
+            .cluster()
+            .map(|n| n.gossip_bytes_sent() as f64)
+            .unwrap_or(0.0)
+    }
+
     /// Members of the cluster, this node included.
     #[napi]
     pub async fn members(&self) -> Vec<JsMember> {

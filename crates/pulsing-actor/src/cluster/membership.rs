@@ -2,13 +2,15 @@
 //! by the node runtime, so the rules can be tested without sockets.
 //!
 //! Claims are checked before they count, because any peer can send any claim:
-//! - only a member raises its own incarnation, one step per refutation; a third party may
-//!   relay a refutation (`Alive`, a higher incarnation) but never jump more than
-//!   [`MAX_INCARNATION_STEP`] past what we know, and a `Suspect`/`Dead` claim about an
-//!   incarnation we have not seen is a lie;
+//! - `Left` outranks everything (final); other claims rank by incarnation, then
+//!   alive < suspect < dead: a total order, so the same claims in any order end in the
+//!   same state (a property test holds it to that);
+//! - only a member raises its own incarnation, one past a claim it refutes; a third party
+//!   relaying a claim may not raise a known incarnation by more than
+//!   [`MAX_INCARNATION_STEP`] (a forged `Dead` at `u64::MAX` would otherwise be final);
+//!   the member itself may;
 //! - `Left` is only accepted from the member itself;
-//! - a claim about this node is only refuted when it is about our current incarnation
-//!   (incarnations saturate at `u64::MAX`: they never wrap);
+//! - incarnations saturate at `u64::MAX`: they never wrap;
 //! - a member is *proven* once this node dialed its address and found it there under its
 //!   id: names of members that are not proven are not resolved.
 
@@ -23,7 +25,10 @@ use crate::id::NodeId;
 /// Name updates queued for piggybacking at most (the rest travel by anti-entropy).
 const MAX_QUEUED_NAMES: usize = 256;
 
-/// How far a relayed refutation may raise an incarnation past the one we know.
+/// Members one table holds at most (claims about more are refused).
+const MAX_TABLE: usize = 65_536;
+
+/// How far a relayed claim may raise an incarnation past the one we know.
 pub const MAX_INCARNATION_STEP: u64 = 1024;
 
 /// What applying a claim changed.
@@ -53,26 +58,23 @@ pub struct Membership {
     outbox: Vec<(Update, u32)>,
 }
 
-/// Whether claim `new` overrides what we believe, `old` (SWIM ordering).
+/// How claims about the same member rank: `Left` above all (final, and only the member
+/// says it); then a higher incarnation wins; at the same one, alive < suspect < dead.
+fn rank(s: &MemberState) -> (bool, u64, u8) {
+    let l = match s.liveness {
+        Liveness::Alive => 0,
+        Liveness::Suspect => 1,
+        Liveness::Dead => 2,
+        Liveness::Left => 3,
+    };
+    (s.liveness == Liveness::Left, s.incarnation, l)
+}
+
+/// Whether claim `new` overrides what we believe, `old` (SWIM ordering). The order is a
+/// total one, so the same claims applied in any order end in the same state.
 fn overrides(new: &MemberState, old: &MemberState) -> bool {
-    if old.liveness == Liveness::Left {
-        return false; // final: a node that left comes back (if ever) with a new node id
-    }
-    if old.liveness == Liveness::Dead {
-        // A node wrongly declared dead (a partition that healed) refutes with a higher
-        // incarnation; anything else about it is stale.
-        return new.liveness == Liveness::Alive && new.incarnation > old.incarnation;
-    }
-    match new.liveness {
-        Liveness::Alive => new.incarnation > old.incarnation,
-        Liveness::Suspect => {
-            new.incarnation > old.incarnation
-                || (new.incarnation == old.incarnation && old.liveness == Liveness::Alive)
-        }
-        // A death claim must be about the current incarnation: a stale one (from before a
-        // refutation) must not kill a member that came back.
-        Liveness::Dead | Liveness::Left => new.incarnation >= old.incarnation,
-    }
+    // Nothing but `Left` outranks `Left`: a node that left comes back (if ever) with a new id.
+    rank(new) > rank(old)
 }
 
 impl Membership {
@@ -98,16 +100,17 @@ impl Membership {
     /// Apply a claim about a member; `from` is the node that sent it, when known.
     pub fn apply(&mut self, claim: MemberState, from: Option<NodeId>, now: Instant) -> Change {
         if claim.node == self.me.node {
-            if claim.liveness == Liveness::Alive {
-                return Change::None;
+            if claim.liveness == Liveness::Alive || claim.incarnation < self.me.incarnation {
+                return Change::None; // nothing to refute, or stale
             }
-            if claim.incarnation > self.me.incarnation {
+            if claim.incarnation > self.me.incarnation.saturating_add(MAX_INCARNATION_STEP) {
                 return Change::Refused("a claim about an incarnation of ours that never was");
             }
-            if claim.incarnation < self.me.incarnation || self.me.incarnation == u64::MAX {
-                return Change::None; // stale, or nothing higher to refute with
+            if claim.incarnation == u64::MAX {
+                return Change::None; // nothing higher to refute with
             }
-            self.me.incarnation += 1;
+            // Refute: one past whatever was claimed.
+            self.me.incarnation = claim.incarnation + 1;
             let me = self.me.clone();
             self.enqueue(Update::Member(me.clone()));
             return Change::Refuted(me);
@@ -116,34 +119,26 @@ impl Membership {
         if claim.liveness == Liveness::Left && !from_itself {
             return Change::Refused("only a member itself can say it left");
         }
-        let (changed, proven) = match self.others.get(&claim.node) {
-            None if claim.liveness != Liveness::Alive && !from_itself => {
-                return Change::None; // nothing to learn about a member we never saw alive
+        let proven = match self.others.get(&claim.node) {
+            None if self.others.len() >= MAX_TABLE => {
+                return Change::Refused("the member table is full");
             }
-            None => (true, false),
+            None => false,
             Some(e) => {
                 let old = &e.state;
-                if !from_itself {
-                    if matches!(claim.liveness, Liveness::Suspect | Liveness::Dead)
-                        && claim.incarnation > old.incarnation
-                    {
-                        return Change::Refused("a failure claim about an unseen incarnation");
-                    }
-                    if claim.incarnation > old.incarnation.saturating_add(MAX_INCARNATION_STEP) {
-                        return Change::Refused("an incarnation jump no refutation makes");
-                    }
+                if !from_itself
+                    && claim.incarnation > old.incarnation.saturating_add(MAX_INCARNATION_STEP)
+                {
+                    return Change::Refused("an incarnation jump no refutation makes");
                 }
                 // An address is only changed by a new incarnation.
-                let same_addr = claim.addr == old.addr || claim.incarnation > old.incarnation;
-                (
-                    overrides(&claim, old) && same_addr,
-                    e.proven && claim.addr == old.addr,
-                )
+                let same_addr = claim.addr == old.addr;
+                if !overrides(&claim, old) || (!same_addr && claim.incarnation <= old.incarnation) {
+                    return Change::None;
+                }
+                e.proven && same_addr
             }
         };
-        if !changed {
-            return Change::None;
-        }
         self.others.insert(
             claim.node,
             Entry {
@@ -332,41 +327,20 @@ mod tests {
     fn swim_precedence_rules() {
         let now = Instant::now();
         let mut m = Membership::new(NodeId(1), "me".into());
-        assert!(matches!(
-            m.apply(st(2, Liveness::Alive, 0), None, now),
-            Change::Updated(_)
-        ));
+        let up = |c: Change| matches!(c, Change::Updated(_));
+        assert!(up(m.apply(st(2, Liveness::Alive, 0), None, now)));
         // Suspect at the same incarnation overrides alive; alive needs a higher incarnation.
-        assert!(matches!(
-            m.apply(st(2, Liveness::Suspect, 0), None, now),
-            Change::Updated(_)
-        ));
+        assert!(up(m.apply(st(2, Liveness::Suspect, 0), None, now)));
         assert_eq!(m.apply(st(2, Liveness::Alive, 0), None, now), Change::None);
-        assert!(matches!(
-            m.apply(st(2, Liveness::Alive, 1), None, now),
-            Change::Updated(_)
-        ));
-        assert!(matches!(
-            m.apply(st(2, Liveness::Dead, 1), None, now),
-            Change::Updated(_)
-        ));
-        // Dead yields only to a refutation: alive with a higher incarnation.
+        assert!(up(m.apply(st(2, Liveness::Alive, 1), None, now)));
+        assert!(up(m.apply(st(2, Liveness::Dead, 1), None, now)));
+        // Dead yields to a higher incarnation only (a refutation).
         assert_eq!(m.apply(st(2, Liveness::Alive, 1), None, now), Change::None);
-        assert!(matches!(
-            m.apply(st(2, Liveness::Suspect, 5), None, now),
-            Change::Refused(_)
-        ));
-        assert!(matches!(
-            m.apply(st(2, Liveness::Alive, 2), None, now),
-            Change::Updated(_)
-        ));
+        assert!(up(m.apply(st(2, Liveness::Alive, 2), None, now)));
         // A stale death claim (older incarnation) does not kill it again.
         assert_eq!(m.apply(st(2, Liveness::Dead, 1), None, now), Change::None);
-        // Left is final.
-        assert!(matches!(
-            m.apply(st(2, Liveness::Left, 2), Some(NodeId(2)), now),
-            Change::Updated(_)
-        ));
+        // Left (from the member itself) is final.
+        assert!(up(m.apply(st(2, Liveness::Left, 2), Some(NodeId(2)), now)));
         assert_eq!(m.apply(st(2, Liveness::Alive, 9), None, now), Change::None);
     }
 
@@ -408,15 +382,18 @@ mod tests {
             m.apply(st(2, Liveness::Alive, 1 << 40), None, now),
             Change::Refused(_)
         ));
-        // About this node: a claim beyond our incarnation is a lie, not a reason to jump.
+        // About this node: a claim far beyond our incarnation is a lie, not a reason to jump;
+        // one within reach is refuted one past it.
         assert!(matches!(
-            m.apply(st(1, Liveness::Dead, 77), None, now),
+            m.apply(st(1, Liveness::Dead, u64::MAX), None, now),
             Change::Refused(_)
         ));
         assert_eq!(m.me().incarnation, 0);
-        // Unknown members are not learned from failure claims.
-        assert_eq!(m.apply(st(5, Liveness::Dead, 0), None, now), Change::None);
-        assert!(m.get(NodeId(5)).is_none());
+        assert!(matches!(
+            m.apply(st(1, Liveness::Dead, 77), None, now),
+            Change::Refuted(_)
+        ));
+        assert_eq!(m.me().incarnation, 78);
         // Proof: only at the address the member is known by.
         assert!(!m.is_proven(NodeId(2)));
         assert!(!m.prove(NodeId(2), "elsewhere"));
@@ -447,5 +424,67 @@ mod tests {
             assert!(sent < 100);
         }
         assert!(sent >= 3);
+    }
+}
+
+#[cfg(test)]
+mod convergence {
+    //! Property: the same claims, applied in any order, leave every table in the same state.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Claims as a legitimate cluster produces them: per member, incarnations that grow by
+    /// refutation, failure claims about incarnations that exist, `Left` from the member.
+    fn claims() -> impl Strategy<Value = Vec<(MemberState, Option<NodeId>)>> {
+        let one = (2u64..6, 0u64..20, 0u8..4, any::<bool>()).prop_map(|(n, inc, l, own)| {
+            let liveness = match l {
+                0 => Liveness::Alive,
+                1 => Liveness::Suspect,
+                2 => Liveness::Dead,
+                _ => Liveness::Left,
+            };
+            let from = (own || liveness == Liveness::Left).then_some(NodeId(n));
+            let s = MemberState {
+                node: NodeId(n),
+                addr: format!("127.0.0.1:{n}"),
+                liveness,
+                incarnation: inc,
+            };
+            (s, from)
+        });
+        proptest::collection::vec(one, 1..40)
+    }
+
+    fn state(m: &Membership) -> Vec<(u64, Liveness, u64)> {
+        let mut v: Vec<_> = m
+            .all()
+            .into_iter()
+            .map(|s| (s.node.0, s.liveness, s.incarnation))
+            .collect();
+        v.sort_by_key(|x| x.0);
+        v
+    }
+
+    proptest! {
+        #[test]
+        fn any_order_of_the_same_claims_converges(cs in claims(), seed in any::<u64>()) {
+            let now = Instant::now();
+            let mut a = Membership::new(NodeId(1), "me".into());
+            for (c, from) in &cs {
+                a.apply(c.clone(), *from, now);
+            }
+            // The same claims shuffled (a deterministic shuffle from the seed).
+            let mut shuffled = cs.clone();
+            let mut x = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let mut b = Membership::new(NodeId(1), "me".into());
+            for (c, from) in &shuffled {
+                b.apply(c.clone(), *from, now);
+            }
+            prop_assert_eq!(state(&a), state(&b));
+        }
     }
 }
