@@ -88,6 +88,14 @@ describe('hostile peers', () => {
     await waitFor(async () => (await sys.members()).length === 3, 5000, 'it leaves');
   });
 
+  it('a connection whose first frame is not a Hello is closed with the reason logged', async () => {
+    const peer = await connect(a.addr);
+    peer.sock.write(Buffer.concat([Buffer.from('PLS1'), frame(header.askName(1, 'actors/alpha'), Buffer.from([0x92, 0xa4, 0x69, 0x6e, 0x63, 0x72, 0x90]))]));
+    await peer.closed;
+    expect(frames(peer.received()).some((f) => f.variant === 3)).toBe(false); // no Reply
+    await waitFor(() => a.proc.stderr().includes('the first frame must be a Hello'), 5000, 'the logged reason');
+  });
+
   it('a reply from a connection the call did not go to resolves nothing', async () => {
     const alpha = await RWorker.resolve('alpha');
     const pending = alpha.$with({ timeoutMs: 1500 }).hang().then((v) => ({ v }), (e) => ({ e }));

@@ -1,7 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { root, runNode } from './helpers';
+import * as pul from '../dist/index.js';
 
 describe('package entry points', () => {
   it('require() and import share one runtime; pulsing/connect is exported', async () => {
@@ -36,5 +38,14 @@ describe('package entry points', () => {
       'export declare function protocol(): JsProtocol',
       'export declare function normalizeName(name: string, forSpawn: boolean): string',
     ]) expect(dts).toContain(sig);
+  });
+
+  it('protocol constants and error kinds are defined once, in the core', () => {
+    const { protocol } = createRequire(import.meta.url)('../native/binding.cjs');
+    const p = protocol();
+    expect(p).toMatchObject({ streamWindow: 32, creditBatch: 16, reqIdSpace: 2 ** 52, maxNameBytes: 1024, maxMetadataBytes: 16384 });
+    // Every kind the core knows arrives in JS as that kind (no fallback to 'Protocol').
+    const kinds: pul.RuntimeErrorKind[] = ['ActorNotFound', 'NodeNotFound', 'NodeDown', 'Stopped', 'ConnectionFailed', 'Serialization', 'Config', 'Io', 'Tls', 'Protocol'];
+    expect(p.errorKinds).toEqual(kinds);
   });
 });

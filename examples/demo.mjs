@@ -3,7 +3,8 @@
 // This process is the seed node. It starts three worker nodes (child processes on loopback
 // ports the OS picks), which join by gossip and host a tokenizer and four word-count shards.
 // The seed streams a text through the tokenizer on one node into the shards on the others,
-// then kills one worker with SIGKILL mid-run: its pending call fails at once with NodeDown,
+// then kills one worker with SIGKILL mid-run: its pending call fails at once (its connection
+// closed: ConnectionFailed; a partitioned node would be declared dead: NodeDown),
 // the survivors drop it, its shard is respawned on another node, and the work carries on.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -84,8 +84,11 @@ export class ActorCell implements StreamHost, CallTarget {
   private startWaiters: { resolve: () => void; reject: (e: unknown) => void } | null = null;
   /** Why the first start failed, for a start() that returns after the failure. */
   private startError: PulsingError | undefined;
-  /** Async calls still running (stop waits for them). */
-  private inflight: Set<Promise<unknown>> | null = null;
+  /** Async calls still running (stop waits for them to settle). */
+  private inflight = 0;
+  private onIdle: (() => void) | null = null;
+  /** Settle hooks of async calls: made on the first one, then shared by every call. */
+  private hooks: { done: (v: unknown) => unknown; failed: (e: unknown) => never } | null = null;
 
   constructor(private readonly host: CellHost, private readonly config: CellConfig) {
     this.actorId = config.actorId;
@@ -164,12 +167,18 @@ export class ActorCell implements StreamHost, CallTarget {
     await this.callOnStop(inst);
   }
 
+  private settled(): void {
+    if (--this.inflight === 0 && this.onIdle !== null) this.onIdle();
+  }
+
   private async settleInflight(): Promise<void> {
-    const running = this.inflight;
-    if (running === null || running.size === 0) return;
+    if (this.inflight === 0) return;
     let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<void>((r) => { timer = setTimeout(r, Math.min(this.host.drainTimeoutMs, 0x7fffffff)); });
-    await Promise.race([Promise.allSettled([...running]), limit]);
+    await new Promise<void>((resolve) => {
+      this.onIdle = resolve;
+      timer = setTimeout(resolve, Math.min(this.host.drainTimeoutMs, 0x7fffffff));
+    });
+    this.onIdle = null;
     clearTimeout(timer);
   }
 
@@ -215,10 +224,12 @@ export class ActorCell implements StreamHost, CallTarget {
     if (this.queue !== null) this.drain();
     if (r !== null && typeof r === 'object') {
       if (r instanceof Promise || typeof (r as PromiseLike<unknown>).then === 'function') {
-        const p = Promise.resolve(r as PromiseLike<unknown>).then(undefined, (e) => { throw this.onError(e); });
-        const running = (this.inflight ??= new Set());
-        running.add(p);
-        p.then(() => running.delete(p), () => running.delete(p));
+        this.inflight++;
+        const h = (this.hooks ??= {
+          done: (v) => { this.settled(); return v; },
+          failed: (e) => { this.settled(); throw this.onError(e); },
+        });
+        const p = Promise.resolve(r as PromiseLike<unknown>).then(h.done, h.failed);
         return guard(p, opts?.timeoutMs ?? this.host.defaultTimeoutMs, opts?.signal, `${this.label}.${method}`);
       }
       if (isGenerator(r)) {

@@ -4,6 +4,8 @@
  * on the wire (and under `strictLocal`) it travels as a {@link WireError}.
  */
 
+import { protocol } from './binding';
+
 /** Kinds of framework errors ({@link PulsingRuntimeError.kind}). */
 export type RuntimeErrorKind =
   | 'ActorNotFound'
@@ -17,10 +19,8 @@ export type RuntimeErrorKind =
   | 'Tls'
   | 'Protocol';
 
-const RUNTIME_KINDS: ReadonlySet<string> = new Set<RuntimeErrorKind>([
-  'ActorNotFound', 'NodeNotFound', 'NodeDown', 'Stopped', 'ConnectionFailed',
-  'Serialization', 'Config', 'Io', 'Tls', 'Protocol',
-]);
+/** The kinds, as the core defines them (the type above spells them for the compiler). */
+const RUNTIME_KINDS: ReadonlySet<string> = new Set(protocol.errorKinds);
 
 /** Root of every error Pulsing raises. */
 export class PulsingError extends Error {}

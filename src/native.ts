@@ -1,18 +1,15 @@
 /**
- * Loads the native addon (built by `napi build` into `native/`, or the per-platform
- * package when installed from the registry). Everything else goes through this module.
+ * The native core as the TypeScript layer uses it: creating and shutting down systems,
+ * with failures turned into typed errors. Everything else goes through this module.
  */
 import type { JsSystemConfig, JsWireError } from '../native/binding';
 import { fromWire, type PulsingError } from './errors';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const binding = require('../native/binding.cjs') as typeof import('../native/binding');
+import { binding, protocol } from './binding';
 
 export type NativeSystem = import('../native/binding').NativeSystem;
 export const normalizeName = binding.normalizeName;
 
-/** Protocol constants, defined once in the core (stream window, request-id space, limits). */
-export const protocol = binding.protocol();
+export { protocol };
 
 /** A typed error from its wire form as the binding returns it. */
 export function errorFromJs(j: JsWireError): PulsingError {

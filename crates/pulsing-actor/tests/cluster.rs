@@ -625,7 +625,10 @@ async fn a_frame_the_peer_must_refuse_is_never_sent() {
     .await;
     let r = b.resolve("blob").await.unwrap();
     let t0 = Instant::now();
-    let err = r.ask::<_, i64>(Cmd::Blob(vec![1; 10_000])).await.unwrap_err();
+    let err = r
+        .ask::<_, i64>(Cmd::Blob(vec![1; 10_000]))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), Some(RuntimeErrorKind::Serialization), "{err:?}");
     assert!(err.to_string().contains("4096-byte limit"), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(1), "refused at once");
@@ -633,4 +636,49 @@ async fn a_frame_the_peer_must_refuse_is_never_sent() {
     assert_eq!(r.ask::<_, i64>(Cmd::Blob(vec![1; 10])).await.unwrap(), 13);
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_never_ride_a_connection_the_peer_closes_after_its_exchange() {
+    // Joining and proving members open one-off connections that their dialer closes once
+    // the exchange is over; calls made meanwhile, from the moment a node joins, must not
+    // be lost with them.
+    let a = node(vec![]).await;
+    a.spawn_named("on-a", Counter(0)).await.unwrap();
+    let seed = a.addr().unwrap().to_string();
+    let mut n = 0;
+    let mut nodes = vec![a.clone()];
+    for round in 0..4 {
+        let joiner = node(vec![seed.clone()]).await;
+        joiner
+            .spawn_named(&format!("on-{round}"), Counter(0))
+            .await
+            .unwrap();
+        // From its first moment, the joiner calls everyone (third parties prove it by
+        // dialing it meanwhile), and everyone calls it.
+        let until = Instant::now() + Duration::from_millis(600);
+        while Instant::now() < until {
+            for (i, other) in nodes.iter().enumerate() {
+                let theirs = if i == 0 {
+                    "on-a".to_string()
+                } else {
+                    format!("on-{}", i - 1)
+                };
+                let pairs = [(&joiner, theirs), (other, format!("on-{round}"))];
+                for (from, name) in pairs {
+                    if let Ok(r) = from.resolve(&name).await {
+                        r.ask::<_, i64>(Cmd::Add(1))
+                            .await
+                            .unwrap_or_else(|e| panic!("call {n} to {name} failed: {e:?}"));
+                        n += 1;
+                    }
+                }
+            }
+        }
+        nodes.push(joiner);
+    }
+    assert!(n > 100, "{n} calls");
+    for s in nodes {
+        s.shutdown().await.unwrap();
+    }
 }

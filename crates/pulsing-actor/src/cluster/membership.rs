@@ -147,7 +147,11 @@ impl Membership {
                 proven,
             },
         );
-        self.enqueue(Update::Member(claim.clone()));
+        // `Left` counts only from the member itself, which told everyone it knew: relaying
+        // it would only be refused.
+        if claim.liveness != Liveness::Left {
+            self.enqueue(Update::Member(claim.clone()));
+        }
         Change::Updated(claim)
     }
 

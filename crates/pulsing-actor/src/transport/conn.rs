@@ -253,8 +253,9 @@ async fn read_loop(
 ) -> Result<(), String> {
     let dec = Decoder::new(limits.max_body);
     let mut buf = BytesMut::with_capacity(64 * 1024);
-    // The handshake: the magic, then a `Hello` (which has no body), within the deadline.
-    let handshake = Decoder::new(0);
+    // The handshake: the magic, then a `Hello` (which has no body; anything else is refused
+    // before much of it is read), within the deadline.
+    let handshake = Decoder::new(4096);
     let hello = tokio::time::timeout(limits.handshake, async {
         let mut magic = [0u8; 4];
         match r.read_exact(&mut magic).await {

@@ -212,6 +212,56 @@ impl Decoder {
     /// then reads the attachments ([`Pending::attachments`]) so that large ones can go
     /// straight into their own allocation.
     pub fn decode_head(&self, buf: &mut BytesMut) -> Result<Option<Pending>, ProtocolError> {
+        let Some((hlen, blen)) = self.lengths(buf)? else {
+            return Ok(None);
+        };
+        let head = decode_header(&buf[8..8 + hlen])?;
+        let total: usize = head.attachments.iter().map(|l| *l as usize).sum();
+        if total > self.max_body {
+            return Err(ProtocolError::BodyTooLarge(total, self.max_body));
+        }
+        buf.advance(8 + hlen);
+        let body = buf.split_to(blen).freeze();
+        Ok(Some(Pending {
+            header: head.header,
+            body,
+            attachments: head.attachments,
+        }))
+    }
+
+    /// Take one whole frame (attachments included) from `buf`, if complete. For the
+    /// handshake, tests and callers that hold everything in memory. Nothing is consumed or
+    /// copied until the whole frame is there (a peer trickling bytes costs no rework).
+    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
+        let Some((hlen, blen)) = self.lengths(buf)? else {
+            return Ok(None);
+        };
+        let head = decode_header(&buf[8..8 + hlen])?;
+        let need: usize = head.attachments.iter().map(|l| *l as usize).sum();
+        if need > self.max_body {
+            return Err(ProtocolError::BodyTooLarge(need, self.max_body));
+        }
+        if buf.len() < 8 + hlen + blen + need {
+            buf.reserve((8 + hlen + blen + need - buf.len()).min(RESERVE_AHEAD));
+            return Ok(None);
+        }
+        buf.advance(8 + hlen);
+        let body = buf.split_to(blen).freeze();
+        let attachments = head
+            .attachments
+            .iter()
+            .map(|l| buf.split_to(*l as usize).freeze())
+            .collect();
+        Ok(Some(Frame {
+            header: head.header,
+            body,
+            attachments,
+        }))
+    }
+
+    /// The header and body lengths of the frame at the front of `buf`, once its header and
+    /// body are all there.
+    fn lengths(&self, buf: &mut BytesMut) -> Result<Option<(usize, usize)>, ProtocolError> {
         if buf.len() < 8 {
             return Ok(None);
         }
@@ -228,52 +278,20 @@ impl Decoder {
             buf.reserve((8 + hlen + blen - buf.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
-        buf.advance(8);
-        let head = buf.split_to(hlen);
-        let (head, used): (Head, usize) = bincode::serde::decode_from_slice(&head, config())
-            .map_err(|e| ProtocolError::BadHeader(e.to_string()))?;
-        if used != hlen {
-            return Err(ProtocolError::BadHeader(format!(
-                "{} trailing bytes after the header",
-                hlen - used
-            )));
-        }
-        let total: usize = head.attachments.iter().map(|l| *l as usize).sum();
-        if total > self.max_body {
-            return Err(ProtocolError::BodyTooLarge(total, self.max_body));
-        }
-        let body = buf.split_to(blen).freeze();
-        Ok(Some(Pending {
-            header: head.header,
-            body,
-            attachments: head.attachments,
-        }))
+        Ok(Some((hlen, blen)))
     }
+}
 
-    /// Take one whole frame (attachments included) from `buf`, if complete. For tests and
-    /// callers that hold everything in memory.
-    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
-        // Peek: only consume when the attachments are there too.
-        let mut probe = buf.clone();
-        let Some(p) = self.decode_head(&mut probe)? else {
-            return Ok(None);
-        };
-        let need: usize = p.attachments.iter().map(|l| *l as usize).sum();
-        if probe.len() < need {
-            return Ok(None);
-        }
-        *buf = probe;
-        let attachments = p
-            .attachments
-            .iter()
-            .map(|l| buf.split_to(*l as usize).freeze())
-            .collect();
-        Ok(Some(Frame {
-            header: p.header,
-            body: p.body,
-            attachments,
-        }))
+fn decode_header(bytes: &[u8]) -> Result<Head, ProtocolError> {
+    let (head, used): (Head, usize) = bincode::serde::decode_from_slice(bytes, config())
+        .map_err(|e| ProtocolError::BadHeader(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(ProtocolError::BadHeader(format!(
+            "{} trailing bytes after the header",
+            bytes.len() - used
+        )));
     }
+    Ok(head)
 }
 
 /// A frame whose header and body arrived; its attachments (these lengths) follow.

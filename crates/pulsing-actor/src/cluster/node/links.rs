@@ -48,13 +48,12 @@ impl Links {
         self.conns.lock().len() + self.handshaking.load(Ordering::Relaxed)
     }
 
-    /// Log `msg` as a warning at most once a minute per host of `key`; repeats go to debug.
-    pub(super) fn warn_once(&self, key: &str, msg: String) {
-        let host = key
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(key)
-            .to_string();
+    /// Log `msg` as a warning at most once a minute per host of `peer` and kind of event
+    /// (`what`); repeats go to debug. A peer retrying must not flood the log, and one kind
+    /// of trouble must not hide another.
+    pub(super) fn warn_once(&self, peer: &str, what: &str, msg: String) {
+        let host = peer.rsplit_once(':').map(|(h, _)| h).unwrap_or(peer);
+        let host = format!("{host}|{what}");
         let now = Instant::now();
         let mut warned = self.warned.lock();
         if warned.len() > 4096 {
@@ -287,8 +286,11 @@ impl Node {
                 {
                     Ok(Ok(s)) => Ok(Box::new(s)),
                     Ok(Err(e)) => {
-                        self.links
-                            .warn_once(addr, format!("TLS handshake with {addr} failed: {e}"));
+                        self.links.warn_once(
+                            addr,
+                            "tls",
+                            format!("TLS handshake with {addr} failed: {e}"),
+                        );
                         Err(format!("TLS handshake failed: {e}"))
                     }
                     Err(_) => Err("TLS handshake timed out".into()),
@@ -372,7 +374,7 @@ impl Node {
                 Err(e) => {
                     // Out of file descriptors, most often: back off instead of spinning.
                     self.links
-                        .warn_once("accept", format!("accept failed: {e}"));
+                        .warn_once("accept", "accept", format!("accept failed: {e}"));
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -382,12 +384,13 @@ impl Node {
             }
             let peer = from.to_string();
             if self.loopback_only && !from.ip().is_loopback() {
-                self.links.warn_once(&peer, format!("refused a connection from {peer}: protected mode (no passphrase) accepts loopback peers only"));
+                self.links.warn_once(&peer, "protected", format!("refused a connection from {peer}: protected mode (no passphrase) accepts loopback peers only"));
                 continue;
             }
             if self.links.open() >= self.cfg.max_connections {
                 self.links.warn_once(
                     "max_connections",
+                    "cap",
                     format!(
                         "refused a connection from {peer}: {} connections open (max_connections)",
                         self.cfg.max_connections
@@ -417,12 +420,14 @@ impl Node {
                             }
                             Ok(Err(e)) => this.links.warn_once(
                                 &peer,
+                                "tls",
                                 format!(
                                     "refused a connection from {peer}: TLS handshake failed: {e}"
                                 ),
                             ),
                             Err(_) => this.links.warn_once(
                                 &peer,
+                                "tls",
                                 format!(
                                     "refused a connection from {peer}: TLS handshake timed out"
                                 ),
@@ -469,27 +474,32 @@ impl Node {
             c.close();
             return;
         }
-        if c.dialed {
-            if let Some(expected) = c.peer() {
-                if expected != node {
-                    self.links.warn_once(
-                        &c.remote,
-                        format!(
-                            "dialed {} for node {expected} and found node {node}: dropping the link",
-                            c.remote
-                        ),
-                    );
-                    c.close();
-                    self.on_conn_close(c);
-                    return;
-                }
-            }
-            c.set_peer(node);
-            self.found_at(node, &c.remote);
-        } else {
+        if !c.dialed {
+            // Accepted: replies to what the peer asks go back on it, but this node sends its
+            // own requests only on connections it dialed. The peer may close this one when
+            // its exchange is over, and nothing of ours must be pending on it then.
             c.set_peer(node);
             c.set_bulk(bulk);
+            tracing::debug!(%node, %addr, conn = c.id, "hello (accepted)");
+            return;
         }
+        if let Some(expected) = c.peer() {
+            if expected != node {
+                self.links.warn_once(
+                    &c.remote,
+                    "identity",
+                    format!(
+                        "dialed {} for node {expected} and found node {node}: dropping the link",
+                        c.remote
+                    ),
+                );
+                c.close();
+                self.on_conn_close(c);
+                return;
+            }
+        }
+        c.set_peer(node);
+        self.found_at(node, &c.remote);
         let mut peers = self.links.peers.lock();
         let link = (node, c.is_bulk());
         let usable = match peers.get(&link) {

@@ -235,6 +235,7 @@ impl Node {
                 Err(e) => {
                     self.links.warn_once(
                         &c.remote,
+                        "gossip",
                         format!("closing connection {} from {}: {e}", c.id, c.remote),
                     );
                     c.close();
@@ -314,8 +315,11 @@ impl FrameSink for SinkRef {
     fn on_close(&self, conn: &Arc<ConnHandle>, reason: Option<String>) {
         if let Some(n) = self.0.upgrade() {
             if let Some(why) = reason {
+                // One kind of close per host a minute: the reason up to its first colon.
+                let what = why.split(':').next().unwrap_or("close").to_string();
                 n.links.warn_once(
                     &conn.remote,
+                    &what,
                     format!(
                         "closing connection {} ({}, peer {:?}): {why}",
                         conn.id,

@@ -19,6 +19,9 @@ use crate::transport::conn::ConnHandle;
 use crate::transport::frame::{Frame, Header, Target};
 use crate::transport::WireError;
 
+/// A request for a Rust actor, queued in arrival order for its connection's worker.
+type Inbound = (Arc<dyn LocalMailbox>, Frame);
+
 struct Serving {
     credits: Arc<Semaphore>,
     task: Option<tokio::task::AbortHandle>,
@@ -29,7 +32,7 @@ struct Serving {
 pub(crate) struct Serve {
     serving: Mutex<HashMap<(u32, u64), Serving>>,
     /// Per connection, requests for Rust actors in arrival order (see `on_request`).
-    inbound: Mutex<HashMap<u32, mpsc::UnboundedSender<(Arc<dyn LocalMailbox>, Frame)>>>,
+    inbound: Mutex<HashMap<u32, mpsc::UnboundedSender<Inbound>>>,
 }
 
 impl Serve {
@@ -117,7 +120,7 @@ impl Node {
     async fn inbound_worker(
         self: Arc<Self>,
         c: Arc<ConnHandle>,
-        mut rx: mpsc::UnboundedReceiver<(Arc<dyn LocalMailbox>, Frame)>,
+        mut rx: mpsc::UnboundedReceiver<Inbound>,
     ) {
         while let Some((r, f)) = rx.recv().await {
             match f.header {

@@ -279,9 +279,10 @@ impl Node {
                 }
             }
             Change::Refused(why) => {
-                let key = format!("claim:{from:?}");
+                let key = format!("{from:?}");
                 self.links.warn_once(
                     &key,
+                    why,
                     format!(
                         "ignored a claim from {} that node {} is {:?} at incarnation {}: {why}",
                         from.map(|n| n.to_string())
@@ -356,6 +357,7 @@ impl Node {
                 if members.len() > MAX_MEMBERS {
                     self.links.warn_once(
                         &c.remote,
+                        "members",
                         format!(
                             "ignored a sync from {} listing {} members (limit {MAX_MEMBERS})",
                             c.remote,
