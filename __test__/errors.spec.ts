@@ -1,7 +1,8 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import * as pul from '../dist/index.js';
 
-beforeEach(async () => { await pul.init({ defaultTimeoutMs: 200 }); });
+// These tests leave calls hanging on purpose: shutdown need not wait for them.
+beforeEach(async () => { await pul.init({ defaultTimeoutMs: 200, shutdownTimeoutMs: 50 }); });
 afterEach(async () => { await pul.shutdown(); });
 
 class Thrower {

@@ -19,7 +19,7 @@ export const DEFAULT_MAILBOX_CAPACITY = 4096;
 /** Call timeout unless set. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
 /** How long shutdown waits for running calls unless set. */
-export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 2_000;
 const ID_BLOCK = 4096;
 
 /** Cluster timers the core arms (a u32 of milliseconds, capped like a JS timer). */

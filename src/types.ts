@@ -56,7 +56,7 @@ export interface InitOptions {
   allowRemoteSpawn?: boolean | string[];
   /**
    * How long `shutdown()` (and `stop()`) waits for calls still running before `onStop`.
-   * @defaultValue 5000
+   * @defaultValue 2000
    */
   shutdownTimeoutMs?: number;
 }

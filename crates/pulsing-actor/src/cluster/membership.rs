@@ -117,7 +117,9 @@ impl Membership {
         }
         let from_itself = from == Some(claim.node);
         if claim.liveness == Liveness::Left && !from_itself {
-            return Change::Refused("only a member itself can say it left");
+            // Only the member itself says it left; third parties list what they believe in
+            // their syncs, which is no reason to warn.
+            return Change::None;
         }
         let proven = match self.others.get(&claim.node) {
             None if self.others.len() >= MAX_TABLE => {
@@ -375,11 +377,11 @@ mod tests {
             m.apply(st(2, Liveness::Dead, u64::MAX), None, now),
             Change::Refused(_)
         ));
-        // Left from a third party: refused; from the node itself: accepted.
-        assert!(matches!(
+        // Left from a third party: ignored; from the node itself: accepted.
+        assert_eq!(
             m.apply(st(2, Liveness::Left, 3), Some(NodeId(9)), now),
-            Change::Refused(_)
-        ));
+            Change::None
+        );
         assert_eq!(m.get(NodeId(2)).unwrap().liveness, Liveness::Alive);
         // A relayed refutation may not leap.
         assert!(matches!(
