@@ -28,12 +28,14 @@ export declare class NativeSystem {
   /** Every live instance of `name` in the cluster, this node's first. */
   instances(name: string): Array<JsNamedInstance>
   /** Receive transport events for JS actors and JS calls, in batches. */
-  setHost(callback: (events: Array<JsEvent>) => void): void
+  setHost(callback: (batch: JsEventBatch) => void): void
   /**
    * Send an ask (`req` set) or a tell to an actor on another node, by local id or by
    * name; returns the id of the connection it went on (0 when not bound to one).
    */
   sendRequest(node: string, req: number | undefined | null, local: number | undefined | null, name: string | undefined | null, body: Buffer, attachments?: Array<Buffer> | undefined | null): number
+  /** Send every frame a JS tick produced, in one crossing (see `batch` for the layout). */
+  sendBatch(ops: Buffer, parts: Array<Buffer>, nodes: Array<string>, names: Array<string>): JsBatchOutcome
   /** Grant `n` stream credits (`n > 0`) or cancel (`n == 0`) a call to another node. */
   sendFlow(node: string, req: number, n: number): void
   /** Answer a request: `kind` is `reply`, `item` or `end`. */
@@ -67,31 +69,35 @@ export declare class NativeSystem {
  */
 export declare function createSystem(config?: JsSystemConfig | undefined | null): Promise<NativeSystem | JsWireError>
 
-/** A transport event for JS: a request for a JS actor, a reply to a JS call, or a node down. */
-export interface JsEvent {
-  /**
-   * `ask`, `tell`, `credit`, `cancel`, `reply`, `item`, `end`, `error`, `closed` or
-   * `nodeDown`.
-   */
-  kind: string
-  /**
-   * Connection a request came on (replies go back on it), a reply arrived on, or that
-   * closed (`closed`).
-   */
-  conn: number
-  req: number
-  /** Target's local id (requests). */
-  local: number
-  /** Target's name, when addressed by a `system/*` name. */
-  name?: string
-  /** Credits granted (`credit`). */
-  n: number
-  body?: Buffer
-  /** Out-of-band binary values of the message, handed over without a copy. */
-  attachments?: Array<Buffer>
-  /** The node that is down (`nodeDown`), or that a reply came from (when known). */
-  node?: string
-  error?: JsWireError
+/** A frame of a batch that could not be sent. */
+export interface JsBatchFailure {
+  /** Its position in the batch. */
+  index: number
+  /** Why. */
+  error: JsWireError
+}
+
+/**
+ * What became of a batch: the connection each ask went on (in order; 0 when it failed),
+ * and the frames that failed.
+ */
+export interface JsBatchOutcome {
+  /** One per ask, in batch order. */
+  conns: Array<number>
+  /** Frames that could not be sent. */
+  failures: Array<JsBatchFailure>
+}
+
+/** A batch of transport events for JS, packed (the layout is documented in `host`). */
+export interface JsEventBatch {
+  /** The records, small bodies inside. */
+  packed: Buffer
+  /** Large bodies and attachments, handed over without a copy. */
+  parts: Array<Buffer>
+  /** Node ids and names the records refer to. */
+  strings: Array<string>
+  /** Errors the records refer to. */
+  errors: Array<JsWireError>
 }
 
 /** A member of the cluster. */

@@ -8,12 +8,13 @@
  */
 import type { CallOptions } from './types';
 import { protocol, errorFromJs, type NativeSystem } from './native';
-import type { JsEvent, JsWireError } from '../native/binding';
+import type { JsEventBatch, JsWireError } from '../native/binding';
 import { encode, decode, encodeParts, decodeParts } from './codec';
 import {
   PulsingError, PulsingRuntimeError, PulsingBusinessError, classifyActorError, fromNative, toWire,
 } from './errors';
 import { ActorStream, type StreamHost } from './stream';
+import { Outbox, ANSWER } from './outbox';
 import { guard } from './deadline';
 import type { CallTarget } from './target';
 import type { ActorCell } from './cell';
@@ -103,6 +104,63 @@ function errorOf(j: JsWireError): PulsingError {
   return e;
 }
 
+/** One transport event, as read from a packed batch (see `crates/pulsing-node/src/host.rs`). */
+interface Event {
+  kind: string;
+  conn: number;
+  req: number;
+  local: number;
+  n: number;
+  node: string | undefined;
+  name: string | undefined;
+  error: JsWireError | undefined;
+  body: Buffer;
+  attachments: Buffer[] | undefined;
+}
+
+const KINDS = ['ask', 'tell', 'credit', 'cancel', 'reply', 'item', 'end', 'error', 'closed', 'nodeDown'];
+
+/** Read the events of a packed batch, in order. */
+function unpackEvents(batch: JsEventBatch): Event[] {
+  const p = batch.packed;
+  const out: Event[] = [];
+  let at = 0;
+  while (at < p.length) {
+    const kind = KINDS[p[at]] ?? 'unknown';
+    const conn = p.readUInt32LE(at + 1);
+    const req = p.readDoubleLE(at + 5);
+    const local = p.readDoubleLE(at + 13);
+    const n = p.readUInt32LE(at + 21);
+    const node = p.readUInt16LE(at + 25);
+    const name = p.readUInt16LE(at + 27);
+    const error = p.readUInt32LE(at + 29);
+    at += 33;
+    let body: Buffer;
+    if (p[at] === 0) {
+      const len = p.readUInt32LE(at + 1);
+      body = p.subarray(at + 5, at + 5 + len); // a view of the batch: no copy
+      at += 5 + len;
+    } else {
+      body = batch.parts[p.readUInt32LE(at + 1)];
+      at += 5;
+    }
+    const count = p.readUInt16LE(at);
+    at += 2;
+    let attachments: Buffer[] | undefined;
+    if (count > 0) {
+      attachments = [];
+      for (let i = 0; i < count; i++, at += 4) attachments.push(batch.parts[p.readUInt32LE(at)]);
+    }
+    out.push({
+      kind, conn, req, local, n, body, attachments,
+      node: node ? batch.strings[node - 1] : undefined,
+      name: name ? batch.strings[name - 1] : undefined,
+      error: error ? batch.errors[error - 1] : undefined,
+    });
+  }
+  return out;
+}
+
 /** What the wire needs from its system. */
 export interface WireHost {
   readonly defaultTimeoutMs: number;
@@ -117,8 +175,12 @@ export class Wire {
   private readonly pending = new Map<number, Pending>();
   private readonly serving = new Map<string, { credit: number; wake: (() => void) | null; cancel: () => void }>();
 
+  /** What this tick sends, in one crossing. */
+  private readonly out: Outbox;
+
   constructor(private readonly core: NativeSystem, private readonly host: WireHost, readonly nodeId: string) {
-    core.setHost((events) => this.onEvents(events));
+    this.out = new Outbox(core);
+    core.setHost((batch) => this.onEvents(unpackEvents(batch)));
   }
 
   /** Call a method of an actor on `node` (by local id, or by `system/*` name). */
@@ -135,15 +197,12 @@ export class Wire {
       pending = { node, conn: 0, resolve, reject, stream: null };
       this.pending.set(req, pending);
     });
-    try {
-      pending.conn = this.core.sendRequest(node, req, local, name, parts.body, parts.attachments.length ? parts.attachments : null);
-    } catch (e) {
-      this.pending.delete(req);
-      return Promise.reject(fromNative(e));
-    }
+    this.out.request(node, req, local, name, parts.body, parts.attachments,
+      (conn) => { pending.conn = conn; },
+      (error) => { if (this.pending.delete(req)) this.fail(pending, errorOf(error)); });
     const timeoutMs = opts?.timeoutMs ?? this.host.defaultTimeoutMs;
     return guard(reply, timeoutMs, opts?.signal, `${label}.${method}`, () => {
-      if (this.pending.delete(req)) this.core.sendFlow(node, req, 0);
+      if (this.pending.delete(req)) this.out.flow(node, req, 0);
     }).then((v) => (v instanceof RemoteQueue ? this.streamOf(node, req, v, opts, label) : v));
   }
 
@@ -159,7 +218,9 @@ export class Wire {
   tell(node: string, local: number, method: string, args: unknown[]): Promise<void> {
     try {
       const { body, attachments } = encodeParts([method, args]);
-      this.core.sendRequest(node, null, local, null, body, attachments.length ? attachments : null);
+      // Fire and forget: a tell that cannot be sent is reported, it has nobody to answer.
+      this.out.request(node, null, local, null, body, attachments, null,
+        (error) => process.emitWarning(`pulsing: a tell to node ${node} was not sent: ${error.message}`, { code: 'PULSING_TELL_ERROR' }));
       return Promise.resolve();
     } catch (e) {
       return Promise.reject(fromNative(e));
@@ -168,6 +229,7 @@ export class Wire {
 
   /** Fail everything still pending (the system is shutting down). */
   close(): void {
+    this.out.flush();
     const err = new PulsingRuntimeError('Stopped', 'the actor system is shut down');
     for (const p of this.pending.values()) this.fail(p, err);
     this.pending.clear();
@@ -176,7 +238,7 @@ export class Wire {
   }
 
   private streamOf(node: string, req: number, q: RemoteQueue, opts: CallOptions | undefined, label: string): ActorStream {
-    const core = this.core;
+    const out = this.out;
     const pending = this.pending;
     async function* items(): AsyncGenerator<unknown, unknown, unknown> {
       let consumed = 0;
@@ -186,14 +248,14 @@ export class Wire {
           if (r.done) return r.value;
           // Credit goes back in batches of half the window: one frame per 16 items.
           if (++consumed === CREDIT_BATCH) {
-            core.sendFlow(node, req, consumed);
+            out.flow(node, req, consumed);
             consumed = 0;
           }
           yield r.value;
         }
       } finally {
         // `break`, abort or timeout before the end: tell the producer to stop.
-        if (!q.ended && pending.delete(req)) core.sendFlow(node, req, 0);
+        if (!q.ended && pending.delete(req)) out.flow(node, req, 0);
       }
     }
     return new ActorStream(items(), remoteHost(label), opts?.timeoutMs ?? this.host.defaultTimeoutMs, opts?.signal);
@@ -204,7 +266,7 @@ export class Wire {
     else p.reject(err);
   }
 
-  private onEvents(events: JsEvent[]): void {
+  private onEvents(events: Event[]): void {
     for (const ev of events) {
       try {
         this.onEvent(ev);
@@ -215,14 +277,14 @@ export class Wire {
   }
 
   /** The pending call `ev` answers, if it comes from the node that call went to. */
-  private answered(ev: JsEvent): Pending | undefined {
+  private answered(ev: Event): Pending | undefined {
     const p = this.pending.get(ev.req);
     if (!p) return undefined;
     if (ev.node !== p.node) return undefined; // a reply from elsewhere answers nothing
     return p;
   }
 
-  private onEvent(ev: JsEvent): void {
+  private onEvent(ev: Event): void {
     switch (ev.kind) {
       case 'reply': {
         const p = this.answered(ev);
@@ -284,9 +346,9 @@ export class Wire {
   }
 
   /** Run a request from another node on a local actor and send back the outcome. */
-  private serve(ev: JsEvent): void {
+  private serve(ev: Event): void {
     const ask = ev.kind === 'ask';
-    const answerError = (e: unknown) => { if (ask) this.core.replyError(ev.conn, ev.req, wireOf(e)); };
+    const answerError = (e: unknown) => { if (ask) this.replyError(ev.conn, ev.req, e); };
     let payload: unknown;
     try {
       payload = decodeParts(ev.body!, ev.attachments);
@@ -328,7 +390,13 @@ export class Wire {
   /** Answer a request with a value (its large binary parts out of band). */
   private send(conn: number, kind: 'reply' | 'item' | 'end', req: number, value: unknown): void {
     const { body, attachments } = encodeParts(value);
-    this.core.reply(conn, kind, req, body, attachments.length ? attachments : null);
+    this.out.answer(ANSWER[kind], conn, req, body, attachments);
+  }
+
+  /** Answer a request with an error, after what is already queued (errors are rare). */
+  private replyError(conn: number, req: number, e: unknown): void {
+    this.out.flush();
+    this.core.replyError(conn, req, wireOf(e));
   }
 
   /** Send a stream's items as credit allows; a cancel stops the generator (its finally runs). */
@@ -354,7 +422,7 @@ export class Wire {
         this.send(conn, 'item', req, r.value);
       }
     } catch (e) {
-      if (!cancelled) this.core.replyError(conn, req, wireOf(e));
+      if (!cancelled) this.replyError(conn, req, e);
     } finally {
       this.serving.delete(key);
     }

@@ -149,28 +149,17 @@ pub struct JsProtocol {
     pub error_kinds: Vec<String>,
 }
 
-/// A transport event for JS: a request for a JS actor, a reply to a JS call, or a node down.
+/// A batch of transport events for JS, packed (the layout is documented in `host`).
 #[napi(object)]
-pub struct JsEvent {
-    /// `ask`, `tell`, `credit`, `cancel`, `reply`, `item`, `end`, `error`, `closed` or
-    /// `nodeDown`.
-    pub kind: String,
-    /// Connection a request came on (replies go back on it), a reply arrived on, or that
-    /// closed (`closed`).
-    pub conn: u32,
-    pub req: i64,
-    /// Target's local id (requests).
-    pub local: i64,
-    /// Target's name, when addressed by a `system/*` name.
-    pub name: Option<String>,
-    /// Credits granted (`credit`).
-    pub n: u32,
-    pub body: Option<Buffer>,
-    /// Out-of-band binary values of the message, handed over without a copy.
-    pub attachments: Option<Vec<Buffer>>,
-    /// The node that is down (`nodeDown`), or that a reply came from (when known).
-    pub node: Option<String>,
-    pub error: Option<JsWireError>,
+pub struct JsEventBatch {
+    /// The records, small bodies inside.
+    pub packed: Buffer,
+    /// Large bodies and attachments, handed over without a copy.
+    pub parts: Vec<Buffer>,
+    /// Node ids and names the records refer to.
+    pub strings: Vec<String>,
+    /// Errors the records refer to.
+    pub errors: Vec<JsWireError>,
 }
 
 /// A typed error as it travels (see `WireError` in the core).

@@ -3,20 +3,34 @@
 //! One weak ThreadsafeFunction per system: events queue in a channel, and a pump task wakes
 //! JS once per batch (everything queued at that moment, up to `MAX_BATCH`), never once per
 //! message. The function is weak, so it never keeps the process alive.
+//!
+//! A batch crosses as one packed buffer (records, small bodies inside), not as one JS object
+//! and one Buffer per event: the JS side reads the records itself, which costs far less
+//! than napi building objects. Record layout (little-endian), one per event:
+//! `u8 kind` (0 ask, 1 tell, 2 credit, 3 cancel, 4 reply, 5 item, 6 end, 7 error, 8 closed,
+//! 9 nodeDown), `u32 conn`, `f64 req`, `f64 local`, `u32 n`, `u16 node` and `u16 name`
+//! (1 + index into `strings`, 0 for none), `u32 error` (1 + index into `errors`, 0 for
+//! none), the body (`u8 0, u32 len, bytes` inline, or `u8 1, u32 index` into `parts`),
+//! then `u16 count` and `count × u32` attachment indices into `parts`.
+
+use std::collections::HashMap;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use pulsing_actor::cluster::{ForeignEvent, ForeignHost};
+use pulsing_actor::prelude::NodeId;
 use tokio::sync::mpsc;
 
-use crate::convert::{JsEvent, JsWireError};
+use crate::convert::{JsEventBatch, JsWireError};
 use pulsing_actor::transport::Header;
 
 const MAX_BATCH: usize = 4096;
+/// Bodies up to this size are copied into the packed buffer; larger ones cross on their own.
+const INLINE_BODY: usize = 64 * 1024;
 
-/// The JS callback: receives an array of events.
+/// The JS callback: receives one packed batch of events.
 pub type EventCallback =
-    ThreadsafeFunction<Vec<JsEvent>, Unknown<'static>, Vec<JsEvent>, Status, false, true>;
+    ThreadsafeFunction<JsEventBatch, Unknown<'static>, JsEventBatch, Status, false, true>;
 
 /// Queues events for the pump.
 pub struct JsHost {
@@ -28,19 +42,19 @@ impl JsHost {
     pub fn start(callback: EventCallback) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<ForeignEvent>();
         napi::bindgen_prelude::spawn(async move {
-            let mut batch = Vec::new();
             while let Some(ev) = rx.recv().await {
-                batch.push(to_js(ev));
-                while batch.len() < MAX_BATCH {
+                let mut batch = Packer::default();
+                batch.push(ev);
+                let mut n = 1;
+                while n < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(ev) => batch.push(to_js(ev)),
+                        Ok(ev) => batch.push(ev),
                         Err(_) => break,
                     }
+                    n += 1;
                 }
-                let status = callback.call(
-                    std::mem::take(&mut batch),
-                    ThreadsafeFunctionCallMode::NonBlocking,
-                );
+                let status =
+                    callback.call(batch.finish(), ThreadsafeFunctionCallMode::NonBlocking);
                 if status != Status::Ok {
                     // The environment is going away: nothing can receive events any more.
                     break;
@@ -57,94 +71,181 @@ impl ForeignHost for JsHost {
     }
 }
 
-fn event(kind: &str) -> JsEvent {
-    JsEvent {
-        kind: kind.to_string(),
-        conn: 0,
-        req: 0,
-        local: 0,
-        name: None,
-        n: 0,
-        body: None,
-        attachments: None,
-        node: None,
-        error: None,
+/// One batch being packed.
+#[derive(Default)]
+struct Packer {
+    packed: Vec<u8>,
+    parts: Vec<Buffer>,
+    strings: Vec<String>,
+    nodes: HashMap<NodeId, u16>,
+    names: HashMap<String, u16>,
+    errors: Vec<JsWireError>,
+}
+
+struct Record {
+    kind: u8,
+    conn: u32,
+    req: u64,
+    local: u64,
+    n: u32,
+    node: Option<NodeId>,
+    name: Option<String>,
+    error: Option<JsWireError>,
+    body: bytes::Bytes,
+    attachments: Vec<bytes::Bytes>,
+}
+
+impl Record {
+    fn new(kind: u8) -> Record {
+        Record {
+            kind,
+            conn: 0,
+            req: 0,
+            local: 0,
+            n: 0,
+            node: None,
+            name: None,
+            error: None,
+            body: bytes::Bytes::new(),
+            attachments: Vec::new(),
+        }
     }
 }
 
-fn to_js(ev: ForeignEvent) -> JsEvent {
-    match ev {
-        ForeignEvent::NodeDown(node) => JsEvent {
-            node: Some(node.to_string()),
-            ..event("nodeDown")
-        },
-        ForeignEvent::ConnClosed(conn) => JsEvent {
-            conn,
-            ..event("closed")
-        },
-        ForeignEvent::Request {
-            conn,
-            header,
-            local,
-            name,
-            body,
-            attachments,
-        } => {
-            let (kind, req, n) = match header {
-                Header::Ask { req, .. } => ("ask", req, 0),
-                Header::Tell { .. } => ("tell", 0, 0),
-                Header::Credit { req, n } => ("credit", req, n),
-                Header::Cancel { req } => ("cancel", req, 0),
-                _ => ("unknown", 0, 0),
-            };
-            JsEvent {
+impl Packer {
+    fn push(&mut self, ev: ForeignEvent) {
+        let r = match ev {
+            ForeignEvent::NodeDown(node) => Record {
+                node: Some(node),
+                ..Record::new(9)
+            },
+            ForeignEvent::ConnClosed(conn) => Record {
                 conn,
-                req: req as i64,
-                local: local as i64,
+                ..Record::new(8)
+            },
+            ForeignEvent::Request {
+                conn,
+                header,
+                local,
                 name,
-                n,
-                body: Some(Buffer::from(body.to_vec())),
-                attachments: buffers(attachments),
-                ..event(kind)
+                body,
+                attachments,
+            } => {
+                let (kind, req, n) = match header {
+                    Header::Ask { req, .. } => (0, req, 0),
+                    Header::Tell { .. } => (1, 0, 0),
+                    Header::Credit { req, n } => (2, req, n),
+                    Header::Cancel { req } => (3, req, 0),
+                    _ => return,
+                };
+                Record {
+                    conn,
+                    req,
+                    local,
+                    n,
+                    name,
+                    body,
+                    attachments,
+                    ..Record::new(kind)
+                }
             }
-        }
-        ForeignEvent::Response {
-            conn,
-            node,
-            header,
-            body,
-            attachments,
-        } => {
-            let (kind, req, error) = match header {
-                Header::Reply { req, .. } => ("reply", req, None),
-                Header::StreamItem { req, .. } => ("item", req, None),
-                Header::StreamEnd { req, .. } => ("end", req, None),
-                Header::Error { req, error } => ("error", req, Some(JsWireError::from(error))),
-                _ => ("unknown", 0, None),
-            };
-            JsEvent {
+            ForeignEvent::Response {
                 conn,
-                req: req as i64,
-                node: node.map(|n| n.to_string()),
-                body: Some(Buffer::from(body.to_vec())),
-                attachments: buffers(attachments),
-                error,
-                ..event(kind)
+                node,
+                header,
+                body,
+                attachments,
+            } => {
+                let (kind, req, error) = match header {
+                    Header::Reply { req, .. } => (4, req, None),
+                    Header::StreamItem { req, .. } => (5, req, None),
+                    Header::StreamEnd { req, .. } => (6, req, None),
+                    Header::Error { req, error } => (7, req, Some(JsWireError::from(error))),
+                    _ => return,
+                };
+                Record {
+                    conn,
+                    req,
+                    node,
+                    error,
+                    body,
+                    attachments,
+                    ..Record::new(kind)
+                }
             }
+        };
+        self.record(r);
+    }
+
+    fn record(&mut self, r: Record) {
+        let node = r.node.map(|n| self.node(n)).unwrap_or(0);
+        let name = r.name.map(|n| self.name(n)).unwrap_or(0);
+        let error = match r.error {
+            Some(e) => {
+                self.errors.push(e);
+                self.errors.len() as u32
+            }
+            None => 0,
+        };
+        let p = &mut self.packed;
+        p.push(r.kind);
+        p.extend_from_slice(&r.conn.to_le_bytes());
+        p.extend_from_slice(&(r.req as f64).to_le_bytes());
+        p.extend_from_slice(&(r.local as f64).to_le_bytes());
+        p.extend_from_slice(&r.n.to_le_bytes());
+        p.extend_from_slice(&node.to_le_bytes());
+        p.extend_from_slice(&name.to_le_bytes());
+        p.extend_from_slice(&error.to_le_bytes());
+        if r.body.len() <= INLINE_BODY {
+            p.push(0);
+            p.extend_from_slice(&(r.body.len() as u32).to_le_bytes());
+            p.extend_from_slice(&r.body);
+        } else {
+            let i = self.part(r.body);
+            self.packed.push(1);
+            self.packed.extend_from_slice(&i.to_le_bytes());
+        }
+        self.packed
+            .extend_from_slice(&(r.attachments.len() as u16).to_le_bytes());
+        for a in r.attachments {
+            let i = self.part(a);
+            self.packed.extend_from_slice(&i.to_le_bytes());
         }
     }
-}
 
-/// Attachments as JS Buffers. A large attachment was read into its own allocation, so
-/// `Vec::from` takes it over and the Buffer is external memory: no copy.
-fn buffers(attachments: Vec<bytes::Bytes>) -> Option<Vec<Buffer>> {
-    if attachments.is_empty() {
-        return None;
+    /// A large body or attachment: its own allocation was read from the socket, so
+    /// `Vec::from` takes it over and the Buffer is external memory, without a copy.
+    fn part(&mut self, b: bytes::Bytes) -> u32 {
+        self.parts.push(Buffer::from(Vec::<u8>::from(b)));
+        (self.parts.len() - 1) as u32
     }
-    Some(
-        attachments
-            .into_iter()
-            .map(|a| Buffer::from(Vec::<u8>::from(a)))
-            .collect(),
-    )
+
+    fn node(&mut self, n: NodeId) -> u16 {
+        if let Some(i) = self.nodes.get(&n) {
+            return *i;
+        }
+        self.strings.push(n.to_string());
+        let i = self.strings.len() as u16;
+        self.nodes.insert(n, i);
+        i
+    }
+
+    fn name(&mut self, n: String) -> u16 {
+        if let Some(i) = self.names.get(&n) {
+            return *i;
+        }
+        self.strings.push(n.clone());
+        let i = self.strings.len() as u16;
+        self.names.insert(n, i);
+        i
+    }
+
+    fn finish(self) -> JsEventBatch {
+        JsEventBatch {
+            packed: Buffer::from(self.packed),
+            parts: self.parts,
+            strings: self.strings,
+            errors: self.errors,
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! name registry. Calls between TypeScript actors in one process never cross into Rust.
 
 // Public so the exports count as reachable: napi registers them with Node, Rust never calls them.
+pub mod batch;
 pub mod convert;
 pub mod host;
 pub mod system;

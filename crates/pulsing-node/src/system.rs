@@ -12,6 +12,7 @@ use crate::convert::{
     to_napi, to_wire, Code, JsMember, JsNamedActor, JsNamedInstance, JsProtocol, JsSystemConfig,
     JsWireError,
 };
+use crate::batch::JsBatchOutcome;
 use crate::host::{EventCallback, JsHost};
 use pulsing_actor::cluster::node::{AnswerKind, Node};
 use pulsing_actor::cluster::Topology;
@@ -201,7 +202,7 @@ impl NativeSystem {
     }
 
     /// Receive transport events for JS actors and JS calls, in batches.
-    #[napi(ts_args_type = "callback: (events: Array<JsEvent>) => void")]
+    #[napi(ts_args_type = "callback: (batch: JsEventBatch) => void")]
     pub fn set_host(&self, callback: EventCallback) -> napi::Result<(), Code> {
         let node = self.node()?;
         node.set_foreign_host(std::sync::Arc::new(JsHost::start(callback)));
@@ -231,6 +232,18 @@ impl NativeSystem {
                 owned(attachments),
             )
             .map_err(to_napi)
+    }
+
+    /// Send every frame a JS tick produced, in one crossing (see `batch` for the layout).
+    #[napi]
+    pub fn send_batch(
+        &self,
+        ops: Buffer,
+        parts: Vec<Buffer>,
+        nodes: Vec<String>,
+        names: Vec<String>,
+    ) -> napi::Result<JsBatchOutcome, Code> {
+        crate::batch::send(self.node()?, &ops, parts, &nodes, &names).map_err(to_napi)
     }
 
     /// Grant `n` stream credits (`n > 0`) or cancel (`n == 0`) a call to another node.

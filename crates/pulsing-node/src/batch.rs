@@ -1,0 +1,197 @@
+//! One crossing per JS tick: the frames the TypeScript layer produced in a tick arrive packed
+//! in one buffer, with their bodies and attachments as a list of Buffers, and are sent here
+//! in order. Parsing the packed records is conversion; building and routing frames stays in
+//! the core (`Node::foreign_*`).
+//!
+//! Record layout (little-endian), one per frame:
+//! - `u8 op`: 0 ask, 1 tell, 2 flow (credit or cancel), 3 reply, 4 stream item, 5 stream end
+//! - ask / tell: `u16 node` (index into `nodes`), `f64 req` (ask; 0 for tell),
+//!   `u8 target` (0 local id, 1 name), then `f64 local` or `u16 name` (index into `names`)
+//! - flow: `u16 node`, `f64 req`, `u32 n` (0 cancels)
+//! - reply / item / end: `u32 conn`, `f64 req`
+//! - every op but flow then the body: `u8 0, u32 len, len bytes` (a small body, inline) or
+//!   `u8 1, u32 index` (into `parts`), then `u16 count`, `count × u32` attachment indices
+//!   into `parts`.
+
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+use pulsing_actor::cluster::node::{AnswerKind, Node};
+use pulsing_actor::prelude::*;
+
+use crate::convert::{to_wire, JsWireError};
+
+/// A frame of a batch that could not be sent.
+#[napi(object)]
+pub struct JsBatchFailure {
+    /// Its position in the batch.
+    pub index: u32,
+    /// Why.
+    pub error: JsWireError,
+}
+
+/// What became of a batch: the connection each ask went on (in order; 0 when it failed),
+/// and the frames that failed.
+#[napi(object)]
+pub struct JsBatchOutcome {
+    /// One per ask, in batch order.
+    pub conns: Vec<u32>,
+    /// Frames that could not be sent.
+    pub failures: Vec<JsBatchFailure>,
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], PulsingError> {
+        let end = self.at + N;
+        let bytes = self.b.get(self.at..end).ok_or_else(|| {
+            PulsingError::runtime(RuntimeErrorKind::Protocol, "a truncated send batch")
+        })?;
+        self.at = end;
+        Ok(bytes.try_into().expect("N bytes"))
+    }
+    fn u8(&mut self) -> Result<u8, PulsingError> {
+        Ok(self.take::<1>()?[0])
+    }
+    fn u16(&mut self) -> Result<usize, PulsingError> {
+        Ok(u16::from_le_bytes(self.take()?) as usize)
+    }
+    fn u32(&mut self) -> Result<u32, PulsingError> {
+        Ok(u32::from_le_bytes(self.take()?))
+    }
+    fn f64(&mut self) -> Result<u64, PulsingError> {
+        Ok(f64::from_le_bytes(self.take()?) as u64)
+    }
+    fn bytes(&mut self, n: usize) -> Result<&[u8], PulsingError> {
+        let end = self.at + n;
+        let bytes = self.b.get(self.at..end).ok_or_else(|| {
+            PulsingError::runtime(RuntimeErrorKind::Protocol, "a truncated send batch")
+        })?;
+        self.at = end;
+        Ok(bytes)
+    }
+}
+
+fn bad(what: &str) -> PulsingError {
+    PulsingError::runtime(
+        RuntimeErrorKind::Protocol,
+        format!("a send batch refers to a missing {what}"),
+    )
+}
+
+/// The parts of a batch, each handed over (without a copy) to the frame that uses it.
+struct Parts(Vec<Option<Buffer>>);
+
+impl Parts {
+    fn take(&mut self, i: u32) -> Result<bytes::Bytes, PulsingError> {
+        let b = self
+            .0
+            .get_mut(i as usize)
+            .and_then(Option::take)
+            .ok_or_else(|| bad("part"))?;
+        Ok(bytes::Bytes::from_owner(b))
+    }
+
+    fn body_and_attachments(
+        &mut self,
+        r: &mut Reader,
+    ) -> Result<(bytes::Bytes, Vec<bytes::Bytes>), PulsingError> {
+        let body = match r.u8()? {
+            0 => {
+                let len = r.u32()? as usize;
+                bytes::Bytes::copy_from_slice(r.bytes(len)?)
+            }
+            _ => {
+                let i = r.u32()?;
+                self.take(i)?
+            }
+        };
+        let count = r.u16()?;
+        let mut atts = Vec::with_capacity(count);
+        for _ in 0..count {
+            atts.push(r.u32()?);
+        }
+        let atts = atts
+            .into_iter()
+            .map(|i| self.take(i))
+            .collect::<Result<_, _>>()?;
+        Ok((body, atts))
+    }
+}
+
+/// Send every frame of a batch, in order.
+pub fn send(
+    node: &Node,
+    ops: &[u8],
+    parts: Vec<Buffer>,
+    nodes: &[String],
+    names: &[String],
+) -> Result<JsBatchOutcome, PulsingError> {
+    let node_ids = nodes
+        .iter()
+        .map(|n| n.parse::<NodeId>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut parts = Parts(parts.into_iter().map(Some).collect());
+    let mut r = Reader { b: ops, at: 0 };
+    let mut out = JsBatchOutcome {
+        conns: Vec::new(),
+        failures: Vec::new(),
+    };
+    let mut index = 0u32;
+    while r.at < ops.len() {
+        let op = r.u8()?;
+        let sent = match op {
+            0 | 1 => {
+                let to = *node_ids.get(r.u16()?).ok_or_else(|| bad("node"))?;
+                let req = r.f64()?;
+                let (local, name) = match r.u8()? {
+                    0 => (Some(r.f64()?), None),
+                    _ => (None, Some(names.get(r.u16()?).ok_or_else(|| bad("name"))?.clone())),
+                };
+                let (body, atts) = parts.body_and_attachments(&mut r)?;
+                let req = (op == 0).then_some(req);
+                let sent = node.foreign_request(to, req, local, name, body, atts);
+                if op == 0 {
+                    out.conns.push(*sent.as_ref().unwrap_or(&0));
+                }
+                sent.map(|_| ())
+            }
+            2 => {
+                let to = *node_ids.get(r.u16()?).ok_or_else(|| bad("node"))?;
+                let req = r.f64()?;
+                let n = r.u32()?;
+                node.foreign_flow(to, req, n)
+            }
+            3..=5 => {
+                let conn = r.u32()?;
+                let req = r.f64()?;
+                let kind = match op {
+                    3 => AnswerKind::Reply,
+                    4 => AnswerKind::Item,
+                    _ => AnswerKind::End,
+                };
+                let (body, atts) = parts.body_and_attachments(&mut r)?;
+                // A closed connection took its caller with it: nothing to report.
+                node.foreign_answer(conn, kind, req, body, atts);
+                Ok(())
+            }
+            other => {
+                return Err(PulsingError::runtime(
+                    RuntimeErrorKind::Protocol,
+                    format!("unknown op {other} in a send batch"),
+                ))
+            }
+        };
+        if let Err(e) = sent {
+            out.failures.push(JsBatchFailure {
+                index,
+                error: to_wire(&e),
+            });
+        }
+        index += 1;
+    }
+    Ok(out)
+}

@@ -1,0 +1,159 @@
+/**
+ * The frames one JS tick sends, handed to the core in one crossing: calls, tells, credit,
+ * cancels and answers are packed as records into one buffer, small bodies inside it; large
+ * bodies and attachments travel as a list of Buffers, never copied. The batch is flushed
+ * once, in a microtask, in the order the frames were made. The layout is documented with its parser (`crates/pulsing-node/src/batch.rs`).
+ */
+import type { NativeSystem } from './native';
+import type { JsWireError } from '../native/binding';
+
+/** Bodies up to this size are copied into the batch (one buffer crosses, not one per body). */
+const INLINE_BODY = 4096;
+
+const OP_ASK = 0;
+const OP_TELL = 1;
+const OP_FLOW = 2;
+/** Answers: reply, stream item, stream end. */
+export const ANSWER = { reply: 3, item: 4, end: 5 } as const;
+
+/** What the sender of one frame is told when the core could not send it. */
+export type OnFailure = (error: JsWireError) => void;
+
+/** A batch being filled. */
+export class Outbox {
+  private buf = Buffer.allocUnsafe(16 * 1024);
+  private pos = 0;
+  private parts: Buffer[] = [];
+  private nodes: string[] = [];
+  private nodeIndex = new Map<string, number>();
+  private names: string[] = [];
+  /** Per frame, who hears of its failure (null: nobody waits for it). */
+  private failures: (OnFailure | null)[] = [];
+  /** Per ask, where its connection id goes. */
+  private asks: ((conn: number) => void)[] = [];
+  private scheduled = false;
+  private readonly flushNow = () => this.flush();
+
+  constructor(private readonly core: NativeSystem) {}
+
+  /** An ask (with `req`) or a tell (`req` null) to `node`, by local id or by name. */
+  request(node: string, req: number | null, local: number | null, name: string | null, body: Buffer, attachments: Buffer[], onConn: ((conn: number) => void) | null, onFailure: OnFailure | null): void {
+    this.room(32);
+    this.u8(req === null ? OP_TELL : OP_ASK);
+    this.u16(this.node(node));
+    this.f64(req ?? 0);
+    if (local !== null) {
+      this.u8(0);
+      this.f64(local);
+    } else {
+      this.u8(1);
+      this.u16(this.names.push(name!) - 1);
+    }
+    this.payload(body, attachments);
+    if (req !== null) this.asks.push(onConn ?? (() => {}));
+    this.done(onFailure);
+  }
+
+  /** Credit (`n > 0`) or cancel (`n == 0`) for call `req` to `node`. */
+  flow(node: string, req: number, n: number): void {
+    this.room(16);
+    this.u8(OP_FLOW);
+    this.u16(this.node(node));
+    this.f64(req);
+    this.u32(n);
+    this.done(null);
+  }
+
+  /** An answer to request `req` that arrived on `conn`. */
+  answer(op: number, conn: number, req: number, body: Buffer, attachments: Buffer[]): void {
+    this.room(16);
+    this.u8(op);
+    this.u32(conn);
+    this.f64(req);
+    this.payload(body, attachments);
+    this.done(null);
+  }
+
+  /** Send what is queued now (before a direct call that must not overtake it), and end the tick. */
+  flush(): void {
+    this.scheduled = false;
+    this.send();
+  }
+
+  private send(): void {
+    if (this.failures.length === 0) return;
+    // The core parses `ops` during the call and keeps nothing of it, so the buffer is reused;
+    // the parts it keeps (bodies, attachments) are the caller's own Buffers.
+    const ops = this.buf.subarray(0, this.pos);
+    const { parts, nodes, names, failures, asks } = this;
+    this.pos = 0;
+    this.parts = [];
+    this.nodes = [];
+    this.nodeIndex.clear();
+    this.names = [];
+    this.failures = [];
+    this.asks = [];
+    let outcome;
+    try {
+      outcome = this.core.sendBatch(ops, parts, nodes, names);
+    } catch (e) {
+      // The whole batch was refused (the system is shutting down): tell everyone waiting.
+      const err = e as { code?: string; message?: string };
+      const wire: JsWireError = { cls: 'PulsingRuntimeError', message: err.message ?? String(e), kind: err.code ?? 'Stopped' };
+      for (const f of failures) f?.(wire);
+      return;
+    }
+    for (let i = 0; i < asks.length; i++) asks[i](outcome.conns[i]);
+    for (const f of outcome.failures) failures[f.index]?.(f.error);
+  }
+
+  /**
+   * The first frame of a tick leaves at once (a lone call waits for nothing); the frames
+   * that follow it in the same tick are batched and leave together when the tick's
+   * microtasks are done.
+   */
+  private done(onFailure: OnFailure | null): void {
+    this.failures.push(onFailure);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.send();
+    queueMicrotask(this.flushNow);
+  }
+
+  private payload(body: Buffer, attachments: Buffer[]): void {
+    if (body.length <= INLINE_BODY) {
+      this.room(5 + body.length + 2 + 4 * attachments.length);
+      this.u8(0);
+      this.u32(body.length);
+      body.copy(this.buf, this.pos);
+      this.pos += body.length;
+    } else {
+      this.room(5 + 2 + 4 * attachments.length);
+      this.u8(1);
+      this.u32(this.parts.push(body) - 1);
+    }
+    this.u16(attachments.length);
+    for (const a of attachments) this.u32(this.parts.push(a) - 1);
+  }
+
+  private node(id: string): number {
+    let i = this.nodeIndex.get(id);
+    if (i === undefined) {
+      i = this.nodes.push(id) - 1;
+      this.nodeIndex.set(id, i);
+    }
+    return i;
+  }
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
+  }
+
+  private u8(v: number): void { this.buf[this.pos++] = v; }
+  private u16(v: number): void { this.buf.writeUInt16LE(v, this.pos); this.pos += 2; }
+  private u32(v: number): void { this.buf.writeUInt32LE(v, this.pos); this.pos += 4; }
+  private f64(v: number): void { this.buf.writeDoubleLE(v, this.pos); this.pos += 8; }
+}
