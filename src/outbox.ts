@@ -13,8 +13,8 @@ const INLINE_BODY = 4096;
 const OP_ASK = 0;
 const OP_TELL = 1;
 const OP_FLOW = 2;
-/** Answers: reply, stream item, stream end. */
-export const ANSWER = { reply: 3, item: 4, end: 5 } as const;
+/** Answers: reply, stream item, stream end, several stream items. */
+export const ANSWER = { reply: 3, item: 4, end: 5, items: 6 } as const;
 
 /** What the sender of one frame is told when the core could not send it. */
 export type OnFailure = (error: JsWireError) => void;

@@ -118,7 +118,7 @@ interface Event {
   attachments: Buffer[] | undefined;
 }
 
-const KINDS = ['ask', 'tell', 'credit', 'cancel', 'reply', 'item', 'end', 'error', 'closed', 'nodeDown'];
+const KINDS = ['ask', 'tell', 'credit', 'cancel', 'reply', 'item', 'end', 'error', 'closed', 'nodeDown', 'items'];
 
 /** Read the events of a packed batch, in order. */
 function unpackEvents(batch: JsEventBatch): Event[] {
@@ -294,6 +294,7 @@ export class Wire {
         return;
       }
       case 'item':
+      case 'items':
       case 'end': {
         const p = this.answered(ev);
         if (!p) return;
@@ -304,7 +305,10 @@ export class Wire {
           p.resolve(p.stream);
         }
         if (ev.kind === 'item') p.stream.push(value);
-        else { this.pending.delete(ev.req); p.stream.finish(value); }
+        else if (ev.kind === 'items') {
+          if (!Array.isArray(value)) { this.pending.delete(ev.req); this.fail(p, new PulsingRuntimeError('Protocol', 'a batch of stream items must be an array')); return; }
+          for (const v of value) p.stream.push(v);
+        } else { this.pending.delete(ev.req); p.stream.finish(value); }
         return;
       }
       case 'error': {
@@ -388,7 +392,7 @@ export class Wire {
   }
 
   /** Answer a request with a value (its large binary parts out of band). */
-  private send(conn: number, kind: 'reply' | 'item' | 'end', req: number, value: unknown): void {
+  private send(conn: number, kind: 'reply' | 'item' | 'items' | 'end', req: number, value: unknown): void {
     const { body, attachments } = encodeParts(value);
     this.out.answer(ANSWER[kind], conn, req, body, attachments);
   }
@@ -399,7 +403,11 @@ export class Wire {
     this.core.replyError(conn, req, wireOf(e));
   }
 
-  /** Send a stream's items as credit allows; a cancel stops the generator (its finally runs). */
+  /**
+   * Send a stream's items as credit allows; a cancel stops the generator (its finally runs).
+   * To a TypeScript caller, the items produced before the event loop turns travel together
+   * in one frame (credit still counts items); a Rust caller gets one frame per item.
+   */
   private async serveStream(conn: number, req: number, stream: ActorStream): Promise<void> {
     const key = `${conn}:${req}`;
     const it = stream[Symbol.asyncIterator]();
@@ -409,20 +417,42 @@ export class Wire {
       wake: null as (() => void) | null,
       cancel: () => { cancelled = true; state.wake?.(); void it.return?.(undefined); },
     };
+    const batching = req < REQ_ID_SPACE;
+    let batch: unknown[] = [];
+    let scheduled = false;
+    const flushItems = () => {
+      scheduled = false;
+      if (batch.length === 0 || cancelled) return;
+      const items = batch;
+      batch = [];
+      try {
+        if (items.length === 1) this.send(conn, 'item', req, items[0]);
+        else this.send(conn, 'items', req, items);
+      } catch (e) {
+        cancelled = true;
+        this.replyError(conn, req, e);
+        void it.return?.(undefined);
+      }
+    };
     this.serving.set(key, state);
     try {
       for (;;) {
-        while (state.credit <= 0 && !cancelled) await new Promise<void>((r) => { state.wake = r; });
+        while (state.credit <= 0 && !cancelled) {
+          flushItems();
+          await new Promise<void>((r) => { state.wake = r; });
+        }
         state.wake = null;
         if (cancelled) return;
         const r = await it.next();
         if (cancelled) return;
-        if (r.done) { this.send(conn, 'end', req, r.value); return; }
+        if (r.done) { flushItems(); if (!cancelled) this.send(conn, 'end', req, r.value); return; }
         state.credit--;
-        this.send(conn, 'item', req, r.value);
+        if (!batching) { this.send(conn, 'item', req, r.value); continue; }
+        batch.push(r.value);
+        if (!scheduled) { scheduled = true; setImmediate(flushItems); }
       }
     } catch (e) {
-      if (!cancelled) this.replyError(conn, req, e);
+      if (!cancelled) { flushItems(); this.replyError(conn, req, e); }
     } finally {
       this.serving.delete(key);
     }

@@ -2,7 +2,7 @@
 //! TypeScript): defined here once.
 
 /// Items a stream producer may send ahead of its consumer.
-pub const STREAM_WINDOW: u32 = 32;
+pub const STREAM_WINDOW: u32 = 256;
 /// Credit is returned this many items at a time (half the window keeps the producer busy).
 pub const CREDIT_BATCH: u32 = STREAM_WINDOW / 2;
 /// Request ids are drawn at random below this (they fit a JS number exactly).

@@ -4,11 +4,12 @@
 //! the core (`Node::foreign_*`).
 //!
 //! Record layout (little-endian), one per frame:
-//! - `u8 op`: 0 ask, 1 tell, 2 flow (credit or cancel), 3 reply, 4 stream item, 5 stream end
+//! - `u8 op`: 0 ask, 1 tell, 2 flow (credit or cancel), 3 reply, 4 stream item, 5 stream end,
+//!   6 stream items (a MessagePack array of several)
 //! - ask / tell: `u16 node` (index into `nodes`), `f64 req` (ask; 0 for tell),
 //!   `u8 target` (0 local id, 1 name), then `f64 local` or `u16 name` (index into `names`)
 //! - flow: `u16 node`, `f64 req`, `u32 n` (0 cancels)
-//! - reply / item / end: `u32 conn`, `f64 req`
+//! - reply / item / end / items: `u32 conn`, `f64 req`
 //! - every op but flow then the body: `u8 0, u32 len, len bytes` (a small body, inline) or
 //!   `u8 1, u32 index` (into `parts`), then `u16 count`, `count × u32` attachment indices
 //!   into `parts`.
@@ -149,7 +150,10 @@ pub fn send(
                 let req = r.f64()?;
                 let (local, name) = match r.u8()? {
                     0 => (Some(r.f64()?), None),
-                    _ => (None, Some(names.get(r.u16()?).ok_or_else(|| bad("name"))?.clone())),
+                    _ => (
+                        None,
+                        Some(names.get(r.u16()?).ok_or_else(|| bad("name"))?.clone()),
+                    ),
                 };
                 let (body, atts) = parts.body_and_attachments(&mut r)?;
                 let req = (op == 0).then_some(req);
@@ -165,13 +169,14 @@ pub fn send(
                 let n = r.u32()?;
                 node.foreign_flow(to, req, n)
             }
-            3..=5 => {
+            3..=6 => {
                 let conn = r.u32()?;
                 let req = r.f64()?;
                 let kind = match op {
                     3 => AnswerKind::Reply,
                     4 => AnswerKind::Item,
-                    _ => AnswerKind::End,
+                    5 => AnswerKind::End,
+                    _ => AnswerKind::Items,
                 };
                 let (body, atts) = parts.body_and_attachments(&mut r)?;
                 // A closed connection took its caller with it: nothing to report.

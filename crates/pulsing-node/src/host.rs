@@ -8,7 +8,7 @@
 //! and one Buffer per event: the JS side reads the records itself, which costs far less
 //! than napi building objects. Record layout (little-endian), one per event:
 //! `u8 kind` (0 ask, 1 tell, 2 credit, 3 cancel, 4 reply, 5 item, 6 end, 7 error, 8 closed,
-//! 9 nodeDown), `u32 conn`, `f64 req`, `f64 local`, `u32 n`, `u16 node` and `u16 name`
+//! 9 nodeDown, 10 items), `u32 conn`, `f64 req`, `f64 local`, `u32 n`, `u16 node` and `u16 name`
 //! (1 + index into `strings`, 0 for none), `u32 error` (1 + index into `errors`, 0 for
 //! none), the body (`u8 0, u32 len, bytes` inline, or `u8 1, u32 index` into `parts`),
 //! then `u16 count` and `count × u32` attachment indices into `parts`.
@@ -53,8 +53,7 @@ impl JsHost {
                     }
                     n += 1;
                 }
-                let status =
-                    callback.call(batch.finish(), ThreadsafeFunctionCallMode::NonBlocking);
+                let status = callback.call(batch.finish(), ThreadsafeFunctionCallMode::NonBlocking);
                 if status != Status::Ok {
                     // The environment is going away: nothing can receive events any more.
                     break;
@@ -160,6 +159,7 @@ impl Packer {
                     Header::Reply { req, .. } => (4, req, None),
                     Header::StreamItem { req, .. } => (5, req, None),
                     Header::StreamEnd { req, .. } => (6, req, None),
+                    Header::StreamItems { req, .. } => (10, req, None),
                     Header::Error { req, error } => (7, req, Some(JsWireError::from(error))),
                     _ => return,
                 };

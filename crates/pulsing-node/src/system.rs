@@ -8,11 +8,11 @@ use napi_derive::napi;
 use pulsing_actor::naming;
 use pulsing_actor::prelude::*;
 
+use crate::batch::JsBatchOutcome;
 use crate::convert::{
     to_napi, to_wire, Code, JsMember, JsNamedActor, JsNamedInstance, JsProtocol, JsSystemConfig,
     JsWireError,
 };
-use crate::batch::JsBatchOutcome;
 use crate::host::{EventCallback, JsHost};
 use pulsing_actor::cluster::node::{AnswerKind, Node};
 use pulsing_actor::cluster::Topology;

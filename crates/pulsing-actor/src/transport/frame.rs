@@ -109,6 +109,14 @@ pub enum Header {
     /// Nothing to say: sent on a connection that wrote nothing for a while, so a quiet but
     /// healthy link is not taken for a dead one by the peer's idle timeout.
     Keepalive,
+    /// Several items of the stream answering `req`: the body is a MessagePack array of them.
+    /// Sent only to foreign (TypeScript) callers, whose request ids have no `RUST_REQ_BIT`.
+    StreamItems {
+        /// The request id.
+        req: u64,
+        /// The codec of the body.
+        tag: String,
+    },
 }
 
 /// One frame: header, body, and out-of-band attachments.

@@ -202,7 +202,8 @@ impl Node {
             Header::Reply { req, .. }
             | Header::Error { req, .. }
             | Header::StreamItem { req, .. }
-            | Header::StreamEnd { req, .. } => *req,
+            | Header::StreamEnd { req, .. }
+            | Header::StreamItems { req, .. } => *req,
             _ => return,
         };
         if req & RUST_REQ_BIT == 0 {

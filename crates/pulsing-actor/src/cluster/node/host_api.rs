@@ -20,6 +20,8 @@ pub enum AnswerKind {
     Item,
     /// The end of the stream (the body is the generator's return value).
     End,
+    /// Several stream items (the body is a MessagePack array of them).
+    Items,
 }
 
 impl AnswerKind {
@@ -29,6 +31,7 @@ impl AnswerKind {
             "reply" => Ok(AnswerKind::Reply),
             "item" => Ok(AnswerKind::Item),
             "end" => Ok(AnswerKind::End),
+            "items" => Ok(AnswerKind::Items),
             other => Err(PulsingError::runtime(
                 RuntimeErrorKind::Protocol,
                 format!("unknown answer kind {other:?}: reply, item or end"),
@@ -101,6 +104,7 @@ impl Node {
             AnswerKind::Reply => Header::Reply { req, tag },
             AnswerKind::Item => Header::StreamItem { req, tag },
             AnswerKind::End => Header::StreamEnd { req, tag },
+            AnswerKind::Items => Header::StreamItems { req, tag },
         };
         self.send_on(
             conn,

@@ -235,9 +235,11 @@ impl Node {
             if self.faults.outgoing(peer) == Verdict::Drop {
                 return true;
             }
-            // A large reply takes the peer's bulk lane (the caller accepts it from any
-            // connection of the node it called).
-            if frame.payload_len() > self.cfg.bulk_threshold {
+            // A large single reply takes the peer's bulk lane (the caller accepts it from any
+            // connection of the node it called). A stream's frames stay on the stream's
+            // connection whatever their size: on two lanes its end could overtake its items.
+            let single = matches!(frame.header, Header::Reply { .. });
+            if single && frame.payload_len() > self.cfg.bulk_threshold {
                 return self.send_to(peer, frame).is_ok();
             }
         }
@@ -519,7 +521,8 @@ fn frame_req(h: &Header) -> Option<u64> {
     match h {
         Header::Reply { req, .. }
         | Header::StreamItem { req, .. }
-        | Header::StreamEnd { req, .. } => Some(*req),
+        | Header::StreamEnd { req, .. }
+        | Header::StreamItems { req, .. } => Some(*req),
         _ => None,
     }
 }

@@ -247,7 +247,8 @@ impl Node {
             Header::Reply { .. }
             | Header::Error { .. }
             | Header::StreamItem { .. }
-            | Header::StreamEnd { .. } => self.on_response(c, f),
+            | Header::StreamEnd { .. }
+            | Header::StreamItems { .. } => self.on_response(c, f),
             Header::Keepalive => {}
         }
     }

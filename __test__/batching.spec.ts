@@ -1,0 +1,79 @@
+// One crossing per tick, many stream items per frame: what a batch carries must arrive
+// whole, in order, for the right caller, and a cancel must still stop the producer at once.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import * as pul from '../dist/index.js';
+import { startNode, waitFor, type Child } from './helpers';
+
+class Worker {
+  incr(_n?: number): number { return 0; }
+  echo<T>(x: T): T { return x; }
+  where(): { label: string; pid: number; nodeId: string } { throw new Error('remote only'); }
+  async *tokens(_n: number): AsyncGenerator<string, number> { return 0; }
+  *mixed(_n: number, _big: number): Generator<{ i: number } | Buffer> { /* remote */ }
+  finallyCount(): number { return 0; }
+}
+const RWorker = pul.remote(Worker, { className: 'fixtures/Worker' });
+const fast = { probeIntervalMs: 100, probeTimeoutMs: 60, suspicionTimeoutMs: 500, syncIntervalMs: 100 };
+let a: Child;
+let b: Child;
+
+describe('batched crossings and stream frames', () => {
+  beforeAll(async () => {
+    a = await startNode(['--name', 'ba']);
+    b = await startNode(['--seeds', a.addr, '--name', 'bb']);
+    const sys = await pul.init({ addr: '127.0.0.1:0', seeds: [a.addr], membership: fast });
+    await waitFor(async () => (await sys.members()).length === 3, 10_000, '3 members');
+  });
+  afterAll(async () => { await pul.shutdown(); });
+
+  it('one tick of calls to two nodes: every reply reaches its own caller', async () => {
+    const [x, y] = [await RWorker.resolve('ba', { timeoutMs: 5000 }), await RWorker.resolve('bb', { timeoutMs: 5000 })];
+    // All made in the same tick: one crossing carries frames for both connections.
+    const calls = Array.from({ length: 500 }, (_, i) => (i % 2 ? x : y).echo({ i, to: i % 2 ? 'ba' : 'bb' }));
+    const where = [x.where(), y.where()];
+    const out = await Promise.all(calls);
+    out.forEach((v, i) => expect(v).toEqual({ i, to: i % 2 ? 'ba' : 'bb' }));
+    const [wx, wy] = await Promise.all(where);
+    expect(wx.nodeId).toBe(a.nodeId);
+    expect(wy.nodeId).toBe(b.nodeId);
+  });
+
+  it('tells and asks made in one tick keep their order on the actor', async () => {
+    const x = await RWorker.resolve('ba');
+    const base = await x.incr(0);
+    const ref = x.$ref.asAny();
+    const tells = Array.from({ length: 100 }, () => ref.$ref.tell({ incr: 1 }));
+    const after = x.incr(0); // queued behind the tells, in the same batch
+    await Promise.all(tells);
+    expect(await after).toBe(base + 100);
+  });
+
+  it('many items per frame arrive whole and in order, large ones out of band among them', async () => {
+    const x = await RWorker.resolve('ba');
+    const n = 5000;
+    let i = 0;
+    for await (const item of x.mixed(n, 100_000)) {
+      if (i % 7 === 3) {
+        expect(Buffer.isBuffer(item)).toBe(true);
+        expect((item as Buffer).length).toBe(100_000);
+        expect((item as Buffer)[99_999]).toBe(i % 256);
+      } else {
+        expect(item).toEqual({ i });
+      }
+      i++;
+    }
+    expect(i).toBe(n);
+  });
+
+  it('a break in the middle of a batch cancels the producer, which stops within its window', async () => {
+    const x = await RWorker.resolve('bb');
+    const before = await x.finallyCount();
+    let got = 0;
+    for await (const item of x.mixed(1_000_000, 10)) {
+      if (!Buffer.isBuffer(item)) expect(item).toEqual({ i: got });
+      if (++got === 10) break;
+    }
+    expect(got).toBe(10);
+    await waitFor(async () => (await x.finallyCount()) === before + 1, 5000, 'the generator finally to run');
+  });
+});
