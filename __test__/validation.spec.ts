@@ -101,3 +101,25 @@ describe('shutdown', () => {
     expect(await running).toBe(1);
   });
 });
+
+describe('spawn (its fast path is not an async function)', () => {
+  it('reports every error as a rejection, never a synchronous throw', async () => {
+    await using sys = await pul.actorSystem();
+    class C { v = 1; get() { return this.v; } }
+    const RC = pul.remote(C, { className: 'validation/C' });
+    const bad = [
+      () => RC.spawn({ system: sys, args: 'x' as never }),
+      () => RC.spawn({ system: sys, name: 42 as never }),
+      () => sys.spawnObject(() => new C(), { restartPolicy: 'on-failure' }),
+    ];
+    for (const f of bad) {
+      let p: Promise<unknown> | undefined;
+      expect(() => { p = f(); }).not.toThrow();
+      await expect(p).rejects.toBeInstanceOf(pul.PulsingRuntimeError);
+    }
+    await RC.spawn({ system: sys, name: 'taken' });
+    await expect(RC.spawn({ system: sys, name: 'taken' })).rejects.toMatchObject({ kind: 'Config' });
+    const ok = await RC.spawn({ system: sys });
+    expect(await ok.get()).toBe(1);
+  });
+});

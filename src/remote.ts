@@ -3,7 +3,8 @@
  * Works as a function (`pul.remote(Counter, opts)`) and as a decorator, both TS 5 standard
  * (`@pul.remote()` / `@pul.remote`) and legacy `experimentalDecorators`.
  */
-import type { CallOptions, ResolveOptions, SupervisionOptions } from './types';
+import type { CallOptions, ResolveOptions, SupervisionOptions, SystemSpawnOptions } from './types';
+import type { ActorRef } from './ref';
 import type { ActorSystem } from './system';
 import { typedProxy, methodKinds, type ActorProxy } from './proxy';
 import { getSystem } from './global';
@@ -78,24 +79,40 @@ class ActorClassImpl<C extends AnyCtor> implements ActorClass<C> {
     this.className = options.className ?? cls.name;
     if (!this.className) throw new PulsingRuntimeError('Config', 'remote(): an anonymous class needs options.className');
     this.methods = methodKinds(cls);
+    this.spawnOptions = {
+      restartPolicy: options.restartPolicy,
+      maxRestarts: options.maxRestarts,
+      minBackoffMs: options.minBackoffMs,
+      maxBackoffMs: options.maxBackoffMs,
+      mailboxCapacity: options.mailboxCapacity,
+    };
   }
 
-  async spawn(opts: SpawnOptions<C> = {}): Promise<ActorProxy<InstanceType<C>>> {
-    const system = opts.system ?? getSystem();
-    const args = (opts.args ?? []) as unknown[];
-    if (!Array.isArray(args)) throw new PulsingRuntimeError('Config', `${this.className}.spawn: args must be an array of constructor arguments`);
+  /** Spawn options from the class's `remote()` options, made once. */
+  private readonly spawnOptions: SystemSpawnOptions;
+  private readonly wrap = (ref: ActorRef): ActorProxy<InstanceType<C>> => typedProxy(ref, this, undefined);
+
+  spawn(opts: SpawnOptions<C> = {}): Promise<ActorProxy<InstanceType<C>>> {
+    try {
+      const system = opts.system ?? getSystem();
+      const args = (opts.args ?? []) as unknown[];
+      if (!Array.isArray(args)) throw new PulsingRuntimeError('Config', `${this.className}.spawn: args must be an array of constructor arguments`);
+      if (opts.placement !== undefined && opts.placement !== 'local' && opts.placement !== system.nodeId) {
+        return this.spawnPlaced(system, args, opts);
+      }
+      const Ctor = this.cls as unknown as new (...a: unknown[]) => object;
+      // Not async, and the options are the class's own, made once: spawning is a hot path.
+      return system.spawnObject(() => new Ctor(...args), this.spawnOptions, opts.name).then(this.wrap);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private async spawnPlaced(system: ActorSystem, args: unknown[], opts: SpawnOptions<C>): Promise<ActorProxy<InstanceType<C>>> {
     const node = await system.placementNode(opts.placement, this.className);
     if (node !== null) return typedProxy(await system.spawnRemote(node, this.className, args, opts.name), this, undefined);
     const Ctor = this.cls as unknown as new (...a: unknown[]) => object;
-    const ref = await system.spawnObject(() => new Ctor(...args), {
-      name: opts.name,
-      restartPolicy: this.options.restartPolicy,
-      maxRestarts: this.options.maxRestarts,
-      minBackoffMs: this.options.minBackoffMs,
-      maxBackoffMs: this.options.maxBackoffMs,
-      mailboxCapacity: this.options.mailboxCapacity,
-    });
-    return typedProxy(ref, this, undefined);
+    return this.wrap(await system.spawnObject(() => new Ctor(...args), this.spawnOptions, opts.name));
   }
 
   async resolve(name: string, opts?: ResolveOptions & { system?: ActorSystem }): Promise<ActorProxy<InstanceType<C>>> {

@@ -84,6 +84,19 @@ function checkInitOptions(opts: InitOptions): void {
   }
 }
 
+/** Supervision when none is set: shared by every actor spawned without options. */
+const NO_RESTART: Required<SupervisionOptions> = Object.freeze({ restartPolicy: 'never', maxRestarts: 3, minBackoffMs: 100, maxBackoffMs: 30_000 });
+
+function supervisionOf(o: SupervisionOptions): Required<SupervisionOptions> {
+  if (o.restartPolicy === undefined && o.maxRestarts === undefined && o.minBackoffMs === undefined && o.maxBackoffMs === undefined) return NO_RESTART;
+  return {
+    restartPolicy: o.restartPolicy ?? 'never',
+    maxRestarts: o.maxRestarts ?? 3,
+    minBackoffMs: o.minBackoffMs ?? 100,
+    maxBackoffMs: o.maxBackoffMs ?? 30_000,
+  };
+}
+
 /** Names are strings: anything else is a clear `Config` error before the core sees it. */
 function checkName(name: unknown, what: string): void {
   if (typeof name !== 'string') {
@@ -191,25 +204,35 @@ export class ActorSystem implements CellHost, WireHost {
     return this.spawnObject(actor, opts);
   }
 
-  /** @internal Spawn from a factory or an instance; `opts` were validated by the caller. */
-  async spawnObject(source: object | (() => object), opts: SystemSpawnOptions): Promise<ActorRef> {
+  /**
+   * @internal Spawn from a factory or an instance; `opts` were validated by the caller.
+   * `name` overrides `opts.name` (so a caller can pass shared, precomputed options). Not an
+   * async function: the common case (no async `onStart`) allocates one promise.
+   */
+  spawnObject(source: object | (() => object), opts: SystemSpawnOptions, name: string | undefined = opts.name): Promise<ActorRef> {
+    try {
+      const cell = this.makeCell(source, opts, name);
+      const starting = cell.start();
+      const ref = new ActorRef(cell);
+      return starting === undefined ? Promise.resolve(ref) : starting.then(() => ref);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private makeCell(source: object | (() => object), opts: SystemSpawnOptions, rawName: string | undefined): ActorCell {
     this.checkOpen();
     const factory = typeof source === 'function' ? (source as () => object) : undefined;
-    const supervision: Required<SupervisionOptions> = {
-      restartPolicy: opts.restartPolicy ?? 'never',
-      maxRestarts: opts.maxRestarts ?? 3,
-      minBackoffMs: opts.minBackoffMs ?? 100,
-      maxBackoffMs: opts.maxBackoffMs ?? 30_000,
-    };
-    if (supervision.restartPolicy !== 'never' && opts.name === undefined) {
+    const supervision = supervisionOf(opts);
+    if (supervision.restartPolicy !== 'never' && rawName === undefined) {
       throw new PulsingRuntimeError('Config', 'spawn: only named actors can be restarted: give the actor a name');
     }
     const local = this.allocateId();
     const actorId = `${this.nodeId}:${local}`;
     let name: string | undefined;
-    if (opts.name !== undefined) {
-      if (typeof opts.name !== 'string') throw new PulsingRuntimeError('Config', 'spawn: name must be a string');
-      name = native(() => normalizeName(opts.name!, true));
+    if (rawName !== undefined) {
+      if (typeof rawName !== 'string') throw new PulsingRuntimeError('Config', 'spawn: name must be a string');
+      name = native(() => normalizeName(rawName, true));
       if (this.byName.has(name)) throw new PulsingRuntimeError('Config', `actor name "${name}" is already taken on this node`);
       native(() => this.core.registerName(name!, local, {}));
     }
@@ -227,9 +250,7 @@ export class ActorSystem implements CellHost, WireHost {
       this.byName.set(name, cell);
       this.wakeNameWaiters(name);
     }
-    const starting = cell.start();
-    if (starting !== undefined) await starting;
-    return new ActorRef(cell);
+    return cell;
   }
 
   /** A ref to the actor with this id, on any node. */
