@@ -68,10 +68,6 @@ function isGenerator(v: object): v is Generator | AsyncGenerator {
 
 /** One actor hosted in this JS environment. */
 export class ActorCell implements StreamHost, CallTarget {
-  readonly actorId: string;
-  readonly local: number;
-  readonly name: string | undefined;
-  readonly strict: boolean;
   private instance: Record<string, unknown> | null = null;
   private state = State.Starting;
   private running = false;
@@ -90,12 +86,17 @@ export class ActorCell implements StreamHost, CallTarget {
   /** Settle hooks of async calls: made on the first one, then shared by every call. */
   private hooks: { done: (v: unknown) => unknown; failed: (e: unknown) => never } | null = null;
 
-  constructor(private readonly host: CellHost, private readonly config: CellConfig) {
-    this.actorId = config.actorId;
-    this.local = config.local;
-    this.name = config.name;
-    this.strict = host.strictLocal;
-  }
+  constructor(private readonly host: CellHost, private readonly config: CellConfig) {}
+
+  // Read from the config, not copied: an actor's footprint is paid once per actor.
+  /** `"<nodeId>:<localId>"`. */
+  get actorId(): string { return this.config.actorId; }
+  /** The local id. */
+  get local(): number { return this.config.local; }
+  /** Normalised name, undefined for an anonymous actor. */
+  get name(): string | undefined { return this.config.name; }
+  /** Whether calls go through the codec (`strictLocal`). */
+  get strict(): boolean { return this.host.strictLocal; }
 
   /** How this actor is named in messages. */
   get label(): string {
