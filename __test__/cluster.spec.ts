@@ -30,7 +30,7 @@ let a: Child;
 let b: Child;
 let sys: pul.ActorSystem;
 
-describe('a cluster of real processes (API.md sections 1, 2, 4, 6)', () => {
+describe('a cluster of real processes', () => {
   beforeAll(async () => {
     a = await startNode(['--name', 'alpha']);
     b = await startNode(['--seeds', a.addr, '--name', 'beta']);

@@ -21,7 +21,7 @@ const sample = () => ({
   obj: { a: { b: [true, false] } },
 });
 
-describe('codec (API.md section 4)', () => {
+describe('codec', () => {
   it('round-trips Map, Set, Date, BigInt, undefined, Error and typed arrays', () => {
     const v = sample();
     const out = pul.decode(pul.encode(v)) as ReturnType<typeof sample>;

@@ -18,7 +18,7 @@ class Thrower {
 }
 const R = pul.remote(Thrower, { className: 'errors/Thrower' });
 
-describe('errors (API.md section 6)', () => {
+describe('errors', () => {
   it('classes form the documented hierarchy with their fields', () => {
     const b = new pul.PulsingBusinessError(400, 'bad', { f: 1 });
     expect(b).toBeInstanceOf(pul.PulsingActorError);

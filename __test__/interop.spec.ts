@@ -6,7 +6,7 @@ import * as pul from '../dist/index.js';
 import { root, runProcess, waitFor, type Proc } from './helpers';
 
 // A Rust node (crates/pulsing-actor/examples/rust_node.rs) and this TypeScript node in one
-// cluster: each calls the other's actors. API.md section 9.
+// cluster: each calls the other's actors.
 const bin = join(root, 'target/debug/examples/rust_node');
 
 class Greeter {

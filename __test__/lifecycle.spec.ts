@@ -4,7 +4,7 @@ import { runNode, waitFor, stillPendingAfter } from './helpers';
 
 afterEach(async () => { await pul.shutdown(); });
 
-describe('lifecycle (API.md section 1)', () => {
+describe('lifecycle', () => {
   it('getSystem throws before init; init returns the global system; init twice is the same', async () => {
     expect(pul.isInitialized()).toBe(false);
     expect(() => pul.getSystem()).toThrow(pul.PulsingRuntimeError);

@@ -18,7 +18,7 @@ class Echo extends pul.Actor {
   }
 }
 
-describe('low-level API (API.md section 4)', () => {
+describe('low-level API: Actor, ask, tell', () => {
   it('spawn an Actor: onStart gets the id, ask/tell, metadata is published', async () => {
     const sys = pul.getSystem();
     const ref = await sys.spawn(new Echo(), { name: 'echo' });

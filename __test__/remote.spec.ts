@@ -25,7 +25,7 @@ class Counter {
 }
 const RCounter = pul.remote(Counter, { className: 'test/Counter' });
 
-describe('remote() classes in one process (API.md section 2)', () => {
+describe('remote() classes in one process', () => {
   it('spawns a typed proxy; sync methods run in arrival order', async () => {
     const c = await RCounter.spawn({ args: [10], name: 'counter' });
     const results = await Promise.all(Array.from({ length: 100 }, () => c.incr()));

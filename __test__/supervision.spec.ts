@@ -16,7 +16,7 @@ class Worker {
   async asyncFatal() { await null; throw new pul.PulsingSystemError('async corrupted', false); }
 }
 
-describe('supervision (API.md section 3)', () => {
+describe('supervision', () => {
   it('on-failure restarts a fresh instance under the same name, then stays stopped', async () => {
     created = 0;
     const R = pul.remote(Worker, { className: 'sup/W1', restartPolicy: 'on-failure', maxRestarts: 2, minBackoffMs: 1, maxBackoffMs: 5 });

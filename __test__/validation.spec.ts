@@ -2,7 +2,7 @@
 // refused up front with an error that names what was wrong, or now works as documented.
 import { describe, it, expect } from 'vitest';
 import * as pul from '../dist/index.js';
-import { stillPendingAfter } from './helpers';
+import { gate, stillPendingAfter } from './helpers';
 
 async function configError(opts: pul.InitOptions): Promise<pul.PulsingRuntimeError> {
   const e = await pul.actorSystem(opts).then((s) => { void s.shutdown(); return null; }, (err) => err);
@@ -90,13 +90,21 @@ describe('shutdown', () => {
   it('waits for async calls still running before onStop and before it resolves', async () => {
     const sys = await pul.actorSystem();
     const log: string[] = [];
+    const release = gate();
     class Job {
-      async work() { await new Promise((r) => setTimeout(r, 100)); log.push('work done'); return 1; }
+      async work() { await release.promise; log.push('work done'); return 1; }
       onStop() { log.push('onStop'); }
     }
     const job = (await sys.spawn(new Job())).asAny();
     const running = job.work();
-    await sys.shutdown();
+    let stopped = false;
+    const shutdown = sys.shutdown().then(() => { stopped = true; });
+    // Shutdown is held by the running call: it has not finished, and onStop has not run.
+    expect(await stillPendingAfter(shutdown, 20)).toBe(true);
+    expect(stopped).toBe(false);
+    expect(log).toEqual([]);
+    release.open();
+    await shutdown;
     expect(log).toEqual(['work done', 'onStop']);
     expect(await running).toBe(1);
   });

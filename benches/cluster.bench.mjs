@@ -1,10 +1,10 @@
 // Two-process benchmarks against a raw Node `net` echo measured in the same run.
 // Prints one JSON object per line: {"name","value","unit"} (plus target / ratio when useful).
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as pul from '../dist/index.mjs';
 import { Echo } from './bench-actors.mjs';
+import { rawClient } from './raw-client.mjs';
 
 const out = (name, value, unit, extra = {}) => console.log(JSON.stringify({ name, value: Math.round(value * 100) / 100, unit, ...extra }));
 const children = [];
@@ -24,45 +24,22 @@ const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 // --- raw baseline ---------------------------------------------------------------------
 async function rawBaseline() {
   const srv = await child('./raw-echo-server.mjs');
-  const sock = net.connect(srv.port, '127.0.0.1');
-  sock.setNoDelay(true);
-  await new Promise((r) => sock.once('connect', r));
-  let buf = Buffer.alloc(0);
-  const waiters = [];
-  sock.on('data', (d) => {
-    buf = buf.length ? Buffer.concat([buf, d]) : d;
-    let off = 0;
-    while (buf.length - off >= 4) {
-      const len = buf.readUInt32BE(off);
-      if (buf.length - off - 4 < len) break;
-      off += 4 + len;
-      waiters.shift()();
-    }
-    buf = buf.subarray(off);
-  });
-  const msg = Buffer.alloc(4 + 32);
-  msg.writeUInt32BE(32, 0);
-  const once = () => new Promise((r) => { waiters.push(r); sock.write(msg); });
-  for (let i = 0; i < 2000; i++) await once();
+  const c = await rawClient(srv.port);
+  for (let i = 0; i < 2000; i++) await c.call();
   const lat = [];
-  for (let i = 0; i < 20_000; i++) { const t = process.hrtime.bigint(); await once(); lat.push(Number(process.hrtime.bigint() - t) / 1000); }
+  for (let i = 0; i < 20_000; i++) { const t = process.hrtime.bigint(); await c.call(); lat.push(Number(process.hrtime.bigint() - t) / 1000); }
   const t0 = performance.now();
-  let done = 0;
+  let next = 0;
   const N = 200_000;
-  await new Promise((resolve) => {
-    const pump = () => { while (done + waiters.length < N && waiters.length < 256) { waiters.push(() => { done++; if (done === N) resolve(); else if (waiters.length < 128) pump(); }); sock.write(msg); } };
-    pump();
-  });
+  await Promise.all(Array.from({ length: 256 }, async () => { while (next < N) { next++; await c.call(); } }));
   const thr = N / ((performance.now() - t0) / 1000);
   // One-way bulk: a 64 MiB frame, a 4-byte ack back.
-  const big = Buffer.alloc(4 + 64 * 1024 * 1024);
-  big.writeUInt32BE(64 * 1024 * 1024, 0);
-  const bulk = async () => new Promise((r) => { waiters.push(r); sock.write(big); });
-  await bulk();
+  const big = Buffer.alloc(64 * 1024 * 1024);
+  await c.bulk(big);
   const tb = performance.now();
-  for (let i = 0; i < 4; i++) await bulk();
+  for (let i = 0; i < 4; i++) await c.bulk(big);
   const bytesPerS = (4 * 64 * 1024 * 1024) / ((performance.now() - tb) / 1000);
-  sock.destroy();
+  c.close();
   srv.proc.kill('SIGTERM');
   return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), thr, bytesPerS };
 }

@@ -1,4 +1,4 @@
-/** The low-level actor base class (API.md section 4). */
+/** The low-level actor base class: `receive` handles raw messages from `ref.ask` and `ref.tell`. */
 import type { ActorId } from './types';
 
 /**

@@ -1,7 +1,7 @@
 /**
  * One TypeScript actor: its instance, its bounded mailbox, its lifecycle and supervision.
  *
- * Ordering (API.md section 2, docs/semantics.md): messages are dispatched one at a time in
+ * Ordering (docs/semantics.md): messages are dispatched one at a time in
  * arrival order. A sync method runs to completion before the next message starts; an async
  * method runs until its first `await`, then the next message may start. So when the actor is
  * idle a call runs at once on the caller's stack (the hot path: no queue, no encoding, no

@@ -56,7 +56,7 @@ addExtension({
 
 type ZeroCopyMode = 'auto' | 'off' | 'force';
 
-/** Settings from the environment, as API.md section 4 defines them. */
+/** Settings from the environment (`PULSING_ZEROCOPY*`, documented in the README). */
 function zeroCopySettings(): { mode: ZeroCopyMode; threshold: number; streamThreshold: number; chunkBytes: number } {
   const mode = (process.env.PULSING_ZEROCOPY ?? 'auto') as ZeroCopyMode;
   if (!['auto', 'off', 'force'].includes(mode)) {

@@ -1,5 +1,5 @@
 /**
- * `pulsing/connect`: the out-of-cluster client (API.md section 7). It needs the cluster
+ * `pulsing/connect`: the out-of-cluster client (see the README). It needs the cluster
  * transport and gateway, which this build does not include yet: `Connect.to` rejects with a
  * clear `PulsingUnsupportedError` rather than pretending to connect.
  */

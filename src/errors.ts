@@ -95,7 +95,7 @@ for (const cls of [
 }
 
 /**
- * Classify an error thrown inside an actor (API.md section 6): Pulsing errors keep their
+ * Classify an error thrown inside an actor (docs/semantics.md, "Failure and supervision"): Pulsing errors keep their
  * class; `TypeError`/`RangeError` are business errors (400); an error named `TimeoutError`
  * is a timeout; anything else is a recoverable system error.
  */

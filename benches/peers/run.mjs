@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { rawClient } from '../raw-client.mjs';
 
 const SEQ = Number(process.env.PEERS_SEQ ?? 10_000);
 const THROUGHPUT = Number(process.env.PEERS_CALLS ?? 100_000);
@@ -62,30 +63,8 @@ async function measure(sys) {
 
 async function raw() {
   const srv = await server('raw');
-  const sock = net.connect(srv.port, '127.0.0.1');
-  sock.setNoDelay(true);
-  await new Promise((r) => sock.once('connect', r));
-  let buf = Buffer.alloc(0);
-  const waiters = [];
-  sock.on('data', (d) => {
-    buf = buf.length ? Buffer.concat([buf, d]) : d;
-    let off = 0;
-    while (buf.length - off >= 4) {
-      const len = buf.readUInt32BE(off);
-      if (buf.length - off - 4 < len) break;
-      off += 4 + len;
-      waiters.shift()();
-    }
-    buf = buf.subarray(off);
-  });
-  const msg = Buffer.alloc(4 + 16);
-  msg.writeUInt32BE(16, 0);
-  msg.write(payload, 4);
-  return {
-    call: () => new Promise((r) => { waiters.push(r); sock.write(msg); }),
-    bulk: (big) => new Promise((r) => { const h = Buffer.alloc(4); h.writeUInt32BE(big.length); waiters.push(r); sock.write(h); sock.write(big); }),
-    close: () => { sock.destroy(); srv.proc.kill('SIGTERM'); },
-  };
+  const c = await rawClient(srv.port, 16);
+  return { call: c.call, bulk: c.bulk, close: () => { c.close(); srv.proc.kill('SIGTERM'); } };
 }
 
 async function moleculer() {

@@ -61,7 +61,7 @@ impl ActorContext {
 /// message at a time, in mailbox order.
 ///
 /// Returning an error from `receive` answers the caller with it and keeps the actor alive,
-/// unless the error is a [`PulsingError::System`] with `recoverable: false`, which crashes
+/// unless the error is a [`PulsingError::System`](crate::error::PulsingError::System) with `recoverable: false`, which crashes
 /// the actor (and lets supervision restart it). An error from `on_start` is a crash too.
 #[async_trait]
 pub trait Actor: Send + 'static {

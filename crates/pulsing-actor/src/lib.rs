@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 pub mod actor;
+mod actor_ref;
 pub mod behavior;
 mod cell;
 pub mod cluster;

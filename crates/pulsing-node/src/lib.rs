@@ -11,7 +11,7 @@ pub mod convert;
 pub mod host;
 pub mod system;
 
-/// One tokio runtime for the whole addon, sized for the machine (DESIGN.md "Where code runs"),
+/// One tokio runtime for the whole addon, sized for the machine (one core left to JS),
 /// and the runtime's log on stderr: warnings by default (a peer breaking the protocol, a
 /// failed accept), `PULSING_LOG=error|warn|info|debug|trace` to change it, `off` to silence it.
 #[napi_derive::module_init]

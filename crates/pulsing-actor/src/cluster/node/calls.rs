@@ -229,44 +229,45 @@ impl Node {
             return;
         }
         let Pending { node, conn, waiter } = p;
-        match (waiter, f.header) {
+        // A stream that goes on stays pending with its item sender.
+        let streaming = match (waiter, f.header) {
             (Waiter::Reply(tx), Header::Reply { tag, .. }) => {
                 let _ = tx.send(Ok(Message::single(tag, f.body)));
+                None
             }
             (Waiter::Reply(tx), Header::Error { error, .. }) => {
                 let _ = tx.send(Err(PulsingError::from(&error)));
+                None
             }
             (Waiter::Reply(tx), Header::StreamItem { tag, .. }) => {
                 let (stx, srx) = mpsc::unbounded_channel();
                 let _ = stx.send(Ok(Message::single(tag, f.body)));
-                pending.insert(
-                    req,
-                    Pending {
-                        node,
-                        conn,
-                        waiter: Waiter::Stream(stx),
-                    },
-                );
                 let _ = tx.send(Ok(Message::stream(self.credit_stream(node, req, srx))));
+                Some(stx)
             }
             (Waiter::Reply(tx), Header::StreamEnd { .. }) => {
                 let _ = tx.send(Ok(Message::stream(futures::stream::empty())));
+                None
             }
             (Waiter::Stream(stx), Header::StreamItem { tag, .. }) => {
                 let _ = stx.send(Ok(Message::single(tag, f.body)));
-                pending.insert(
-                    req,
-                    Pending {
-                        node,
-                        conn,
-                        waiter: Waiter::Stream(stx),
-                    },
-                );
+                Some(stx)
             }
             (Waiter::Stream(stx), Header::Error { error, .. }) => {
                 let _ = stx.send(Err(PulsingError::from(&error)));
+                None
             }
-            (Waiter::Stream(_), _) | (Waiter::Reply(_), _) => {}
+            (Waiter::Stream(_), _) | (Waiter::Reply(_), _) => None,
+        };
+        if let Some(stx) = streaming {
+            pending.insert(
+                req,
+                Pending {
+                    node,
+                    conn,
+                    waiter: Waiter::Stream(stx),
+                },
+            );
         }
     }
 
