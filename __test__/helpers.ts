@@ -36,8 +36,8 @@ export function runNode(args: string[], opts: { cwd?: string; env?: Record<strin
 }
 
 /** Run any child process (always killed at teardown); resolves with its exit and output. */
-export function runProcess(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Proc {
-  const child = spawn(cmd, args, { cwd: opts.cwd ?? root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+export function runProcess(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string>; stdin?: boolean } = {}): Proc {
+  const child = spawn(cmd, args, { cwd: opts.cwd ?? root, stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   children.add(child);
   let stdout = '';
   let stderr = '';

@@ -67,7 +67,7 @@ function zeroCopySettings(): { mode: ZeroCopyMode; threshold: number; streamThre
   if (!Number.isInteger(threshold) || threshold < 0) {
     throw new PulsingRuntimeError('Config', `PULSING_ZEROCOPY_STREAM_THRESHOLD must be a whole number of bytes, got ${JSON.stringify(raw)}`);
   }
-  const rawChunk = process.env.PULSING_ZEROCOPY_CHUNK_BYTES ?? '1048576';
+  const rawChunk = process.env.PULSING_ZEROCOPY_CHUNK_BYTES ?? '262144';
   const chunkBytes = Number(rawChunk);
   if (!Number.isInteger(chunkBytes) || chunkBytes < 4096 || chunkBytes > 2 ** 31) {
     throw new PulsingRuntimeError('Config', `PULSING_ZEROCOPY_CHUNK_BYTES must be a whole number of bytes from 4096, got ${JSON.stringify(rawChunk)}`);

@@ -101,7 +101,7 @@ impl ClusterConfig {
             insecure: false,
             bulk_threshold: 64 * 1024,
             topology: Topology::Gossip,
-            chunk_bytes: 1024 * 1024,
+            chunk_bytes: 256 * 1024,
             max_connections: 512,
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),

@@ -252,6 +252,7 @@ async fn read_loop(
     limits: ConnLimits,
 ) -> Result<(), String> {
     let dec = Decoder::new(limits.max_body);
+    let chunk_bytes = limits.chunk_bytes.max(4096);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     // The handshake: the magic, then a `Hello` (which has no body; anything else is refused
     // before much of it is read), within the deadline.
@@ -311,7 +312,12 @@ async fn read_loop(
                     if v.capacity() - v.len() < want {
                         v.reserve_exact(want);
                     }
-                    let room = (len - v.len()) as u64;
+                    // At most one chunk per read, then a yield: a large transfer must not hold
+                    // the runtime thread (often the only one) while small frames wait.
+                    let room = (len - v.len()).min(chunk_bytes) as u64;
+                    if v.len() > 0 {
+                        tokio::task::yield_now().await;
+                    }
                     let n = tokio::time::timeout(limits.idle, (&mut r).take(room).read_buf(&mut v))
                         .await
                         .map_err(|_| {

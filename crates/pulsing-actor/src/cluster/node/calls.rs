@@ -5,7 +5,7 @@
 //! connections, so both fail the same way.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -272,25 +272,47 @@ impl Node {
     }
 
     /// Items of a remote stream; credit goes back [`CREDIT_BATCH`] items at a time, as the
-    /// TypeScript caller does.
+    /// TypeScript caller does. Dropping the stream before its end cancels the producer.
     fn credit_stream(
         &self,
         node: NodeId,
         req: u64,
         rx: mpsc::UnboundedReceiver<Reply>,
     ) -> impl futures::Stream<Item = Reply> + Send + 'static {
-        let this = self.this.clone();
-        futures::stream::unfold((rx, this, 0u32), move |(mut rx, n, used)| async move {
+        let guard = CancelOnDrop {
+            node,
+            req,
+            this: self.this.clone(),
+        };
+        futures::stream::unfold((rx, guard, 0u32), move |(mut rx, g, used)| async move {
             let item = rx.recv().await?;
             let mut used = used + 1;
             if used == CREDIT_BATCH {
-                if let Some(n) = n.upgrade() {
+                if let Some(n) = g.this.upgrade() {
                     let _ = n.send_to(node, Frame::bare(Header::Credit { req, n: used }));
                 }
                 used = 0;
             }
-            Some((item, (rx, n, used)))
+            Some((item, (rx, g, used)))
         })
         .boxed()
+    }
+}
+
+/// Cancels a remote stream its consumer dropped before the end (`break` in TypeScript): the
+/// producer's generator stops instead of running on until its credit is spent.
+struct CancelOnDrop {
+    node: NodeId,
+    req: u64,
+    this: Weak<Node>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(n) = self.this.upgrade() else { return };
+        // Still pending: the stream neither ended nor failed, so the producer is live.
+        if n.calls.pending.lock().remove(&self.req).is_some() {
+            let _ = n.send_to(self.node, Frame::bare(Header::Cancel { req: self.req }));
+        }
     }
 }
