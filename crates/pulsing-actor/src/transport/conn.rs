@@ -315,7 +315,7 @@ async fn read_loop(
                     // At most one chunk per read, then a yield: a large transfer must not hold
                     // the runtime thread (often the only one) while small frames wait.
                     let room = (len - v.len()).min(chunk_bytes) as u64;
-                    if v.len() > 0 {
+                    if !v.is_empty() {
                         tokio::task::yield_now().await;
                     }
                     let n = tokio::time::timeout(limits.idle, (&mut r).take(room).read_buf(&mut v))
