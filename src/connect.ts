@@ -15,7 +15,19 @@ export interface ConnectOptions extends CallOptions {
 export class Connect {
   private constructor() {}
 
-  /** Connect to the first reachable gateway of `addrs`. */
+  /**
+   * Connect to the first reachable gateway of `addrs`, without joining the cluster.
+   *
+   * @param addrs - Gateway addresses (`host:port`) of cluster nodes.
+   * @param _opts - `passphrase` of the cluster, `timeoutMs` to connect.
+   * @returns A connection to resolve and call actors through.
+   * @throws {@link PulsingUnsupportedError} in this build: the gateway is not part of it yet.
+   * @example
+   * ```ts
+   * import { Connect } from 'pulsing/connect';
+   * const conn = await Connect.to(['10.0.0.1:8000']);
+   * ```
+   */
   static async to(addrs: string[], _opts: ConnectOptions = {}): Promise<Connect> {
     throw new PulsingUnsupportedError(`Connect.to(${JSON.stringify(addrs)}): the cluster gateway is not part of this build yet`);
   }

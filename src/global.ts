@@ -8,7 +8,24 @@ import type { ActorClass, AnyCtor } from './remote';
 let current: ActorSystem | null = null;
 let starting: Promise<ActorSystem> | null = null;
 
-/** Start the global system (standalone with no options). Calling it again returns the same system. */
+/**
+ * Start the global system. Without `addr` it is standalone (no port, no cluster); with
+ * `addr` it listens there and joins the cluster of `seeds` (or of `headAddr`). Calling it
+ * again returns the same system; after `shutdown()` it starts a new one.
+ *
+ * @param opts - Where to listen, whom to join, security and tuning; every field is optional.
+ * @returns The global system, once it listens and (with seeds) has started joining.
+ * @throws {@link PulsingRuntimeError} kind `Config` for an invalid option (the message names
+ *   it), kind `Io` when the address cannot be bound.
+ * @example
+ * ```ts
+ * import * as pul from 'pulsing';
+ * // A standalone system, for actors in this process:
+ * await pul.init();
+ * // Or a cluster node: listen on a free port and join a seed.
+ * // await pul.init({ addr: '127.0.0.1:0', seeds: ['127.0.0.1:8000'] });
+ * ```
+ */
 export function init(opts: InitOptions = {}): Promise<ActorSystem> {
   if (current) return Promise.resolve(current);
   starting ??= ActorSystem.create(opts).then(
@@ -45,7 +62,22 @@ export function actorSystem(opts: InitOptions = {}): Promise<ActorSystem> {
   return ActorSystem.create(opts);
 }
 
-/** Resolve a name on the global system to a typed (with `cls`) or untyped proxy. */
+/**
+ * Find a named actor anywhere in the cluster and return a proxy to it: typed when `cls`
+ * (an actor class from {@link remote}) is given, untyped otherwise.
+ *
+ * @param name - The actor's name (`counter` is stored as `actors/counter`).
+ * @param opts - `cls` for a typed proxy; `timeoutMs` to wait for the name to arrive by gossip
+ *   (default: fail at once if it is unknown); `nodeId` for one node's instance.
+ * @returns A proxy whose methods are the actor's methods.
+ * @throws {@link PulsingRuntimeError} kind `ActorNotFound` when no instance is known within
+ *   `timeoutMs`; kind `Config` before `init()`.
+ * @example
+ * ```ts
+ * const counter = await pul.resolve('counter', { cls: RCounter, timeoutMs: 5000 });
+ * await counter.incr();
+ * ```
+ */
 export function resolve<C extends AnyCtor>(name: string, opts: ResolveOptions & { cls: ActorClass<C> }): Promise<ActorProxy<InstanceType<C>>>;
 export function resolve(name: string, opts?: ResolveOptions): Promise<AnyProxy>;
 export async function resolve(name: string, opts: ResolveOptions & { cls?: ActorClass<AnyCtor> } = {}): Promise<unknown> {

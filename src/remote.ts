@@ -39,9 +39,33 @@ export interface ActorClass<C extends AnyCtor> {
   readonly className: string;
   /** @internal Method table: name → value or stream. */
   readonly methods: ReadonlyMap<string, 'value' | 'stream'>;
-  /** Spawn an instance as an actor; resolves to a typed proxy. */
+  /**
+   * Spawn an instance as an actor and return a typed proxy to it.
+   *
+   * @param opts - `args` for the constructor, `name` to make it resolvable, `placement`
+   *   (`'local'`, `'remote'` or a node id), `system` (default: the global one).
+   * @returns A proxy typed from the class: `await proxy.method(...)`, `for await` on generators.
+   * @throws {@link PulsingRuntimeError} kind `Config` for a bad name or option, or when the
+   *   name is taken on this node; kind `NodeNotFound` when `placement` names no live member.
+   * @example
+   * ```ts
+   * const c = await RCounter.spawn({ args: [10], name: 'counter' });
+   * await c.incr(); // 11
+   * ```
+   */
   spawn(opts?: SpawnOptions<C>): Promise<ActorProxy<InstanceType<C>>>;
-  /** A typed proxy to the actor named `name` (on `opts.system`, default the global one). */
+  /**
+   * A typed proxy to the actor named `name`, wherever it lives in the cluster.
+   *
+   * @param name - The actor's name.
+   * @param opts - `timeoutMs` to wait for the name to arrive by gossip; `nodeId`; `system`.
+   * @returns A proxy typed from this class.
+   * @throws {@link PulsingRuntimeError} kind `ActorNotFound` when the name is unknown.
+   * @example
+   * ```ts
+   * const c = await RCounter.resolve('counter', { timeoutMs: 5000 });
+   * ```
+   */
   resolve(name: string, opts?: ResolveOptions & { system?: ActorSystem }): Promise<ActorProxy<InstanceType<C>>>;
 }
 
@@ -145,7 +169,29 @@ function isDecoratorContext(x: unknown): x is ClassDecoratorContext {
 
 /** Bare decorator form: `@remote class Counter {}` (TS 5 standard decorators). */
 export function remote<C extends AnyCtor>(cls: C, ctx: ClassDecoratorContext<C>): C & ActorClass<C>;
-/** Make an actor class from `cls` (function form). */
+/**
+ * Make an actor class from a plain class: instances run one message at a time, and callers
+ * get proxies typed from the class, whether the actor is in this process or on another node.
+ *
+ * @param cls - The class. Its own methods become the actor's methods (names starting with `_`
+ *   stay private); sync, async and generator methods are all callable.
+ * @param opts - `className`, the key other nodes spawn it by (default: the class name);
+ *   supervision (`restartPolicy`, `maxRestarts`, `minBackoffMs`, `maxBackoffMs`); `mailboxCapacity`.
+ * @returns An {@link ActorClass} with typed `spawn` and `resolve`.
+ * @throws {@link PulsingRuntimeError} kind `Config` for an invalid option.
+ * @example
+ * ```ts
+ * class Counter {
+ *   n = 0;
+ *   incr() { return ++this.n; }
+ *   *count(k: number) { for (let i = 0; i < k; i++) yield i; }
+ * }
+ * const RCounter = pul.remote(Counter, { restartPolicy: 'on-failure' });
+ * const c = await RCounter.spawn({ name: 'counter' });
+ * await c.incr();                        // 1
+ * for await (const i of c.count(3)) {}   // 0, 1, 2
+ * ```
+ */
 export function remote<C extends AnyCtor>(cls: C, opts?: RemoteOptions): ActorClass<C>;
 /** Decorator form: `@remote()` or `@remote({ restartPolicy: 'on-failure' })`. */
 export function remote(opts?: RemoteOptions): <C extends AnyCtor>(cls: C, ctx?: ClassDecoratorContext) => C & ActorClass<C>;

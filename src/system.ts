@@ -108,8 +108,14 @@ function isClass(f: Function): boolean {
   return /^class[\s{]/.test(Function.prototype.toString.call(f));
 }
 
-/** An actor system: one node of a cluster, or a standalone one. */
-export class ActorSystem implements CellHost, WireHost {
+/**
+ * An actor system: one node of a cluster, or a standalone one.
+ *
+ * It is the `CellHost` of its actors and the `WireHost` of its transport. There is no
+ * `implements` clause: those members are internal and stripped from the published types, and
+ * the places that pass the system as either host check it structurally.
+ */
+export class ActorSystem {
   /** This node's id (16 hex digits). */
   readonly nodeId: string;
   /** @internal */

@@ -29,16 +29,39 @@ export interface SupervisionOptions {
 export interface InitOptions {
   /** Address to listen on (`host:port`, port 0 picks one); absent = standalone. */
   addr?: string;
+  /**
+   * Nodes to join (`host:port`): any live member will do; the rest are found by gossip.
+   * @defaultValue `[]` (a cluster of one until others join it)
+   * @example `seeds: ['10.0.0.1:8000', '10.0.0.2:8000']`
+   */
   seeds?: string[];
+  /**
+   * Turns on mutual TLS for the whole cluster: every node derives the same certificate
+   * authority from it, and a node without it gets no handshake at all.
+   * @defaultValue none (plaintext; protected mode on non-loopback addresses)
+   * @example `passphrase: process.env.PULSING_PASSPHRASE`
+   */
   passphrase?: string;
+  /**
+   * Head-node mode: this worker reports to the head at this address and takes its view of
+   * members and names from it (no SWIM probes).
+   * @defaultValue none (gossip among peers)
+   * @example `headAddr: '10.0.0.1:8000'`
+   */
   headAddr?: string;
+  /** Run as the head of a head-node cluster (workers set `headAddr` to its address). @defaultValue false */
   isHeadNode?: boolean;
+  /** The address other nodes should dial, when it differs from `addr` (NAT, containers). */
   advertiseAddr?: string;
   /** Timeout of calls that do not set one (default 30 000 ms). */
   defaultTimeoutMs?: number;
   /** Encode local messages too, so tests prove values survive the wire. */
   strictLocal?: boolean;
-  /** Membership timings (advanced; the defaults suit a LAN). */
+  /**
+   * SWIM timings: how fast a dead node is detected, against how much probing that costs.
+   * @defaultValue `{ probeIntervalMs: 300, probeTimeoutMs: 150, suspicionTimeoutMs: 900, syncIntervalMs: 500 }`
+   * @example `membership: { probeIntervalMs: 100, suspicionTimeoutMs: 500 }` (faster detection)
+   */
   membership?: MembershipOptions;
   /** Connection limits (advanced; the defaults suit a LAN). */
   transport?: TransportOptions;

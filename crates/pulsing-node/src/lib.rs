@@ -12,26 +12,13 @@ pub mod host;
 pub mod system;
 
 /// One tokio runtime for the whole addon, sized for the machine (one core left to JS),
-/// and the runtime's log on stderr: warnings by default (a peer breaking the protocol, a
-/// failed accept), `PULSING_LOG=error|warn|info|debug|trace` to change it, `off` to silence it.
+/// and the runtime's log on stderr. `PULSING_LOG` takes the usual `tracing` filter syntax:
+/// a level (`warn`, the default; `off` silences it) or per-module directives such as
+/// `warn,pulsing_actor::cluster=debug`. An invalid value is reported once, and the default
+/// applies.
 #[napi_derive::module_init]
 fn init() {
-    let level = match std::env::var("PULSING_LOG").as_deref() {
-        Ok("off") => None,
-        Ok("error") => Some(tracing::Level::ERROR),
-        Ok("info") => Some(tracing::Level::INFO),
-        Ok("debug") => Some(tracing::Level::DEBUG),
-        Ok("trace") => Some(tracing::Level::TRACE),
-        _ => Some(tracing::Level::WARN),
-    };
-    if let Some(level) = level {
-        // Another copy of the addon in the process may have installed one already.
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(level)
-            .with_writer(std::io::stderr)
-            .with_target(false)
-            .try_init();
-    }
+    init_log(std::env::var("PULSING_LOG").ok().as_deref());
     // PULSING_THREADS overrides the size (the JS thread competes for the same cores).
     let threads = std::env::var("PULSING_THREADS")
         .ok()
@@ -52,4 +39,25 @@ fn init() {
         .build()
         .expect("failed to start the tokio runtime");
     napi::bindgen_prelude::create_custom_tokio_runtime(rt);
+}
+
+fn init_log(spec: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let spec = spec
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("warn");
+    let (filter, bad) = match EnvFilter::try_new(spec) {
+        Ok(f) => (f, None),
+        Err(e) => (EnvFilter::new("warn"), Some(e)),
+    };
+    // Another copy of the addon in the process may have installed one already.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .try_init();
+    if let Some(e) = bad {
+        tracing::warn!("PULSING_LOG={spec:?} is not a valid filter ({e}); logging warnings only");
+    }
 }

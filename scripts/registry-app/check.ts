@@ -1,0 +1,23 @@
+// Type-checked under nodenext (this file is CommonJS there) and bundler resolution.
+import { init, remote, shutdown, PulsingRuntimeError, type ActorProxy } from 'pulsing';
+import { Connect } from 'pulsing/connect';
+
+class Counter {
+  n = 0;
+  incr(by = 1): number { return (this.n += by); }
+  async *count(k: number): AsyncGenerator<number> { for (let i = 0; i < k; i++) yield i; }
+}
+
+export async function main(): Promise<void> {
+  await init({ addr: '127.0.0.1:0', seeds: [] });
+  const c: ActorProxy<Counter> = await remote(Counter).spawn({ name: 'c' });
+  const v: number = await c.incr(1);
+  for await (const i of c.count(v)) { const n: number = i; void n; }
+  // @ts-expect-error: Counter has no method `nope`
+  void c.nope;
+  // @ts-expect-error: incr takes a number
+  void c.incr('one');
+  void PulsingRuntimeError;
+  void Connect.to;
+  await shutdown();
+}
