@@ -1,6 +1,7 @@
 // One crossing per tick, many stream items per frame: what a batch carries must arrive
 // whole, in order, for the right caller, and a cancel must still stop the producer at once.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createRequire } from 'node:module';
 import * as pul from '../dist/index.js';
 import { startNode, waitFor, type Child } from './helpers';
 
@@ -46,6 +47,27 @@ describe('batched crossings and stream frames', () => {
     const after = x.incr(0); // queued behind the tells, in the same batch
     await Promise.all(tells);
     expect(await after).toBe(base + 100);
+  });
+
+  it('a burst larger than one batch leaves in several crossings, in order', async () => {
+    const x = await RWorker.resolve('ba');
+    const base = await x.incr(0);
+    const { NativeSystem } = createRequire(import.meta.url)('../native/binding.cjs');
+    const send = NativeSystem.prototype.sendBatch;
+    let crossings = 0;
+    NativeSystem.prototype.sendBatch = function (...a: unknown[]) { crossings++; return send.apply(this, a); };
+    try {
+      const ref = x.$ref;
+      const pad = 'p'.repeat(100);
+      // One synchronous loop, one tick: about 3 MB of frames.
+      const tells = Array.from({ length: 20_000 }, () => ref.tell({ incr: 1, pad }));
+      const after = x.incr(0);
+      expect(crossings).toBeGreaterThan(10); // flushed as it filled, not once at the end
+      await Promise.all(tells);
+      expect(await after).toBe(base + 20_000);
+    } finally {
+      NativeSystem.prototype.sendBatch = send;
+    }
   });
 
   it('many items per frame arrive whole and in order, large ones out of band among them', async () => {

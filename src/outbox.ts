@@ -2,13 +2,19 @@
  * The frames one JS tick sends, handed to the core in one crossing: calls, tells, credit,
  * cancels and answers are packed as records into one buffer, small bodies inside it; large
  * bodies and attachments travel as a list of Buffers, never copied. The batch is flushed
- * once, in a microtask, in the order the frames were made. The layout is documented with its parser (`crates/pulsing-node/src/batch.rs`).
+ * in a microtask (or sooner, once it holds 64 KiB), in the order the frames were made. The layout is documented with its parser (`crates/pulsing-node/src/batch.rs`).
  */
 import type { NativeSystem } from './native';
 import type { JsWireError } from '../native/binding';
 
 /** Bodies up to this size are copied into the batch (one buffer crosses, not one per body). */
 const INLINE_BODY = 4096;
+/**
+ * A batch this large leaves without waiting for the end of the tick: a burst (a loop of
+ * tells) then overlaps with its sending and with the receiver's work, and the batch stays
+ * bounded in memory.
+ */
+const FLUSH_BYTES = 64 * 1024;
 
 const OP_ASK = 0;
 const OP_TELL = 1;
@@ -114,7 +120,10 @@ export class Outbox {
    */
   private done(onFailure: OnFailure | null): void {
     this.failures.push(onFailure);
-    if (this.scheduled) return;
+    if (this.scheduled) {
+      if (this.pos >= FLUSH_BYTES) this.send();
+      return;
+    }
     this.scheduled = true;
     this.send();
     queueMicrotask(this.flushNow);

@@ -10,7 +10,16 @@ import { guard } from './deadline';
 import { roundTrip } from './codec';
 import { PulsingRuntimeError, type PulsingError } from './errors';
 
-type AnyGen = Generator<unknown, unknown, unknown> | AsyncGenerator<unknown, unknown, unknown>;
+/**
+ * Where a stream's items come from, as a generator offers them: `next()` gives an item at
+ * once when it has one, or a promise of it (a remote stream's queue does both).
+ */
+export interface StepSource {
+  next(): IteratorResult<unknown, unknown> | Promise<IteratorResult<unknown, unknown>>;
+  return(value?: unknown): unknown;
+}
+
+type AnyGen = Generator<unknown, unknown, unknown> | AsyncGenerator<unknown, unknown, unknown> | StepSource;
 
 /** Hooks a stream needs from the actor that produces it. */
 export interface StreamHost {

@@ -13,7 +13,7 @@ import { encode, decode, encodeParts, decodeParts } from './codec';
 import {
   PulsingError, PulsingRuntimeError, PulsingBusinessError, classifyActorError, fromNative, toWire,
 } from './errors';
-import { ActorStream, type StreamHost } from './stream';
+import { ActorStream, type StreamHost, type StepSource } from './stream';
 import { Outbox, ANSWER } from './outbox';
 import { guard } from './deadline';
 import type { CallTarget } from './target';
@@ -47,6 +47,15 @@ class RemoteQueue {
   finish(v: unknown): void { this.end = { value: v }; this.wake(); }
   fail(e: unknown): void { this.error = e; this.wake(); }
 
+  /** The next item if one is here (or the end, or the error, thrown); null when none is yet. */
+  poll(): IteratorResult<unknown, unknown> | null {
+    if (this.items.length > 0) return { done: false, value: this.items.shift() };
+    if (this.error !== null) { this.ended = true; throw this.error; }
+    if (this.end) { this.ended = true; return { done: true, value: this.end.value }; }
+    return null;
+  }
+
+  /** The next item, waiting for it. */
   next(): Promise<IteratorResult<unknown, unknown>> {
     const ready = this.take();
     if (ready) return ready;
@@ -56,10 +65,12 @@ class RemoteQueue {
   }
 
   private take(): Promise<IteratorResult<unknown, unknown>> | null {
-    if (this.items.length > 0) return Promise.resolve({ done: false, value: this.items.shift() });
-    if (this.error !== null) { this.ended = true; return Promise.reject(this.error); }
-    if (this.end) { this.ended = true; return Promise.resolve({ done: true, value: this.end.value }); }
-    return null;
+    try {
+      const r = this.poll();
+      return r && Promise.resolve(r);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   private wake(): void {
@@ -240,25 +251,37 @@ export class Wire {
   private streamOf(node: string, req: number, q: RemoteQueue, opts: CallOptions | undefined, label: string): ActorStream {
     const out = this.out;
     const pending = this.pending;
-    async function* items(): AsyncGenerator<unknown, unknown, unknown> {
-      let consumed = 0;
-      try {
-        for (;;) {
-          const r = await q.next();
-          if (r.done) return r.value;
-          // Credit goes back in batches of half the window: one frame per 16 items.
-          if (++consumed === CREDIT_BATCH) {
-            out.flow(node, req, consumed);
-            consumed = 0;
-          }
-          yield r.value;
-        }
-      } finally {
-        // `break`, abort or timeout before the end: tell the producer to stop.
-        if (!q.ended && pending.delete(req)) out.flow(node, req, 0);
+    let consumed = 0;
+    let finished = false;
+    const step = (r: IteratorResult<unknown, unknown>) => {
+      if (r.done) finished = true;
+      // Credit goes back in batches of half the window.
+      else if (++consumed === CREDIT_BATCH) {
+        out.flow(node, req, consumed);
+        consumed = 0;
       }
-    }
-    return new ActorStream(items(), remoteHost(label), opts?.timeoutMs ?? this.host.defaultTimeoutMs, opts?.signal);
+      return r;
+    };
+    const failed = (e: unknown): never => { finished = true; throw e; };
+    // Not an async generator: an item already here is handed over synchronously, so the
+    // consumer arms no per-item timer and makes no promise for it.
+    const items: StepSource = {
+      next() {
+        if (finished) return { done: true, value: undefined };
+        let r: IteratorResult<unknown, unknown> | null;
+        try { r = q.poll(); } catch (e) { return failed(e); }
+        return r ? step(r) : q.next().then(step, failed);
+      },
+      return() {
+        // `break`, abort or timeout before the end: tell the producer to stop.
+        if (!finished) {
+          finished = true;
+          if (!q.ended && pending.delete(req)) out.flow(node, req, 0);
+        }
+        return Promise.resolve({ done: true, value: undefined });
+      },
+    };
+    return new ActorStream(items, remoteHost(label), opts?.timeoutMs ?? this.host.defaultTimeoutMs, opts?.signal);
   }
 
   private fail(p: Pending, err: unknown): void {
