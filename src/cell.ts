@@ -25,6 +25,8 @@ const enum State { Starting, Ready, Restarting, Stopped }
 
 /** What a cell needs from the system that hosts it. */
 export interface CellHost {
+  /** The hosting node's id (the first half of every actor id). */
+  readonly nodeId: string;
   readonly defaultTimeoutMs: number;
   readonly strictLocal: boolean;
   /** How long `stop()` waits for calls still running (async methods) to settle. */
@@ -38,7 +40,6 @@ export interface CellHost {
 /** Everything a cell is created with. */
 export interface CellConfig {
   local: number;
-  actorId: string;
   /** Normalised name, or undefined for an anonymous actor. */
   name?: string;
   /** Builds a fresh instance; absent for spawn-by-instance (then no restart). */
@@ -90,7 +91,7 @@ export class ActorCell implements StreamHost, CallTarget {
 
   // Read from the config, not copied: an actor's footprint is paid once per actor.
   /** `"<nodeId>:<localId>"`. */
-  get actorId(): string { return this.config.actorId; }
+  get actorId(): string { return `${this.host.nodeId}:${this.config.local}`; }
   /** The local id. */
   get local(): number { return this.config.local; }
   /** Normalised name, undefined for an anonymous actor. */
@@ -404,12 +405,16 @@ export class ActorCell implements StreamHost, CallTarget {
     this.state = State.Stopped;
     this.stopCause = cause;
     this.instance = null;
-    const pending = [...(this.queue ?? []), ...(this.overflow ?? [])];
+    const { queue, overflow } = this;
     this.queue = this.overflow = null;
-    const err = this.stoppedError();
-    for (const p of pending) {
-      p.accepted?.();
-      if (!p.tell) p.reject(err);
+    // The error is built only for calls that wait: an Error (with its stack) per actor made
+    // shutting down many idle actors slow.
+    if (queue?.length || overflow?.length) {
+      const err = this.stoppedError();
+      for (const p of [...(queue ?? []), ...(overflow ?? [])]) {
+        p.accepted?.();
+        if (!p.tell) p.reject(err);
+      }
     }
     this.host.cellStopped(this);
   }

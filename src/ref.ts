@@ -7,15 +7,17 @@ import type { ActorClass, AnyCtor } from './remote';
 
 /** A reference to an actor: `ask`, `tell`, and proxies over it. */
 export class ActorRef {
-  /** `"<nodeId>:<localId>"`: the hosting node is visible in the id. */
-  readonly actorId: string;
   /** @internal A local actor cell, or an actor on another node. */
   readonly target: CallTarget;
 
   /** @internal */
   constructor(target: CallTarget) {
     this.target = target;
-    this.actorId = target.actorId;
+  }
+
+  /** `"<nodeId>:<localId>"`: the hosting node is visible in the id. */
+  get actorId(): string {
+    return this.target.actorId;
   }
 
   /** Send `msg` to the actor's `receive` and wait for the reply (an AsyncIterable if it streams). */

@@ -115,6 +115,13 @@ class ActorClassImpl<C extends AnyCtor> implements ActorClass<C> {
   /** Spawn options from the class's `remote()` options, made once. */
   private readonly spawnOptions: SystemSpawnOptions;
   private readonly wrap = (ref: ActorRef): ActorProxy<InstanceType<C>> => typedProxy(ref, this, undefined);
+  /** Builds an instance without constructor arguments (shared by every such spawn). */
+  private readonly noArgs = (): object => new (this.cls as unknown as new () => object)();
+
+  private factoryOf(args: unknown[]): () => object {
+    const Ctor = this.cls as unknown as new (...a: unknown[]) => object;
+    return () => new Ctor(...args);
+  }
 
   spawn(opts: SpawnOptions<C> = {}): Promise<ActorProxy<InstanceType<C>>> {
     try {
@@ -124,9 +131,10 @@ class ActorClassImpl<C extends AnyCtor> implements ActorClass<C> {
       if (opts.placement !== undefined && opts.placement !== 'local' && opts.placement !== system.nodeId) {
         return this.spawnPlaced(system, args, opts);
       }
-      const Ctor = this.cls as unknown as new (...a: unknown[]) => object;
-      // Not async, and the options are the class's own, made once: spawning is a hot path.
-      return system.spawnObject(() => new Ctor(...args), this.spawnOptions, opts.name).then(this.wrap);
+      // Not async, and the options and (without arguments) the factory are the class's own,
+      // made once: spawning is a hot path.
+      const factory = args.length === 0 ? this.noArgs : this.factoryOf(args);
+      return system.spawnObject(factory, this.spawnOptions, opts.name, this.wrap);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -215,12 +215,16 @@ export class ActorSystem {
    * `name` overrides `opts.name` (so a caller can pass shared, precomputed options). Not an
    * async function: the common case (no async `onStart`) allocates one promise.
    */
-  spawnObject(source: object | (() => object), opts: SystemSpawnOptions, name: string | undefined = opts.name): Promise<ActorRef> {
+  spawnObject(source: object | (() => object), opts: SystemSpawnOptions, name?: string): Promise<ActorRef>;
+  spawnObject<T>(source: object | (() => object), opts: SystemSpawnOptions, name: string | undefined, wrap: (ref: ActorRef) => T): Promise<T>;
+  spawnObject(source: object | (() => object), opts: SystemSpawnOptions, name: string | undefined = opts.name, wrap?: (ref: ActorRef) => unknown): Promise<unknown> {
     try {
       const cell = this.makeCell(source, opts, name);
       const starting = cell.start();
       const ref = new ActorRef(cell);
-      return starting === undefined ? Promise.resolve(ref) : starting.then(() => ref);
+      // `wrap` (a proxy) is applied here, not in a `.then`: one promise per spawn, not two.
+      const out = wrap ? wrap(ref) : ref;
+      return starting === undefined ? Promise.resolve(out) : starting.then(() => out);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -234,7 +238,6 @@ export class ActorSystem {
       throw new PulsingRuntimeError('Config', 'spawn: only named actors can be restarted: give the actor a name');
     }
     const local = this.allocateId();
-    const actorId = `${this.nodeId}:${local}`;
     let name: string | undefined;
     if (rawName !== undefined) {
       if (typeof rawName !== 'string') throw new PulsingRuntimeError('Config', 'spawn: name must be a string');
@@ -244,7 +247,6 @@ export class ActorSystem {
     }
     const cell = new ActorCell(this, {
       local,
-      actorId,
       name,
       factory,
       instance: factory ? undefined : source,
