@@ -198,6 +198,10 @@ impl Node {
 
     /// A reply-like frame. Accepted only from the node the request went to.
     pub(super) fn on_response(&self, c: &Arc<ConnHandle>, f: Frame) {
+        let f = match self.relay_response(c, f) {
+            Ok(()) => return,
+            Err(f) => f,
+        };
         let req = match &f.header {
             Header::Reply { req, .. }
             | Header::Error { req, .. }

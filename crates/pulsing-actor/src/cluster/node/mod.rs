@@ -9,19 +9,22 @@
 //! | `head` | head-node mode (heartbeats, expiry) | `head::HeadState` |
 //! | `calls` | calls this node makes from Rust | `calls::Calls` |
 //! | `serve` | requests this node serves to Rust actors | `serve::Serve` |
+//! | `relay` | clients' requests for actors on other nodes (gateway) | `relay::Relays` |
 //! | `host_api` | frames the foreign host sends, built here | |
 //!
 //! Routing: a request for an actor hosted in Rust runs on that actor's mailbox; anything
 //! else on this node (TypeScript actors, `system/*` services of the host) goes to the
 //! registered `ForeignHost` untouched. Replies are matched by request id, and accepted
 //! only from the node the request went to: ids with `RUST_REQ_BIT` set belong to Rust
-//! callers, the rest to the foreign host.
+//! callers, the rest to the foreign host. A client (a peer that is not a member) asking for
+//! a name hosted elsewhere is relayed to the hosting node.
 
 mod calls;
 mod head;
 mod host_api;
 mod links;
 mod name_sync;
+mod relay;
 mod serve;
 mod swim;
 
@@ -64,6 +67,7 @@ pub struct Node {
     head: head::HeadState,
     calls: calls::Calls,
     serve: serve::Serve,
+    relays: relay::Relays,
     foreign: RwLock<Option<Arc<dyn ForeignHost>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopped: AtomicBool,
@@ -133,6 +137,7 @@ impl Node {
             head: head::HeadState::default(),
             calls: calls::Calls::default(),
             serve: serve::Serve::default(),
+            relays: relay::Relays::default(),
             foreign: RwLock::new(None),
             tasks: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
@@ -257,6 +262,7 @@ impl Node {
         self.links.forget(c);
         self.serve.conn_closed(c.id);
         self.calls.conn_closed(c.id);
+        self.relay_conn_closed(c.id);
         self.deliver(ForeignEvent::ConnClosed(c.id));
     }
 

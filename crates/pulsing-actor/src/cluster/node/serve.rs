@@ -72,6 +72,13 @@ impl Node {
             Target::Name(n) => match self.local.lookup(n) {
                 Some(local) => (local, Some(n.clone())),
                 None => {
+                    // A client (not a member) reaches actors anywhere through this node.
+                    if self.is_client(c) {
+                        if let Some(host) = self.relay_host(n) {
+                            self.relay_request(c, f, host);
+                            return;
+                        }
+                    }
                     self.reply_error(
                         c,
                         req,
@@ -233,6 +240,9 @@ impl Node {
             Header::Cancel { req } => (*req, None),
             _ => return,
         };
+        if self.relay_flow(c.id, req, credit) {
+            return;
+        }
         let mut serving = self.serve.serving.lock();
         if let Some(s) = serving.get(&(c.id, req)) {
             match credit {

@@ -304,6 +304,7 @@ impl Node {
         self.swim.found.lock().remove(&node);
         self.links.drop_node(node);
         self.calls.node_down(node);
+        self.relay_node_down(node);
         self.deliver(ForeignEvent::NodeDown(node));
     }
 
