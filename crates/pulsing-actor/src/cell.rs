@@ -3,12 +3,19 @@
 //!
 //! The mailbox and the actor id outlive restarts, so refs held by callers keep working
 //! and messages sent during a backoff wait in the mailbox for the next incarnation.
+//!
+//! A panic in actor code is a crash like a fatal error (see [`crate::panics`]). An actor
+//! spawned from an instance, without a factory, is restarted in place: the same instance gets
+//! `on_stop` and then `on_start` again, and keeps its fields. After a panic its state cannot
+//! be trusted, so without a factory it stops instead.
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::actor::{Actor, ActorContext, ActorId};
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::mailbox::Envelope;
+use crate::message::Message;
+use crate::panics;
 use crate::supervision::SupervisionSpec;
 use crate::system::ActorSystem;
 
@@ -23,6 +30,8 @@ enum Outcome {
     SelfStopped,
     /// `on_start` failed or a method raised a fatal error.
     Crashed(PulsingError),
+    /// Actor code panicked: a crash whose instance is not reused.
+    Panicked(PulsingError),
 }
 
 pub(crate) struct CellRun {
@@ -41,22 +50,29 @@ pub(crate) struct CellRun {
 impl CellRun {
     pub(crate) async fn run(mut self) {
         let mut restarts = 0u32;
+        // Without a factory, the instance to restart in place.
+        let mut kept: Option<Box<dyn Actor>> = None;
         loop {
-            let instance = match self.first.take() {
+            let instance = match self.first.take().or_else(|| kept.take()) {
                 Some(a) => Ok(a),
                 None => match self.factory.as_mut() {
-                    Some(f) => f().map_err(PulsingError::from_actor),
+                    Some(f) => {
+                        panics::guarded_sync(&format!("the factory of actor {}", self.id), f)
+                            .and_then(|r| r.map_err(PulsingError::from_actor))
+                    }
                     None => break,
                 },
             };
-            let outcome = match instance {
-                Err(e) => Outcome::Crashed(e),
+            let (outcome, survivor) = match instance {
+                Err(e) => (Outcome::Crashed(e), None),
                 Ok(mut actor) => {
                     let mut ctx =
                         ActorContext::new(self.id, self.name.clone(), self.system.clone());
-                    match actor.on_start(&mut ctx).await {
-                        Err(e) => Outcome::Crashed(PulsingError::from_actor(e)),
-                        Ok(()) => {
+                    let what = format!("actor {} on_start", self.id);
+                    let outcome = match panics::guarded(&what, actor.on_start(&mut ctx)).await {
+                        Err(p) => Outcome::Panicked(p),
+                        Ok(Err(e)) => Outcome::Crashed(PulsingError::from_actor(e)),
+                        Ok(Ok(())) => {
                             if let Some(name) = &self.name {
                                 self.system
                                     .publish_metadata(name, self.id, actor.metadata());
@@ -66,23 +82,34 @@ impl CellRun {
                             }
                             let outcome =
                                 serve(&mut *actor, &mut ctx, &mut self.rx, &mut self.stop_rx).await;
-                            if let Err(e) = actor.on_stop(&mut ctx).await {
-                                tracing::warn!(actor = %self.id, "on_stop failed: {e:#}");
+                            let what = format!("actor {} on_stop", self.id);
+                            match panics::guarded(&what, actor.on_stop(&mut ctx)).await {
+                                Ok(Ok(())) => {}
+                                Ok(Err(e)) => {
+                                    tracing::warn!(actor = %self.id, "on_stop failed: {e:#}")
+                                }
+                                Err(p) => tracing::warn!("{p}"),
                             }
                             outcome
                         }
-                    }
+                    };
+                    (outcome, Some(actor))
                 }
             };
-            let (crashed, cause) = match outcome {
+            let (crashed, cause, reusable) = match outcome {
                 Outcome::StopRequested => break,
-                Outcome::SelfStopped => (false, None),
-                Outcome::Crashed(e) => (true, Some(e)),
+                Outcome::SelfStopped => (false, None, true),
+                Outcome::Crashed(e) => (true, Some(e), true),
+                Outcome::Panicked(e) => (true, Some(e), false),
             };
             if let Some(e) = &cause {
                 tracing::warn!(actor = %self.id, "actor crashed: {e}");
             }
-            let can_restart = self.factory.is_some() && self.spec.should_restart(crashed, restarts);
+            if reusable && self.factory.is_none() {
+                kept = survivor;
+            }
+            let can_restart = (self.factory.is_some() || kept.is_some())
+                && self.spec.should_restart(crashed, restarts);
             if !can_restart {
                 if let (Some(tx), Some(e)) = (self.started.take(), cause) {
                     let _ = tx.send(Err(e));
@@ -136,8 +163,25 @@ async fn serve(
         };
         let (msg, reply) = env.split();
         ctx.reply = None;
-        match actor.receive(msg, ctx).await {
+        let what = format!("actor {} receive", ctx.id());
+        let result = match panics::guarded(&what, actor.receive(msg, ctx)).await {
+            Ok(r) => r,
+            Err(p) => {
+                if let Some(r) = reply {
+                    let _ = r.send(Err(p.clone()));
+                }
+                return Outcome::Panicked(p);
+            }
+        };
+        match result {
             Ok(m) => {
+                // Panics while the stream is read end it with an error item.
+                let m = match m {
+                    Message::Stream(s) => {
+                        Message::Stream(panics::guarded_stream(format!("actor {}", ctx.id()), s))
+                    }
+                    single => single,
+                };
                 if let Some(r) = reply {
                     let _ = r.send(Ok(m));
                 }

@@ -44,6 +44,7 @@ pub mod id;
 mod mailbox;
 pub mod message;
 pub mod naming;
+mod panics;
 pub mod protocol;
 pub mod resolving;
 pub mod supervision;

@@ -742,7 +742,10 @@ impl Spawning {
         self.name = Some(name.into());
         self
     }
-    /// Supervision of the actor (restarts need [`Spawning::spawn_factory`] and a name).
+    /// Supervision of the actor. Restarts need a name. With [`Spawning::spawn_factory`] each
+    /// restart gets a fresh instance; with [`Spawning::spawn`] the same instance is restarted
+    /// in place (`on_stop`, then `on_start` again; its fields keep their values), except after
+    /// a panic, when it stops.
     pub fn supervision(mut self, spec: SupervisionSpec) -> Self {
         self.options.supervision = spec;
         self
@@ -752,12 +755,15 @@ impl Spawning {
         self.options.mailbox_capacity = Some(n);
         self
     }
-    /// Spawn one instance. It cannot be restarted: there is nothing to rebuild it from.
+    /// Spawn one instance. Under a restart policy it is restarted in place: there is
+    /// nothing to rebuild a fresh one from (use [`Spawning::spawn_factory`] for that).
     pub async fn spawn<A: Actor>(self, actor: A) -> Result<ActorRef, PulsingError> {
-        if self.options.supervision.policy != crate::supervision::RestartPolicy::Never {
+        if self.name.is_none()
+            && self.options.supervision.policy != crate::supervision::RestartPolicy::Never
+        {
             return Err(PulsingError::runtime(
                 RuntimeErrorKind::Config,
-                "a restart policy needs a factory to rebuild the actor: use spawn_factory",
+                "only named actors can be restarted: give the actor a name",
             ));
         }
         self.system
