@@ -70,3 +70,8 @@ pub mod prelude {
     pub use async_trait::async_trait;
     pub use serde::{Deserialize, Serialize};
 }
+
+/// The README's examples, compiled (and, unless marked `no_run`, run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
