@@ -152,10 +152,13 @@ async fn serve(
     rx: &mut mpsc::Receiver<Envelope>,
     stop_rx: &mut watch::Receiver<bool>,
 ) -> Outcome {
+    // Panics in streams this incarnation returned (they are read after `receive` returned).
+    let (crash_tx, mut crashes) = mpsc::unbounded_channel();
     loop {
         let env = tokio::select! {
             biased;
             _ = stop_rx.changed() => return Outcome::StopRequested,
+            Some(e) = crashes.recv() => return Outcome::Panicked(e),
             env = rx.recv() => match env {
                 Some(env) => env,
                 None => return Outcome::StopRequested,
@@ -177,9 +180,11 @@ async fn serve(
             Ok(m) => {
                 // Panics while the stream is read end it with an error item.
                 let m = match m {
-                    Message::Stream(s) => {
-                        Message::Stream(panics::guarded_stream(format!("actor {}", ctx.id()), s))
-                    }
+                    Message::Stream(s) => Message::Stream(panics::guarded_stream(
+                        format!("actor {}", ctx.id()),
+                        s,
+                        crash_tx.clone(),
+                    )),
                     single => single,
                 };
                 if let Some(r) = reply {

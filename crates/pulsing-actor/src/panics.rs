@@ -15,6 +15,7 @@ use std::sync::Once;
 use std::task::{Context, Poll};
 
 use futures::{FutureExt, Stream, StreamExt};
+use tokio::sync::mpsc;
 
 use crate::error::PulsingError;
 use crate::message::MessageStream;
@@ -91,18 +92,25 @@ pub(crate) fn guarded_sync<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, Pu
     r.map_err(|_| crash(what))
 }
 
-/// A stream an actor returned, whose panics end it with a fatal system error item.
-pub(crate) fn guarded_stream(label: String, s: MessageStream) -> MessageStream {
+/// A stream an actor returned, whose panics end it with a fatal system error item and are
+/// reported on `crashes`, so the actor's supervisor handles them as a crash of the actor.
+pub(crate) fn guarded_stream(
+    label: String,
+    s: MessageStream,
+    crashes: mpsc::UnboundedSender<PulsingError>,
+) -> MessageStream {
     install_hook();
     Box::pin(Guarded {
         label,
         inner: Some(s),
+        crashes,
     })
 }
 
 struct Guarded {
     label: String,
     inner: Option<MessageStream>,
+    crashes: mpsc::UnboundedSender<PulsingError>,
 }
 
 impl Stream for Guarded {
@@ -120,7 +128,8 @@ impl Stream for Guarded {
             Err(_) => {
                 self.inner = None;
                 let err = crash(&format!("a stream of {}", self.label));
-                tracing::warn!("{err}");
+                // The incarnation that made the stream may be gone: then nobody listens.
+                let _ = self.crashes.send(err.clone());
                 Poll::Ready(Some(Err(err)))
             }
         }

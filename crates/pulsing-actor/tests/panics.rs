@@ -184,6 +184,41 @@ async fn panics_in_on_start_a_behavior_and_a_stream_are_caught() {
     system.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_returned_stream_is_a_crash_of_its_actor() {
+    let system = ActorSystem::builder().build().await.unwrap();
+    let built = Arc::new(AtomicU32::new(0));
+    let b = built.clone();
+    let r = system
+        .spawn_named_factory(
+            "stream-fragile",
+            move || {
+                b.fetch_add(1, Ordering::SeqCst);
+                Ok(Fragile { n: 0 })
+            },
+            SpawnOptions::default().supervision(fast_restarts(3)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.ask::<_, i64>(Cmd::Incr).await.unwrap(), 1);
+    let items = r
+        .ask_message(Message::pack(&Cmd::PanickyStream).unwrap())
+        .await
+        .unwrap()
+        .into_stream()
+        .unwrap();
+    let last = items.collect::<Vec<_>>().await.pop().unwrap();
+    assert!(matches!(last, Err(ref e) if is_panic_error(e, "stream broke at 3")));
+    // The actor was restarted from its factory: a fresh count.
+    wait_for("the restart", Duration::from_secs(5), || {
+        let built = built.clone();
+        async move { built.load(Ordering::SeqCst) == 2 }
+    })
+    .await;
+    assert_eq!(r.ask::<_, i64>(Cmd::Incr).await.unwrap(), 1);
+    system.shutdown().await.unwrap();
+}
+
 /// The seed's builder example, as written: supervision on an instance (no factory).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_builder_example_with_supervision_runs_and_restarts_in_place() {
