@@ -77,6 +77,8 @@ step "install into an empty project, without cargo or rustc on PATH"
 app="$work/app"
 mkdir -p "$app"
 cp -r "$repo/scripts/registry-app/." "$app/"
+# The same checks as an ES module, resolved through the "import" condition.
+cp "$app/check.ts" "$app/check.mts"
 # PATH without the directories that hold cargo or rustc.
 user_path=$(node -e "const fs=require('fs'),p=require('path');console.log(process.env.PATH.split(':').filter(d=>!['cargo','rustc'].some(b=>fs.existsSync(p.join(d,b)))).join(':'))")
 (

@@ -1,4 +1,5 @@
-// Type-checked under nodenext (this file is CommonJS there) and bundler resolution.
+// Type-checked under nodenext (as this .ts, CommonJS there, and as a copy named check.mts, an
+// ES module: registry-test.sh makes it) and under bundler resolution.
 import { init, remote, shutdown, PulsingRuntimeError, type ActorProxy } from 'pulsing';
 import { Connect } from 'pulsing/connect';
 

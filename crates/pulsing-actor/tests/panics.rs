@@ -51,6 +51,23 @@ fn is_panic_error(e: &PulsingError, what: &str) -> bool {
     matches!(e, PulsingError::System { error, recoverable: false } if error.contains(what))
 }
 
+/// Wait until calls to `r` fail with `Stopped`.
+async fn wait_stopped(r: &ActorRef, what: &str) {
+    wait_for(what, Duration::from_secs(5), || {
+        let r = r.clone();
+        async move {
+            matches!(
+                r.ask::<_, i64>(Cmd::Incr).await,
+                Err(PulsingError::Runtime {
+                    kind: RuntimeErrorKind::Stopped,
+                    ..
+                })
+            )
+        }
+    })
+    .await;
+}
+
 fn fast_restarts(n: u32) -> SupervisionSpec {
     SupervisionSpec::on_failure()
         .max_restarts(n)
@@ -85,19 +102,7 @@ async fn a_panic_in_receive_is_a_crash_that_supervision_restarts() {
     let _ = r.ask::<_, i64>(Cmd::Panic).await.unwrap_err();
     assert_eq!(r.ask::<_, i64>(Cmd::Incr).await.unwrap(), 1);
     let _ = r.ask::<_, i64>(Cmd::Panic).await.unwrap_err();
-    wait_for("restarts to run out", Duration::from_secs(5), || {
-        let r = r.clone();
-        async move {
-            matches!(
-                r.ask::<_, i64>(Cmd::Incr).await,
-                Err(PulsingError::Runtime {
-                    kind: RuntimeErrorKind::Stopped,
-                    ..
-                })
-            )
-        }
-    })
-    .await;
+    wait_stopped(&r, "restarts to run out").await;
     let other = system
         .spawn_named("other", Fragile { n: 41 })
         .await
@@ -238,18 +243,6 @@ async fn the_builder_example_with_supervision_runs_and_restarts_in_place() {
     assert_eq!(r.ask::<_, i64>(Cmd::Incr).await.unwrap(), 2);
     // After a panic its state cannot be trusted: without a factory it stops.
     let _ = r.ask::<_, i64>(Cmd::Panic).await.unwrap_err();
-    wait_for("the actor to stop", Duration::from_secs(5), || {
-        let r = r.clone();
-        async move {
-            matches!(
-                r.ask::<_, i64>(Cmd::Incr).await,
-                Err(PulsingError::Runtime {
-                    kind: RuntimeErrorKind::Stopped,
-                    ..
-                })
-            )
-        }
-    })
-    .await;
+    wait_stopped(&r, "the actor to stop").await;
     system.shutdown().await.unwrap();
 }

@@ -63,17 +63,19 @@ impl Client {
         self.0
             .lock()
             .iter()
-            .filter(|f| match &f.header {
-                Header::Reply { req: r, .. }
-                | Header::StreamItem { req: r, .. }
-                | Header::StreamItems { req: r, .. }
-                | Header::StreamEnd { req: r, .. }
-                | Header::Error { req: r, .. } => *r == req,
-                _ => false,
-            })
+            .filter(|f| f.header.answers() == Some(req))
             .cloned()
             .collect()
     }
+}
+
+/// Wait until `n` answers to request `req` arrived.
+async fn wait_answers(got: &Arc<Client>, req: u64, n: usize, what: &str) {
+    wait_for(what, Duration::from_secs(10), || {
+        let got = got.clone();
+        async move { got.answers(req).len() >= n }
+    })
+    .await;
 }
 
 async fn client(addr: &str, me: NodeId) -> (Arc<ConnHandle>, Arc<Client>) {
@@ -136,11 +138,7 @@ async fn a_client_reaches_an_actor_on_another_node_through_a_gateway() {
     // A call: the reply comes back under the client's own request id.
     let body = Message::pack(&"hello through A".to_string()).unwrap();
     assert!(c.send(ask(11, "svc/echo", body)));
-    wait_for("the reply", Duration::from_secs(5), || {
-        let got = got.clone();
-        async move { !got.answers(11).is_empty() }
-    })
-    .await;
+    wait_answers(&got, 11, 1, "the reply").await;
     let reply = got.answers(11).remove(0);
     let Header::Reply { req: 11, tag } = reply.header else {
         panic!("expected the reply to request 11, got {:?}", reply.header)
@@ -153,11 +151,7 @@ async fn a_client_reaches_an_actor_on_another_node_through_a_gateway() {
 
     // A stream: without credit from the client, the producer on B stops after one window.
     assert!(c.send(ask(12, "svc/ticker", Message::pack(&1_000_000u64).unwrap())));
-    wait_for("a window of items", Duration::from_secs(5), || {
-        let got = got.clone();
-        async move { got.answers(12).len() >= STREAM_WINDOW as usize }
-    })
-    .await;
+    wait_answers(&got, 12, STREAM_WINDOW as usize, "a window of items").await;
     let first = made.load(Ordering::SeqCst);
     assert!(
         first <= 2 * STREAM_WINDOW as u64 + 1,
@@ -165,11 +159,7 @@ async fn a_client_reaches_an_actor_on_another_node_through_a_gateway() {
     );
     // Credit from the client reaches the producer: more items come.
     assert!(c.send(Frame::bare(Header::Credit { req: 12, n: 128 })));
-    wait_for("items after credit", Duration::from_secs(5), || {
-        let got = got.clone();
-        async move { got.answers(12).len() >= STREAM_WINDOW as usize + 128 }
-    })
-    .await;
+    wait_answers(&got, 12, STREAM_WINDOW as usize + 128, "items after credit").await;
     // Cancel from the client stops the producer.
     assert!(c.send(Frame::bare(Header::Cancel { req: 12 })));
     let settled = made.load(Ordering::SeqCst);
@@ -178,11 +168,7 @@ async fn a_client_reaches_an_actor_on_another_node_through_a_gateway() {
         "svc/echo",
         Message::pack(&"after".to_string()).unwrap()
     )));
-    wait_for("a later call", Duration::from_secs(5), || {
-        let got = got.clone();
-        async move { !got.answers(13).is_empty() }
-    })
-    .await;
+    wait_answers(&got, 13, 1, "a later call").await;
     assert!(made.load(Ordering::SeqCst) <= settled + 2 * STREAM_WINDOW as u64);
     assert!(made.load(Ordering::SeqCst) < 1_000_000);
 
@@ -194,17 +180,9 @@ async fn a_client_reaches_an_actor_on_another_node_through_a_gateway() {
         "svc/echo",
         Message::pack(&"x".to_string()).unwrap()
     )));
-    wait_for("the call to be in flight", Duration::from_secs(5), || {
-        let got = got.clone();
-        async move { !got.answers(15).is_empty() }
-    })
-    .await;
+    wait_answers(&got, 15, 1, "the call to be in flight").await;
     b.cluster().unwrap().halt_without_leave();
-    wait_for("the relayed call to fail", Duration::from_secs(10), || {
-        let got = got.clone();
-        async move { !got.answers(14).is_empty() }
-    })
-    .await;
+    wait_answers(&got, 14, 1, "the relayed call to fail").await;
     match &got.answers(14)[0].header {
         Header::Error { error, .. } => assert!(
             matches!(
@@ -232,11 +210,7 @@ async fn members_are_never_relayed_for() {
     // and does not forward for members, so the answer is ActorNotFound (no loops).
     let (c, got) = client(a.addr().unwrap(), b.node_id()).await;
     assert!(c.send(ask(21, "svc/echo", Message::pack(&1u8).unwrap())));
-    wait_for("the answer", Duration::from_secs(5), || {
-        let got = got.clone();
-        async move { !got.answers(21).is_empty() }
-    })
-    .await;
+    wait_answers(&got, 21, 1, "the answer").await;
     match &got.answers(21)[0].header {
         Header::Error { error, .. } => assert_eq!(error.kind.as_deref(), Some("ActorNotFound")),
         other => panic!("expected ActorNotFound, got {other:?}"),

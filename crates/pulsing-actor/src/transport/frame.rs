@@ -119,6 +119,20 @@ pub enum Header {
     },
 }
 
+impl Header {
+    /// The request this frame answers, for answers (a reply, an error, stream frames).
+    pub fn answers(&self) -> Option<u64> {
+        match self {
+            Header::Reply { req, .. }
+            | Header::Error { req, .. }
+            | Header::StreamItem { req, .. }
+            | Header::StreamEnd { req, .. }
+            | Header::StreamItems { req, .. } => Some(*req),
+            _ => None,
+        }
+    }
+}
+
 /// One frame: header, body, and out-of-band attachments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {

@@ -202,13 +202,8 @@ impl Node {
             Ok(()) => return,
             Err(f) => f,
         };
-        let req = match &f.header {
-            Header::Reply { req, .. }
-            | Header::Error { req, .. }
-            | Header::StreamItem { req, .. }
-            | Header::StreamEnd { req, .. }
-            | Header::StreamItems { req, .. } => *req,
-            _ => return,
+        let Some(req) = f.header.answers() else {
+            return;
         };
         if req & RUST_REQ_BIT == 0 {
             self.deliver(ForeignEvent::Response {

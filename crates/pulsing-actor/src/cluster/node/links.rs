@@ -219,7 +219,8 @@ impl Node {
     pub fn send_on(&self, conn: u32, frame: Frame) -> bool {
         if let Err(e) = self.check_sendable(&frame) {
             // The caller is told instead: its reply became an error.
-            if let Some(req) = frame_req(&frame.header) {
+            // (The error frame that replaces it is bare, so it always passes this check.)
+            if let Some(req) = frame.header.answers() {
                 return self.send_on(
                     conn,
                     Frame::bare(Header::Error {
@@ -513,16 +514,5 @@ impl Node {
             peers.insert(link, PeerLink::Connected(c.clone()));
         }
         tracing::debug!(%node, %addr, conn = c.id, "hello");
-    }
-}
-
-/// The request a reply-like frame answers.
-fn frame_req(h: &Header) -> Option<u64> {
-    match h {
-        Header::Reply { req, .. }
-        | Header::StreamItem { req, .. }
-        | Header::StreamEnd { req, .. }
-        | Header::StreamItems { req, .. } => Some(*req),
-        _ => None,
     }
 }

@@ -155,13 +155,8 @@ impl Node {
     // allocation for every reply this node receives.
     #[allow(clippy::result_large_err)]
     pub(super) fn relay_response(&self, c: &Arc<ConnHandle>, f: Frame) -> Result<(), Frame> {
-        let req = match &f.header {
-            Header::Reply { req, .. }
-            | Header::Error { req, .. }
-            | Header::StreamItem { req, .. }
-            | Header::StreamEnd { req, .. }
-            | Header::StreamItems { req, .. } => *req,
-            _ => return Err(f),
+        let Some(req) = f.header.answers() else {
+            return Err(f);
         };
         let mut t = self.relays.table.lock();
         let Some(r) = t.up.get(&req) else {
