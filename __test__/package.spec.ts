@@ -16,13 +16,13 @@ describe('package entry points', () => {
           same: cjs.getSystem() === sys,
           classes: esm.PulsingError === cjs.PulsingError,
           connect: typeof Connect.to,
-          connectErr: await Connect.to(['127.0.0.1:1']).catch((e) => e.constructor.name),
+          connectErr: await Connect.to(['127.0.0.1:1']).catch((e) => e.constructor.name + ' ' + e.kind),
         }));
         await cjs.shutdown();
       });`;
     const r = await runNode(['-e', script]).done;
     expect(r.stderr).toBe('');
-    expect(JSON.parse(r.stdout)).toEqual({ same: true, classes: true, connect: 'function', connectErr: 'PulsingUnsupportedError' });
+    expect(JSON.parse(r.stdout)).toEqual({ same: true, classes: true, connect: 'function', connectErr: 'PulsingRuntimeError ConnectionFailed' });
   });
 
   it('the committed native binding types match the Rust signatures', () => {

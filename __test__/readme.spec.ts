@@ -4,13 +4,14 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { root } from './helpers';
 
-// Every ```ts block of the README compiles as a user's ES module would, against the built
-// package's own types (`import ... from 'pulsing'` resolves to this package by its name).
+// Every ```ts block of the README and of docs/connect.md compiles as a user's ES module
+// would, against the built package's own types (`import ... from 'pulsing'` resolves to this
+// package by its name).
 describe('README', () => {
   it('has TypeScript snippets that compile', () => {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
-    expect(blocks.length).toBeGreaterThanOrEqual(3);
+    const blocksOf = (file: string) => [...readFileSync(join(root, file), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+    const blocks = [...blocksOf('README.md'), ...blocksOf('docs/connect.md')];
+    expect(blocks.length).toBeGreaterThanOrEqual(7);
     const dir = join(root, '__test__', '.readme-snippets');
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });

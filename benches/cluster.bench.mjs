@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as pul from '../dist/index.mjs';
+import { Connect } from '../dist/connect.mjs';
 import { Echo } from './bench-actors.mjs';
 import { rawClient } from './raw-client.mjs';
 
@@ -69,6 +70,7 @@ for (let i = 0; i < 2000; i++) await e.echo(payload);
 
 const lat = [];
 for (let i = 0; i < 20_000; i++) { const t = process.hrtime.bigint(); await e.echo(payload); lat.push(Number(process.hrtime.bigint() - t) / 1000); }
+let directThr = 0;
 out('remote_ask_seq_p50_us', pct(lat, 0.5), 'us', { target: `<= 1.5x raw (${(raw.p50 * 1.5).toFixed(1)})`, ratio_to_raw: +(pct(lat, 0.5) / raw.p50).toFixed(2) });
 out('remote_ask_seq_p99_us', pct(lat, 0.99), 'us', { target: `<= 2x raw (${(raw.p99 * 2).toFixed(1)})`, ratio_to_raw: +(pct(lat, 0.99) / raw.p99).toFixed(2) });
 
@@ -80,6 +82,28 @@ out('remote_ask_seq_p99_us', pct(lat, 0.99), 'us', { target: `<= 2x raw (${(raw.
   await Promise.all(Array.from({ length: 256 }, worker));
   const thr = N / ((performance.now() - t0) / 1000);
   out('remote_ask_throughput', thr, '/s', { target: '>= 0.5x raw pipelined echo', ratio_to_raw: +(thr / raw.thr).toFixed(2) });
+  directThr = thr;
+}
+
+// --- Connect: a client through a gateway process to the actor on the other node --------
+{
+  const gw = await child('./bench-node.mjs', [remoteNode.addr, 'gateway']);
+  const conn = await Connect.to(gw.addr);
+  const ce = await conn.resolve('echo', { cls: REcho, timeoutMs: 10_000 });
+  for (let i = 0; i < 2000; i++) await ce.echo(payload);
+  const clat = [];
+  for (let i = 0; i < 20_000; i++) { const t = process.hrtime.bigint(); await ce.echo(payload); clat.push(Number(process.hrtime.bigint() - t) / 1000); }
+  const p50 = pct(clat, 0.5);
+  const directP50 = pct(lat, 0.5);
+  out('connect_ask_seq_p50_us', p50, 'us', { target: `<= 2x direct (${(directP50 * 2).toFixed(1)})`, ratio_to_direct: +(p50 / directP50).toFixed(2) });
+  const N = 200_000;
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 256 }, async () => { while (next < N) { next++; await ce.echo(payload); } }));
+  const thr = N / ((performance.now() - t0) / 1000);
+  out('connect_ask_throughput', thr, '/s', { target: `>= 0.5x direct (${(directThr * 0.5).toFixed(0)})`, ratio_to_direct: +(thr / directThr).toFixed(2) });
+  await conn.close();
+  gw.proc.kill('SIGTERM');
 }
 
 {

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeSystem = nativeBinding.NativeSystem
+module.exports.connect = nativeBinding.connect
 module.exports.createSystem = nativeBinding.createSystem
 module.exports.normalizeName = nativeBinding.normalizeName
 module.exports.protocol = nativeBinding.protocol

@@ -11,6 +11,15 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** The core actor system of one node. */
 export declare class NativeSystem {
+  /** A client's gateway in use (`null` between a failure and the next call, or for a node). */
+  gateway(): string | null
+  /** A client's gateway addresses, in the order they are tried. */
+  gateways(): Array<string>
+  /**
+   * Replace a client's gateways with the cluster's live members; resolves to the new
+   * list, or to the typed error.
+   */
+  refreshGateways(timeoutMs: number): Promise<Array<string> | JsWireError>
   /** This node's id (16 hex digits). */
   get nodeId(): string
   /** The listening address, `null` when standalone. */
@@ -64,6 +73,12 @@ export declare class NativeSystem {
 }
 
 /**
+ * Connect to the first gateway that answers. Resolves to a client-mode system, or to the
+ * typed error that prevented it.
+ */
+export declare function connect(config: JsConnectConfig): Promise<NativeSystem | JsWireError>
+
+/**
  * Create a system: standalone, or a node of a cluster when `addr` is set. Resolves to the
  * system, or to the typed error that prevented it (async rejections cannot carry a code).
  */
@@ -86,6 +101,18 @@ export interface JsBatchOutcome {
   conns: Array<number>
   /** Frames that could not be sent. */
   failures: Array<JsBatchFailure>
+}
+
+/** How a client connects. */
+export interface JsConnectConfig {
+  /** Gateway addresses (`host:port`), tried in order. */
+  gateways: Array<string>
+  /** The cluster's passphrase (mutual TLS). */
+  passphrase?: string
+  /** How long connecting may take, all gateways together. */
+  connectTimeoutMs?: number
+  /** Timeout of the core's own calls through this client. */
+  defaultTimeoutMs?: number
 }
 
 /** A batch of transport events for JS, packed (the layout is documented in `host`). */

@@ -189,7 +189,11 @@ export class Wire {
   /** What this tick sends, in one crossing. */
   private readonly out: Outbox;
 
-  constructor(private readonly core: NativeSystem, private readonly host: WireHost, readonly nodeId: string) {
+  /**
+   * @param via - For a client: the node every answer comes from (its gateway), whichever
+   *   node a call is for. A member takes answers only from the node it called.
+   */
+  constructor(private readonly core: NativeSystem, private readonly host: WireHost, readonly nodeId: string, private readonly via: string | null = null) {
     this.out = new Outbox(core);
     core.setHost((batch) => this.onEvents(unpackEvents(batch)));
   }
@@ -205,7 +209,7 @@ export class Wire {
     const req = this.requestId();
     let pending!: Pending;
     const reply = new Promise<unknown>((resolve, reject) => {
-      pending = { node, conn: 0, resolve, reject, stream: null };
+      pending = { node: this.via ?? node, conn: 0, resolve, reject, stream: null };
       this.pending.set(req, pending);
     });
     this.out.request(node, req, local, name, parts.body, parts.attachments,

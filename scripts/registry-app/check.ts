@@ -19,6 +19,12 @@ export async function main(): Promise<void> {
   // @ts-expect-error: incr takes a number
   void c.incr('one');
   void PulsingRuntimeError;
-  void Connect.to;
+  const conn = await Connect.to('127.0.0.1:0');
+  const typed = await conn.resolve('c', { cls: remote(Counter) });
+  const n: number = await typed.incr(1);
+  void n;
+  // @ts-expect-error: Counter has no method `nope`, through Connect either
+  void typed.nope;
+  await conn.close();
   await shutdown();
 }

@@ -1,4 +1,5 @@
-// A user's ESM script: two systems in one process, a call and a stream across the wire.
+// A user's ESM script: two systems in one process, a call and a stream across the wire, and
+// a Connect client reaching the actor on b through a.
 import { init, actorSystem, remote, shutdown } from 'pulsing';
 import { Connect } from 'pulsing/connect';
 
@@ -16,7 +17,10 @@ if ((await c.incr(2)) !== 2) throw new Error('incr');
 const items = [];
 for await (const x of c.count(5)) items.push(x);
 if (items.join() !== '0,1,2,3,4') throw new Error(`stream: ${items}`);
-if (typeof Connect.to !== 'function') throw new Error('pulsing/connect');
+const conn = await Connect.to(a.addr);
+const viaGateway = await conn.resolve('counter', { cls: RCounter });
+if ((await viaGateway.incr(1)) !== 3) throw new Error('connect: incr');
+await conn.close();
 await b.shutdown();
 await shutdown();
-console.log(`esm ok: remote call and stream across ${a.addr} and ${b.addr}`);
+console.log(`esm ok: remote call and stream across ${a.addr} and ${b.addr}, and through Connect`);

@@ -20,9 +20,9 @@ impl fmt::Debug for NodeId {
 }
 
 impl NodeId {
-    /// A fresh random node id.
+    /// A fresh random node id (never 0: a client addresses its gateway as node 0).
     pub fn random() -> Self {
-        NodeId(rand::random::<u64>())
+        NodeId(rand::random::<u64>().max(1))
     }
 }
 

@@ -39,6 +39,7 @@ mod actor_ref;
 pub mod behavior;
 mod cell;
 pub mod cluster;
+pub mod connect;
 pub mod error;
 pub mod id;
 mod mailbox;
@@ -56,6 +57,7 @@ pub mod prelude {
     pub use crate::actor::{Actor, ActorContext, ActorId, NodeId};
     pub use crate::behavior::{stateful, stateless, Behavior, BehaviorAction};
     pub use crate::cluster::{ClusterConfig, Topology};
+    pub use crate::connect::{Connect, ConnectOptions};
     pub use crate::error::{PulsingError, RuntimeErrorKind};
     pub use crate::message::{Message, MessageStream, MSGPACK};
     pub use crate::resolving::{

@@ -7,6 +7,7 @@
 
 // Public so the exports count as reachable: napi registers them with Node, Rust never calls them.
 pub mod batch;
+pub mod connect;
 pub mod convert;
 pub mod host;
 pub mod system;

@@ -20,7 +20,7 @@ use pulsing_actor::cluster::Topology;
 /// The core actor system of one node.
 #[napi]
 pub struct NativeSystem {
-    inner: ActorSystem,
+    pub(crate) inner: ActorSystem,
 }
 
 fn ms(v: Option<u32>, d: Duration) -> Duration {
@@ -318,7 +318,7 @@ impl NativeSystem {
         Ok(())
     }
 
-    fn node(&self) -> napi::Result<&std::sync::Arc<Node>, Code> {
+    pub(crate) fn node(&self) -> napi::Result<&std::sync::Arc<Node>, Code> {
         self.inner.cluster().ok_or_else(|| {
             napi::Error::new(
                 Code("Config"),

@@ -21,6 +21,12 @@ pub enum Topology {
         /// The head's address.
         head: String,
     },
+    /// Not a member: a client (`Connect`) that calls actors through one of these gateways
+    /// (cluster nodes, tried in order). It binds nothing, gossips nothing, hosts nothing.
+    Client {
+        /// Gateway addresses (`host:port`).
+        gateways: Vec<String>,
+    },
 }
 
 impl Topology {
@@ -172,6 +178,14 @@ impl ClusterConfig {
                 self.max_connections.to_string(),
             );
         }
+        if let Topology::Client { gateways } = &self.topology {
+            if gateways.is_empty() {
+                return bad("gateways", "at least one address", "none".into());
+            }
+            if let Some(g) = gateways.iter().find(|g| !is_host_port(g)) {
+                return bad("gateways", "\"host:port\" addresses", format!("{g:?}"));
+            }
+        }
         if self.passphrase.as_deref() == Some("") {
             return bad("passphrase", "a non-empty string", "\"\"".into());
         }
@@ -187,6 +201,12 @@ impl ClusterConfig {
             idle: self.idle_timeout,
         }
     }
+}
+
+/// `host:port` with a port number (the host is checked when it is dialed).
+fn is_host_port(s: &str) -> bool {
+    s.rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
 }
 
 #[cfg(test)]

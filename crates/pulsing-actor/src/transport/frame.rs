@@ -33,6 +33,14 @@ pub enum Target {
     Local(u64),
     /// A registered name on the receiving node.
     Name(String),
+    /// An actor on node `node`, reached through the receiving node: a client (`Connect`)
+    /// addresses actors this way, and its gateway relays the request to `node`.
+    Remote {
+        /// The node hosting the actor.
+        node: crate::id::NodeId,
+        /// The actor's id on that node.
+        local: u64,
+    },
 }
 
 /// What a frame is.

@@ -98,6 +98,26 @@ impl Node {
         msg: Message,
         timeout: Duration,
     ) -> Result<Message, PulsingError> {
+        let (node, to) = self.route(target.node, target.local);
+        self.ask_target(node, to, msg, timeout)
+            .await
+            .map_err(|e| match e {
+                PulsingError::Timeout { duration_ms, .. } => PulsingError::Timeout {
+                    operation: format!("ask {target}"),
+                    duration_ms,
+                },
+                e => e,
+            })
+    }
+
+    /// Ask `target` on `node` (the gateway, for a client) and wait for the reply.
+    pub(crate) async fn ask_target(
+        &self,
+        node: NodeId,
+        target: Target,
+        msg: Message,
+        timeout: Duration,
+    ) -> Result<Message, PulsingError> {
         let (tag, body) = match msg {
             Message::Single { msg_type, data } => (msg_type, data),
             Message::Stream(_) => {
@@ -116,22 +136,20 @@ impl Node {
             pending.insert(
                 req,
                 Pending {
-                    node: target.node,
+                    node,
                     conn: 0,
                     waiter: Waiter::Reply(tx),
                 },
             );
             req
         };
-        let frame = Frame::new(
-            Header::Ask {
-                req,
-                target: Target::Local(target.local),
-                tag,
-            },
-            body,
-        );
-        match self.send_to(target.node, frame) {
+        let what = match &target {
+            Target::Name(n) => n.clone(),
+            Target::Local(l) => format!("{node}:{l}"),
+            Target::Remote { node, local } => format!("{node}:{local}"),
+        };
+        let frame = Frame::new(Header::Ask { req, target, tag }, body);
+        match self.send_to(node, frame) {
             Ok(conn) => {
                 if let Some(p) = self.calls.pending.lock().get_mut(&req) {
                     p.conn = conn;
@@ -150,9 +168,9 @@ impl Node {
             )),
             Err(_) => {
                 self.calls.pending.lock().remove(&req);
-                let _ = self.send_to(target.node, Frame::bare(Header::Cancel { req }));
+                let _ = self.send_to(node, Frame::bare(Header::Cancel { req }));
                 Err(PulsingError::Timeout {
-                    operation: format!("ask {target}"),
+                    operation: format!("ask {what}"),
                     duration_ms: timeout.as_millis() as u64,
                 })
             }
@@ -166,11 +184,12 @@ impl Node {
                 operation: "sending a stream as a tell".into(),
             });
         };
+        let (node, to) = self.route(target.node, target.local);
         self.send_to(
-            target.node,
+            node,
             Frame::new(
                 Header::Tell {
-                    target: Target::Local(target.local),
+                    target: to,
                     tag: msg_type,
                 },
                 data,

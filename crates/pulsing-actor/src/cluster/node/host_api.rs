@@ -53,9 +53,9 @@ impl Node {
         body: Bytes,
         attachments: Vec<Bytes>,
     ) -> Result<u32, PulsingError> {
-        let target = match (local, name) {
-            (Some(l), _) => Target::Local(l),
-            (None, Some(n)) => Target::Name(crate::naming::normalize(&n)?),
+        let (node, target) = match (local, name) {
+            (Some(l), _) => self.route(node, l),
+            (None, Some(n)) => (node, Target::Name(crate::naming::normalize(&n)?)),
             (None, None) => {
                 return Err(PulsingError::runtime(
                     RuntimeErrorKind::Config,

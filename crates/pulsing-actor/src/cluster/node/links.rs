@@ -40,7 +40,7 @@ pub(crate) struct Links {
 }
 
 impl Links {
-    fn next_id(&self) -> u32 {
+    pub(super) fn next_id(&self) -> u32 {
         self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
     }
 
@@ -123,6 +123,9 @@ impl Node {
             ));
         }
         self.check_sendable(&frame)?;
+        if self.client().is_some() {
+            return self.client_send(frame);
+        }
         match self.faults.outgoing(node) {
             Verdict::Pass => self.send_to_now(node, frame),
             Verdict::Drop => Ok(0),
@@ -239,8 +242,12 @@ impl Node {
             // A large single reply takes the peer's bulk lane (the caller accepts it from any
             // connection of the node it called). A stream's frames stay on the stream's
             // connection whatever their size: on two lanes its end could overtake its items.
+            // A client has one connection: everything for it goes on that one.
             let single = matches!(frame.header, Header::Reply { .. });
-            if single && frame.payload_len() > self.cfg.bulk_threshold {
+            if single
+                && frame.payload_len() > self.cfg.bulk_threshold
+                && self.member(peer).is_some()
+            {
                 return self.send_to(peer, frame).is_ok();
             }
         }
@@ -303,7 +310,12 @@ impl Node {
     }
 
     /// Frames that could not be sent: requests among them fail with `ConnectionFailed`.
-    fn fail_queued(&self, node: NodeId, mut rx: mpsc::UnboundedReceiver<Frame>, why: &str) {
+    pub(super) fn fail_queued(
+        &self,
+        node: NodeId,
+        mut rx: mpsc::UnboundedReceiver<Frame>,
+        why: &str,
+    ) {
         while let Ok(f) = rx.try_recv() {
             if let Header::Ask { req, .. } = f.header {
                 let error = WireError::runtime(
@@ -475,6 +487,10 @@ impl Node {
         if node == self.me {
             tracing::debug!(conn = c.id, "a connection to this node itself: closing it");
             c.close();
+            return;
+        }
+        if self.client().is_some() {
+            self.client_hello(c, node, addr);
             return;
         }
         if !c.dialed {

@@ -10,6 +10,8 @@
 //! | `calls` | calls this node makes from Rust | `calls::Calls` |
 //! | `serve` | requests this node serves to Rust actors | `serve::Serve` |
 //! | `relay` | clients' requests for actors on other nodes (gateway) | `relay::Relays` |
+//! | `gateway` | what a node serves clients itself (`system/gateway`) | |
+//! | `client` | client mode (`Connect`): the gateway link and failover | `client::Client` |
 //! | `host_api` | frames the foreign host sends, built here | |
 //!
 //! Routing: a request for an actor hosted in Rust runs on that actor's mailbox; anything
@@ -17,9 +19,13 @@
 //! registered `ForeignHost` untouched. Replies are matched by request id, and accepted
 //! only from the node the request went to: ids with `RUST_REQ_BIT` set belong to Rust
 //! callers, the rest to the foreign host. A client (a peer that is not a member) asking for
-//! a name hosted elsewhere is relayed to the hosting node.
+//! a name hosted elsewhere, or for an actor on another node (`Target::Remote`), is relayed
+//! to the hosting node. A node in client mode binds nothing and sends everything to its
+//! gateway.
 
 mod calls;
+mod client;
+mod gateway;
 mod head;
 mod host_api;
 mod links;
@@ -37,7 +43,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use super::config::ClusterConfig;
+use super::config::{ClusterConfig, Topology};
 use super::faults::Faults;
 use super::foreign::{ForeignEvent, ForeignHost};
 use super::gossip::{Gossip, Liveness, MemberState, NameEntry};
@@ -49,6 +55,8 @@ use crate::transport::frame::{Frame, Header};
 use crate::transport::tls::{self, TlsSetup};
 
 pub use crate::protocol::{RUST_REQ_BIT, STREAM_WINDOW};
+pub use client::GATEWAY;
+pub use gateway::{GatewayMember, Resolved, SERVICE as GATEWAY_SERVICE};
 #[doc(hidden)]
 pub use host_api::AnswerKind;
 
@@ -68,6 +76,8 @@ pub struct Node {
     calls: calls::Calls,
     serve: serve::Serve,
     relays: relay::Relays,
+    /// Set in client mode (`Topology::Client`).
+    client: Option<client::Client>,
     foreign: RwLock<Option<Arc<dyn ForeignHost>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopped: AtomicBool,
@@ -85,19 +95,6 @@ impl Node {
         local: Arc<dyn LocalActors>,
     ) -> Result<Arc<Node>, PulsingError> {
         cfg.validate()?;
-        let listener = TcpListener::bind(&cfg.bind).await.map_err(|e| {
-            PulsingError::runtime(
-                RuntimeErrorKind::Io,
-                format!("cannot bind {}: {e}", cfg.bind),
-            )
-        })?;
-        let bound: SocketAddr = listener
-            .local_addr()
-            .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Io, e.to_string()))?;
-        let addr = match &cfg.advertise {
-            Some(a) => a.clone(),
-            None => bound.to_string(),
-        };
         let tls = match &cfg.passphrase {
             // The KDF is slow on purpose: keep it off the runtime's worker threads.
             Some(p) => {
@@ -112,6 +109,32 @@ impl Node {
             }
             None => None,
         };
+        if let Topology::Client { gateways } = &cfg.topology {
+            // A client binds nothing and starts no loop: frames go out on the gateway link.
+            let client = client::Client::new(gateways.clone());
+            return Ok(Self::new(
+                cfg,
+                me,
+                String::new(),
+                local,
+                tls,
+                false,
+                Some(client),
+            ));
+        }
+        let listener = TcpListener::bind(&cfg.bind).await.map_err(|e| {
+            PulsingError::runtime(
+                RuntimeErrorKind::Io,
+                format!("cannot bind {}: {e}", cfg.bind),
+            )
+        })?;
+        let bound: SocketAddr = listener
+            .local_addr()
+            .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Io, e.to_string()))?;
+        let addr = match &cfg.advertise {
+            Some(a) => a.clone(),
+            None => bound.to_string(),
+        };
         let exposed = !bound.ip().is_loopback();
         let loopback_only = tls.is_none() && exposed && !cfg.insecure;
         if loopback_only {
@@ -124,11 +147,31 @@ impl Node {
                 "bound {bound} (all interfaces) without advertiseAddr: peers will dial {addr}"
             );
         }
-        let node = Arc::new_cyclic(|this| Node {
+        let node = Self::new(cfg, me, addr, local, tls, loopback_only, None);
+        let n = node.clone();
+        let accept = tokio::spawn(async move { n.accept_loop(listener).await });
+        let n = node.clone();
+        let probe = tokio::spawn(async move { n.probe_loop().await });
+        let n = node.clone();
+        let sync = tokio::spawn(async move { n.sync_loop().await });
+        node.tasks.lock().extend([accept, probe, sync]);
+        Ok(node)
+    }
+
+    fn new(
+        cfg: ClusterConfig,
+        me: NodeId,
+        addr: String,
+        local: Arc<dyn LocalActors>,
+        tls: Option<TlsSetup>,
+        loopback_only: bool,
+        client: Option<client::Client>,
+    ) -> Arc<Node> {
+        Arc::new_cyclic(|this| Node {
             rt: tokio::runtime::Handle::current(),
             me,
-            addr: addr.clone(),
             swim: swim::Swim::new(me, addr.clone()),
+            addr,
             cfg,
             local,
             this: this.clone(),
@@ -138,21 +181,14 @@ impl Node {
             calls: calls::Calls::default(),
             serve: serve::Serve::default(),
             relays: relay::Relays::default(),
+            client,
             foreign: RwLock::new(None),
             tasks: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
             faults: Faults::default(),
             tls,
             loopback_only,
-        });
-        let n = node.clone();
-        let accept = tokio::spawn(async move { n.accept_loop(listener).await });
-        let n = node.clone();
-        let probe = tokio::spawn(async move { n.probe_loop().await });
-        let n = node.clone();
-        let sync = tokio::spawn(async move { n.sync_loop().await });
-        node.tasks.lock().extend([accept, probe, sync]);
-        Ok(node)
+        })
     }
 
     /// The address peers dial.
@@ -235,6 +271,8 @@ impl Node {
                 ref addr,
                 bulk,
             } => self.on_hello(c, node, addr, bulk),
+            // A client takes no part in gossip.
+            Header::Gossip if self.client.is_some() => {}
             Header::Gossip => match Gossip::decode(&f.body) {
                 Ok(g) => self.on_gossip(c, g),
                 Err(e) => {
@@ -263,6 +301,7 @@ impl Node {
         self.serve.conn_closed(c.id);
         self.calls.conn_closed(c.id);
         self.relay_conn_closed(c.id);
+        self.client_conn_closed(c);
         self.deliver(ForeignEvent::ConnClosed(c.id));
     }
 

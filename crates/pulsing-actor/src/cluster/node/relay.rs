@@ -89,9 +89,9 @@ impl Node {
         self.remote_instances(name).into_iter().next()
     }
 
-    /// Relay a client's request to the actor `host` names.
-    pub(super) fn relay_request(&self, c: &Arc<ConnHandle>, f: Frame, host: NameEntry) {
-        let target = Target::Local(host.local);
+    /// Relay a client's request to actor `local` on `node`.
+    pub(super) fn relay_request(&self, c: &Arc<ConnHandle>, f: Frame, node: NodeId, local: u64) {
+        let target = Target::Local(local);
         let (header, client_req) = match f.header {
             Header::Tell { tag, .. } => (Header::Tell { target, tag }, None),
             Header::Ask { req, tag, .. } => {
@@ -106,7 +106,7 @@ impl Node {
                         Relay {
                             client_conn: c.id,
                             client_req: req,
-                            node: host.node,
+                            node,
                             conn: 0,
                         },
                     );
@@ -125,7 +125,7 @@ impl Node {
             _ => return,
         };
         let sent = self.send_to(
-            host.node,
+            node,
             Frame {
                 header,
                 body: f.body,

@@ -66,8 +66,37 @@ impl Node {
         if self.local.is_gone() {
             return;
         }
+        if self.client().is_some() {
+            // A client hosts nothing: whoever asks it is told so.
+            self.reply_error(c, req, super::client::not_hosted());
+            return;
+        }
         let (local, name) = match &target {
             Target::Local(id) => (*id, None),
+            Target::Remote { node, local } if *node == self.me => (*local, None),
+            Target::Remote { node, local } => {
+                // Only a client is relayed for: members call the hosting node themselves.
+                let refused = if self.is_client(c) {
+                    self.unreachable(*node)
+                } else {
+                    Some(WireError::runtime(
+                        RuntimeErrorKind::Protocol,
+                        format!(
+                            "node {} relays for clients only: call node {node} directly",
+                            self.me
+                        ),
+                    ))
+                };
+                match refused {
+                    None => self.relay_request(c, f, *node, *local),
+                    Some(e) => self.reply_error(c, req, e),
+                }
+                return;
+            }
+            Target::Name(n) if n == super::gateway::SERVICE => {
+                self.serve_gateway(c, f);
+                return;
+            }
             Target::Name(n) if n.starts_with("system/") => (0, Some(n.clone())),
             Target::Name(n) => match self.local.lookup(n) {
                 Some(local) => (local, Some(n.clone())),
@@ -75,7 +104,7 @@ impl Node {
                     // A client (not a member) reaches actors anywhere through this node.
                     if self.is_client(c) {
                         if let Some(host) = self.relay_host(n) {
-                            self.relay_request(c, f, host);
+                            self.relay_request(c, f, host.node, host.local);
                             return;
                         }
                     }

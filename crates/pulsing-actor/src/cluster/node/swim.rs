@@ -81,6 +81,8 @@ impl Node {
                 Topology::Gossip => {}
                 // A worker watches no one: the head tells it who is gone.
                 Topology::Worker { .. } => continue,
+                // A client has no loops (it does not start them).
+                Topology::Client { .. } => return,
                 Topology::Head => {
                     self.expire_workers();
                     continue;
@@ -159,6 +161,7 @@ impl Node {
                 Topology::Gossip => {}
                 // The head waits for its workers' reports.
                 Topology::Head => continue,
+                Topology::Client { .. } => return,
                 Topology::Worker { head } => {
                     let head = head.clone();
                     self.clone().heartbeat(head).await;

@@ -1,0 +1,270 @@
+//! `Connect` from Rust: a process that is not a node calls actors anywhere in the cluster
+//! through a gateway, streams with cancel, and fails over to the next gateway when the
+//! active one dies.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{fast, node, wait_for};
+use futures::StreamExt;
+use pulsing_actor::prelude::*;
+use pulsing_actor::protocol::STREAM_WINDOW;
+
+/// `n` → a stream of `0..n`; `0` never answers (a call in flight).
+struct Ticker(Arc<AtomicU64>);
+
+#[async_trait]
+impl Actor for Ticker {
+    async fn receive(&mut self, msg: Message, _ctx: &mut ActorContext) -> anyhow::Result<Message> {
+        let n: u64 = msg.unpack()?;
+        if n == 0 {
+            futures::future::pending::<()>().await;
+        }
+        let made = self.0.clone();
+        Ok(Message::stream_of(futures::stream::iter(0..n).map(
+            move |i| {
+                made.fetch_add(1, Ordering::SeqCst);
+                i
+            },
+        )))
+    }
+}
+
+struct Echo;
+
+#[async_trait]
+impl Actor for Echo {
+    async fn receive(&mut self, msg: Message, _ctx: &mut ActorContext) -> anyhow::Result<Message> {
+        let s: String = msg.unpack()?;
+        if s == "fail" {
+            anyhow::bail!("asked to fail");
+        }
+        Message::pack(&s)
+    }
+}
+
+/// Three nodes; `svc/echo` and `svc/ticker` live on the third.
+async fn cluster() -> (Vec<ActorSystem>, Arc<AtomicU64>) {
+    let a = node(vec![]).await;
+    let seed = vec![a.addr().unwrap().to_string()];
+    let b = node(seed.clone()).await;
+    let c = node(seed).await;
+    let made = Arc::new(AtomicU64::new(0));
+    c.spawn_named("svc/echo", Echo).await.unwrap();
+    c.spawn_named("svc/ticker", Ticker(made.clone()))
+        .await
+        .unwrap();
+    let all = vec![a, b, c];
+    for s in &all {
+        let s = s.clone();
+        wait_for("the cluster and its names", Duration::from_secs(10), || {
+            let s = s.clone();
+            async move { s.members().await.len() == 3 && s.resolve("svc/ticker").await.is_ok() }
+        })
+        .await;
+    }
+    (all, made)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_calls_and_streams_through_a_gateway_it_is_not_a_member_of() {
+    let (nodes, made) = cluster().await;
+    let conn = Connect::to([nodes[0].addr().unwrap()]).await.unwrap();
+    assert_eq!(conn.gateway().as_deref(), nodes[0].addr());
+
+    // An actor on node C, reached through gateway A.
+    let echo = conn.resolve("svc/echo").await.unwrap();
+    assert_eq!(echo.id().node, nodes[2].node_id());
+    let back: String = echo.ask("through A".to_string()).await.unwrap();
+    assert_eq!(back, "through A");
+    // Errors arrive with their class.
+    let e = echo.ask::<_, String>("fail".to_string()).await.unwrap_err();
+    assert!(matches!(e, PulsingError::System { .. }), "{e:?}");
+    assert!(e.to_string().contains("asked to fail"), "{e}");
+    let e = conn.resolve("svc/nobody").await.unwrap_err();
+    assert_eq!(e.kind(), Some(RuntimeErrorKind::ActorNotFound), "{e}");
+
+    // A stream, dropped early: the producer on C stops instead of running on.
+    let ticker = conn.resolve("svc/ticker").await.unwrap();
+    let Message::Stream(mut items) = ticker
+        .ask_message(Message::pack(&1_000_000u64).unwrap())
+        .await
+        .unwrap()
+    else {
+        panic!("expected a stream")
+    };
+    let mut seen = 0u64;
+    while let Some(item) = items.next().await {
+        let i: u64 = item.unwrap().unpack().unwrap();
+        assert_eq!(i, seen);
+        seen += 1;
+        if seen == 3 * STREAM_WINDOW as u64 {
+            break;
+        }
+    }
+    drop(items);
+    let stopped_at = made.load(Ordering::SeqCst);
+    // Wait for a later call through the same path: the cancel went before it.
+    let _: String = echo.ask("after".to_string()).await.unwrap();
+    let _: String = echo.ask("after".to_string()).await.unwrap();
+    assert!(made.load(Ordering::SeqCst) <= stopped_at + 2 * STREAM_WINDOW as u64);
+    assert!(made.load(Ordering::SeqCst) < 1_000_000);
+
+    // Never a member, anywhere.
+    for n in &nodes {
+        assert_eq!(n.members().await.len(), 3);
+    }
+    conn.close().await;
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_active_gateway_dies_calls_in_flight_fail_at_once_and_the_next_go_elsewhere() {
+    let (nodes, _) = cluster().await;
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| n.addr().unwrap().to_string())
+        .collect();
+    let conn = Connect::to([addrs[0].clone(), addrs[1].clone()])
+        .await
+        .unwrap();
+    let ticker = conn.resolve("svc/ticker").await.unwrap();
+    let echo = conn.resolve("svc/echo").await.unwrap();
+    let stuck = tokio::spawn({
+        let t = ticker.clone();
+        async move { t.ask_message(Message::pack(&0u64).unwrap()).await }
+    });
+    // The stuck call went out before this one came back.
+    let _: String = echo.ask("ready".to_string()).await.unwrap();
+    let killed = Instant::now();
+    nodes[0].cluster().unwrap().halt_without_leave();
+    let e = match stuck.await.unwrap() {
+        Err(e) => e,
+        Ok(_) => panic!("a call in flight on a dead gateway must fail"),
+    };
+    assert_eq!(e.kind(), Some(RuntimeErrorKind::ConnectionFailed), "{e}");
+    assert!(
+        killed.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        killed.elapsed()
+    );
+    // The next call goes through the other gateway, by itself.
+    let back: String = echo.ask("via B".to_string()).await.unwrap();
+    assert_eq!(back, "via B");
+    assert_eq!(conn.gateway().as_deref(), Some(addrs[1].as_str()));
+
+    // The gateway list, refreshed from the cluster, is the live members.
+    wait_for(
+        "A to be gone from B's view",
+        Duration::from_secs(10),
+        || {
+            let b = nodes[1].clone();
+            async move { b.members().await.len() == 2 }
+        },
+    )
+    .await;
+    let mut list = conn.refresh_gateways().await.unwrap();
+    list.sort();
+    let mut expect = vec![addrs[1].clone(), addrs[2].clone()];
+    expect.sort();
+    assert_eq!(list, expect);
+    // B dies too: the refreshed list brings C in.
+    nodes[1].cluster().unwrap().halt_without_leave();
+    let mut tries = 0;
+    let back: String = loop {
+        // The first call may be the one in flight when B's link closed.
+        match echo.ask::<_, String>("via C".to_string()).await {
+            Ok(v) => break v,
+            Err(e) if tries == 0 => {
+                assert_eq!(e.kind(), Some(RuntimeErrorKind::ConnectionFailed), "{e}");
+                tries += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(back, "via C");
+    assert_eq!(conn.gateway().as_deref(), Some(addrs[2].as_str()));
+    conn.close().await;
+    // Not `shutdown`: it would wait for the ticker, still inside the call that never ends.
+    nodes[2].cluster().unwrap().halt_without_leave();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_needs_the_clusters_passphrase_and_counts_against_its_connection_cap() {
+    let mut cfg = fast(vec![]);
+    cfg.passphrase = Some("s3cret".into());
+    cfg.max_connections = 8;
+    let gw = ActorSystem::builder().cluster(cfg).build().await.unwrap();
+    gw.spawn_named("svc/echo", Echo).await.unwrap();
+    let addr = gw.addr().unwrap().to_string();
+    let with = |p: Option<&str>| ConnectOptions {
+        passphrase: p.map(str::to_string),
+        connect_timeout: Duration::from_secs(5),
+        ..ConnectOptions::default()
+    };
+
+    let wrong = Connect::with_options([addr.clone()], with(Some("guess"))).await;
+    let e = wrong.err().expect("a wrong passphrase must not connect");
+    assert_eq!(e.kind(), Some(RuntimeErrorKind::ConnectionFailed), "{e}");
+    let none = Connect::with_options([addr.clone()], with(None)).await;
+    assert!(none.is_err(), "no passphrase must not connect either");
+
+    let conn = Connect::with_options([addr.clone()], with(Some("s3cret")))
+        .await
+        .unwrap();
+    let back: String = conn
+        .resolve("svc/echo")
+        .await
+        .unwrap()
+        .ask("secure".to_string())
+        .await
+        .unwrap();
+    assert_eq!(back, "secure");
+
+    // Connectors take connections like anyone: past the cap, the gateway refuses them.
+    let mut open = vec![conn];
+    let refused = loop {
+        match Connect::with_options([addr.clone()], with(Some("s3cret"))).await {
+            Ok(c) => open.push(c),
+            Err(e) => break e,
+        }
+        assert!(open.len() <= 8, "more connectors than max_connections");
+    };
+    assert_eq!(refused.kind(), Some(RuntimeErrorKind::ConnectionFailed));
+    // The gateway still serves the ones it took.
+    let back: String = open[0]
+        .resolve("svc/echo")
+        .await
+        .unwrap()
+        .ask("still".to_string())
+        .await
+        .unwrap();
+    assert_eq!(back, "still");
+    for c in open {
+        c.close().await;
+    }
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_fails_with_every_reason() {
+    let e = Connect::to(["127.0.0.1:1", "127.0.0.1:2"])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.kind(), Some(RuntimeErrorKind::ConnectionFailed), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("127.0.0.1:1") && msg.contains("127.0.0.1:2"),
+        "{msg}"
+    );
+    let e = Connect::to(Vec::<String>::new()).await.err().unwrap();
+    assert_eq!(e.kind(), Some(RuntimeErrorKind::Config), "{e}");
+    let e = Connect::to(["nowhere"]).await.err().unwrap();
+    assert!(e.to_string().contains("gateways"), "{e}");
+}
