@@ -117,8 +117,28 @@ async fn a_connector_calls_and_streams_through_a_gateway_it_is_not_a_member_of()
     for n in &nodes {
         assert_eq!(n.members().await.len(), 3);
     }
+
+    // The hosting node cut off from the cluster (its connections stay open): once the
+    // gateway declares it dead, the call in flight fails with NodeDown, not at its timeout.
+    let stuck = tokio::spawn({
+        let t = ticker.clone();
+        async move { t.ask_message(Message::pack(&0u64).unwrap()).await }
+    });
+    let _: String = echo.ask("ready".to_string()).await.unwrap();
+    nodes[2]
+        .cluster()
+        .unwrap()
+        .faults()
+        .partition([nodes[0].node_id(), nodes[1].node_id()]);
+    let e = match stuck.await.unwrap() {
+        Err(e) => e,
+        Ok(_) => panic!("a call to a node declared dead must fail"),
+    };
+    assert_eq!(e.kind(), Some(RuntimeErrorKind::NodeDown), "{e}");
     conn.close().await;
-    for n in nodes {
+    // Not `shutdown` for C: it would wait for the ticker, still inside the call.
+    nodes[2].cluster().unwrap().halt_without_leave();
+    for n in &nodes[..2] {
         n.shutdown().await.unwrap();
     }
 }

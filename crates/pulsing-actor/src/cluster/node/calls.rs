@@ -126,6 +126,11 @@ impl Node {
                 })
             }
         };
+        let what = match &target {
+            Target::Name(n) => n.clone(),
+            Target::Local(l) => format!("{node}:{l}"),
+            Target::Remote { node, local } => format!("{node}:{local}"),
+        };
         let (tx, rx) = oneshot::channel();
         let req = {
             let mut pending = self.calls.pending.lock();
@@ -133,33 +138,21 @@ impl Node {
             while pending.contains_key(&req) {
                 req = rust_request_id();
             }
+            let frame = Frame::new(Header::Ask { req, target, tag }, body);
+            // Sent with the table locked: a connection closing meanwhile fails its calls
+            // (`conn_closed`) only after this one is recorded on it, so it fails with them
+            // instead of waiting for its timeout.
+            let conn = self.send_to(node, frame)?;
             pending.insert(
                 req,
                 Pending {
                     node,
-                    conn: 0,
+                    conn,
                     waiter: Waiter::Reply(tx),
                 },
             );
             req
         };
-        let what = match &target {
-            Target::Name(n) => n.clone(),
-            Target::Local(l) => format!("{node}:{l}"),
-            Target::Remote { node, local } => format!("{node}:{local}"),
-        };
-        let frame = Frame::new(Header::Ask { req, target, tag }, body);
-        match self.send_to(node, frame) {
-            Ok(conn) => {
-                if let Some(p) = self.calls.pending.lock().get_mut(&req) {
-                    p.conn = conn;
-                }
-            }
-            Err(e) => {
-                self.calls.pending.lock().remove(&req);
-                return Err(e);
-            }
-        }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(PulsingError::runtime(
