@@ -3,13 +3,15 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as pul from '../dist/index.js';
+import { Connect } from '../dist/connect.js';
 import { protocol } from '../dist/native.js';
 import { root, runProcess, startNode, waitFor, type Child, type Proc } from './helpers';
 
 // Remote calls leave from two places: the TS layer (src/wire.ts) for JS callers and the core
 // (cluster/node/calls.rs) for Rust callers. docs/semantics.md says why both exist; this suite
-// holds both to the same behaviour by running every case through each. The Rust caller is
-// crates/pulsing-actor/examples/caller.rs, driven by JSON commands on its stdin.
+// holds both to the same behaviour by running every case through each, as a node and as a
+// `Connect` client through a gateway (this process's node, which relays to the actor's). The
+// Rust caller is crates/pulsing-actor/examples/caller.rs, driven by JSON commands on stdin.
 
 type Cmd = { op: string; name?: string; method?: string; args?: unknown[]; times?: number; take?: number | null; of?: number };
 type Answer = { ok?: unknown; err?: { category: string; kind?: string; code?: number; message: string }; items?: unknown[]; ended?: boolean; held?: number };
@@ -26,8 +28,10 @@ function errJson(e: unknown): Answer['err'] {
   return { category: 'other', message: String((e as Error)?.message ?? e) };
 }
 
-/** The same commands, carried out by this process's TS layer. */
-function tsCaller(): Caller {
+type Resolve = (name: string) => Promise<unknown>;
+
+/** The same commands, carried out by this process's TS layer (as a node, or a client). */
+function tsCaller(resolve: Resolve): Caller {
   let next = 0;
   const held = new Map<number, AsyncIterator<unknown>>();
   return {
@@ -35,7 +39,7 @@ function tsCaller(): Caller {
       const id = ++next;
       try {
         if (cmd.op === 'release') { await held.get(cmd.of!)?.return?.(); held.delete(cmd.of!); return { id, ok: null }; }
-        const p = (await pul.resolve(cmd.name!, { timeoutMs: 500 })) as any;
+        const p = (await resolve(cmd.name!)) as any;
         const proxy = p.$with({ timeoutMs: 60_000 });
         switch (cmd.op) {
           case 'call': return { id, ok: await proxy[cmd.method!](...cmd.args!) };
@@ -84,17 +88,25 @@ function rustCaller(proc: Proc): Caller {
   };
 }
 
-const callers: Record<'ts' | 'rust', Caller> = {} as any;
+const WHO = ['ts', 'rust', 'ts-connect', 'rust-connect'] as const;
+const callers: Record<(typeof WHO)[number], Caller> = {} as any;
+let rustClient: Proc;
+let conn: Connect;
 const RWorker = pul.remote(class Worker {}, { className: 'fixtures/Worker' });
 
 beforeAll(async () => {
   if (!existsSync(bin)) execFileSync('cargo', ['build', '-p', 'pulsing-actor', '--example', 'caller'], { cwd: root, stdio: 'inherit' });
   server = await startNode(['--name', 'conf']);
-  await pul.init({ addr: '127.0.0.1:0', seeds: [server.addr] });
-  callers.ts = tsCaller();
+  const sys = await pul.init({ addr: '127.0.0.1:0', seeds: [server.addr] });
+  callers.ts = tsCaller((name) => pul.resolve(name, { timeoutMs: 500 }));
   rustProc = runProcess(bin, [server.addr], { stdin: true });
   callers.rust = rustCaller(rustProc);
+  conn = await Connect.to(sys.addr!);
+  callers['ts-connect'] = tsCaller((name) => conn.resolve(name, { timeoutMs: 500 }));
+  rustClient = runProcess(bin, ['--connect', sys.addr!], { stdin: true });
+  callers['rust-connect'] = rustCaller(rustClient);
   await waitFor(() => rustProc.stdout().includes('"ready"'), 30_000, 'the rust caller to start');
+  await waitFor(() => rustClient.stdout().includes('"ready"'), 30_000, 'the rust client to connect');
   for (const c of Object.values(callers)) {
     await waitFor(async () => (await c.exec({ op: 'call', name: 'conf', method: 'echo', args: [1] })).ok === 1, 15_000, 'conf to resolve');
   }
@@ -102,10 +114,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   rustProc?.child.stdin?.end();
+  rustClient?.child.stdin?.end();
+  await conn?.close();
   await pul.shutdown();
 });
 
-describe.each(['ts', 'rust'] as const)('a %s caller', (who) => {
+describe.each(WHO)('a %s caller', (who) => {
   const exec = (cmd: Cmd) => callers[who].exec(cmd);
   const call = (method: string, ...args: unknown[]) => exec({ op: 'call', name: 'conf', method, args });
 

@@ -1,8 +1,10 @@
 //! A Rust node that makes calls on command, so one test suite can hold Rust callers and
 //! TypeScript callers to the same behaviour (`__test__/callers.spec.ts`).
 //!
-//! Usage: `caller <seed host:port>`. Prints `{"ready":...}` once joined, then reads one JSON
-//! command per line on stdin and answers each with one JSON line carrying the command's `id`:
+//! Usage: `caller <seed host:port>` joins the cluster as a node; `caller --connect <gateway
+//! host:port>` calls through that gateway with `Connect` instead, as a client. Prints
+//! `{"ready":...}` once joined (or connected), then reads one JSON command per line on stdin
+//! and answers each with one JSON line carrying the command's `id`:
 //!
 //! - `{"id","op":"call","name","method","args"}` → `{"id","ok":value}` or `{"id","err":{...}}`
 //! - `{"id","op":"tells","name","method","args","times"}` → `{"id","ok":null}` once sent
@@ -33,10 +35,19 @@ fn err_json(e: &PulsingError) -> Value {
     }
 }
 
-async fn target(system: &ActorSystem, cmd: &Value) -> Result<ActorRef, PulsingError> {
-    system
-        .resolve(cmd["name"].as_str().unwrap_or_default())
-        .await
+/// Where calls leave from: a node of the cluster, or a client through a gateway.
+#[derive(Clone)]
+enum Caller {
+    Node(ActorSystem),
+    Client(Arc<Connect>),
+}
+
+async fn target(caller: &Caller, cmd: &Value) -> Result<ActorRef, PulsingError> {
+    let name = cmd["name"].as_str().unwrap_or_default();
+    match caller {
+        Caller::Node(system) => system.resolve(name).await,
+        Caller::Client(conn) => conn.resolve(name).await,
+    }
 }
 
 fn call_msg(cmd: &Value) -> Result<Message, PulsingError> {
@@ -49,7 +60,7 @@ fn call_msg(cmd: &Value) -> Result<Message, PulsingError> {
 /// Held streams, by the id of the `hold` command that opened them.
 type Held = Arc<Mutex<HashMap<u64, MessageStream>>>;
 
-async fn run(system: ActorSystem, cmd: Value, held: Held) -> Value {
+async fn run(system: Caller, cmd: Value, held: Held) -> Value {
     let id = cmd["id"].clone();
     let r: Result<Value, PulsingError> = async {
         match cmd["op"].as_str().unwrap_or_default() {
@@ -110,18 +121,28 @@ async fn run(system: ActorSystem, cmd: Value, held: Held) -> Value {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seed = std::env::args()
-        .nth(1)
-        .expect("usage: caller <seed host:port>");
-    let system = ActorSystem::builder()
-        .addr("127.0.0.1:0")
-        .seeds([seed])
-        .build()
-        .await?;
-    println!(
-        "{}",
-        json!({ "ready": true, "addr": system.addr(), "nodeId": system.node_id().to_string() })
-    );
+    let usage = "usage: caller <seed host:port> | caller --connect <gateway host:port>";
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let system = match args.as_slice() {
+        [flag, gateway] if flag == "--connect" => {
+            let conn = Connect::to([gateway.clone()]).await?;
+            println!("{}", json!({ "ready": true, "gateway": conn.gateway() }));
+            Caller::Client(Arc::new(conn))
+        }
+        [seed] => {
+            let system = ActorSystem::builder()
+                .addr("127.0.0.1:0")
+                .seeds([seed.clone()])
+                .build()
+                .await?;
+            println!(
+                "{}",
+                json!({ "ready": true, "addr": system.addr(), "nodeId": system.node_id().to_string() })
+            );
+            Caller::Node(system)
+        }
+        _ => anyhow::bail!(usage),
+    };
     let held: Held = Arc::default();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
     // One writer keeps answers whole lines even when commands finish concurrently.
@@ -145,6 +166,13 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     // Stdin closed: the test is over.
-    system.shutdown().await?;
+    match system {
+        Caller::Node(system) => system.shutdown().await?,
+        Caller::Client(conn) => {
+            if let Ok(conn) = Arc::try_unwrap(conn) {
+                conn.close().await;
+            }
+        }
+    }
     Ok(())
 }
