@@ -8,30 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fast, node, wait_for};
+use common::{fast, node, wait_for, Ticker};
 use futures::StreamExt;
 use pulsing_actor::prelude::*;
 use pulsing_actor::protocol::STREAM_WINDOW;
-
-/// `n` → a stream of `0..n`; `0` never answers (a call in flight).
-struct Ticker(Arc<AtomicU64>);
-
-#[async_trait]
-impl Actor for Ticker {
-    async fn receive(&mut self, msg: Message, _ctx: &mut ActorContext) -> anyhow::Result<Message> {
-        let n: u64 = msg.unpack()?;
-        if n == 0 {
-            futures::future::pending::<()>().await;
-        }
-        let made = self.0.clone();
-        Ok(Message::stream_of(futures::stream::iter(0..n).map(
-            move |i| {
-                made.fetch_add(1, Ordering::SeqCst);
-                i
-            },
-        )))
-    }
-}
 
 struct Echo;
 

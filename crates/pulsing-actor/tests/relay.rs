@@ -8,35 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{node, wait_for};
-use futures::StreamExt;
+use common::{node, wait_for, Ticker};
 use parking_lot::Mutex;
 use pulsing_actor::prelude::*;
 use pulsing_actor::protocol::STREAM_WINDOW;
 use pulsing_actor::transport::conn::{self, ConnHandle, ConnLimits, FrameSink, Opening};
 use pulsing_actor::transport::frame::{Frame, Header, Target};
 use tokio::net::TcpStream;
-
-/// Items produced so far by `Ticker` (shared with the test through the actor).
-struct Ticker(Arc<AtomicU64>);
-
-#[async_trait]
-impl Actor for Ticker {
-    async fn receive(&mut self, msg: Message, _ctx: &mut ActorContext) -> anyhow::Result<Message> {
-        let n: u64 = msg.unpack()?;
-        if n == 0 {
-            // Never answers: a call in flight when its node dies.
-            futures::future::pending::<()>().await;
-        }
-        let made = self.0.clone();
-        Ok(Message::stream_of(futures::stream::iter(0..n).map(
-            move |i| {
-                made.fetch_add(1, Ordering::SeqCst);
-                i
-            },
-        )))
-    }
-}
 
 struct Echo;
 

@@ -2,7 +2,11 @@
 //! condition with a deadline (never a fixed sleep).
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures::StreamExt;
 
 use pulsing_actor::prelude::*;
 
@@ -36,5 +40,26 @@ where
     while !cond().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `n` → a stream of `0..n`, counting in the shared counter what it produced (how far
+/// credit let it run); `0` never answers (a call in flight).
+pub struct Ticker(pub Arc<AtomicU64>);
+
+#[async_trait]
+impl Actor for Ticker {
+    async fn receive(&mut self, msg: Message, _ctx: &mut ActorContext) -> anyhow::Result<Message> {
+        let n: u64 = msg.unpack()?;
+        if n == 0 {
+            futures::future::pending::<()>().await;
+        }
+        let made = self.0.clone();
+        Ok(Message::stream_of(futures::stream::iter(0..n).map(
+            move |i| {
+                made.fetch_add(1, Ordering::SeqCst);
+                i
+            },
+        )))
     }
 }

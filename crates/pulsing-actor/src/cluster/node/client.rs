@@ -13,9 +13,8 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 
 use super::gateway::GatewayMember;
-use super::links::PeerLink;
+use super::links::{Links, PeerLink};
 use super::Node;
-use crate::cluster::foreign::ForeignEvent;
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::id::NodeId;
 use crate::message::Message;
@@ -88,31 +87,16 @@ impl Node {
     /// Send a frame on the gateway link, dialing the next gateway if there is none.
     pub(super) fn client_send(&self, frame: Frame) -> Result<u32, PulsingError> {
         let mut peers = self.links.peers.lock();
-        match peers.get(&LINK) {
-            Some(PeerLink::Connected(c)) if !c.is_closed() => {
-                let id = c.id;
-                c.send(frame);
-                return Ok(id);
-            }
-            Some(PeerLink::Dialing(id, tx)) => {
-                let _ = tx.send(frame);
-                return Ok(*id);
-            }
-            _ => {}
-        }
-        let id = self.links.next_id();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let _ = tx.send(frame);
-        peers.insert(LINK, PeerLink::Dialing(id, tx.clone()));
+        let frame = match Links::send_on_link(&peers, LINK, frame) {
+            Ok(id) => return Ok(id),
+            Err(f) => f,
+        };
+        let (id, queue) = self.links.start_dialing(&mut peers, LINK, frame);
         drop(peers);
         let this = self.this.upgrade().expect("node alive while sending");
         self.rt.spawn(async move {
-            if let Err((why, (tx, rx))) = this.dial_gateway(id, Some((tx, rx))).await {
-                this.links.peers.lock().remove(&LINK);
-                drop(tx);
-                this.fail_queued(GATEWAY, rx, &why);
-                this.calls.conn_closed(id);
-                this.deliver(ForeignEvent::ConnClosed(id));
+            if let Err((why, queue)) = this.dial_gateway(id, Some(queue)).await {
+                this.dial_failed(id, LINK, queue, &why);
             }
         });
         Ok(id)

@@ -84,6 +84,42 @@ impl Links {
         }
     }
 
+    /// Send on `link` if it is up, or queue while it is dialed; the connection's id. The
+    /// frame comes back when there is no usable link.
+    #[allow(clippy::result_large_err)] // handed back by value: the caller sends it elsewhere
+    pub(super) fn send_on_link(
+        peers: &HashMap<(NodeId, bool), PeerLink>,
+        link: (NodeId, bool),
+        frame: Frame,
+    ) -> Result<u32, Frame> {
+        match peers.get(&link) {
+            Some(PeerLink::Connected(c)) if !c.is_closed() => {
+                c.send(frame);
+                Ok(c.id)
+            }
+            Some(PeerLink::Dialing(id, tx)) => {
+                let _ = tx.send(frame);
+                Ok(*id)
+            }
+            _ => Err(frame),
+        }
+    }
+
+    /// Mark `link` as being dialed, with `frame` first in its queue: the new connection's id
+    /// and the queue, for the dial.
+    pub(super) fn start_dialing(
+        &self,
+        peers: &mut HashMap<(NodeId, bool), PeerLink>,
+        link: (NodeId, bool),
+        frame: Frame,
+    ) -> (u32, Queue) {
+        let id = self.next_id();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(frame);
+        peers.insert(link, PeerLink::Dialing(id, tx.clone()));
+        (id, (tx, rx))
+    }
+
     /// Take every connection (shutdown).
     pub(super) fn drain(&self) -> Vec<Arc<ConnHandle>> {
         self.peers.lock().clear();
@@ -161,18 +197,10 @@ impl Node {
         let bulk = frame.payload_len() > self.cfg.bulk_threshold;
         let link = (node, bulk);
         let mut peers = self.links.peers.lock();
-        match peers.get(&link) {
-            Some(PeerLink::Connected(c)) if !c.is_closed() => {
-                let id = c.id;
-                c.send(frame);
-                return Ok(id);
-            }
-            Some(PeerLink::Dialing(id, tx)) => {
-                let _ = tx.send(frame);
-                return Ok(*id);
-            }
-            _ => {}
-        }
+        let frame = match Links::send_on_link(&peers, link, frame) {
+            Ok(id) => return Ok(id),
+            Err(f) => f,
+        };
         let addr = self
             .swim
             .membership
@@ -186,14 +214,11 @@ impl Node {
                     format!("node {node} is not a live member"),
                 )
             })?;
-        let id = self.links.next_id();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let _ = tx.send(frame);
-        peers.insert(link, PeerLink::Dialing(id, tx.clone()));
+        let (id, queue) = self.links.start_dialing(&mut peers, link, frame);
         drop(peers);
         let this = self.this.upgrade().expect("node alive while sending");
         self.rt
-            .spawn(async move { this.dial(id, link, addr, (tx, rx)).await });
+            .spawn(async move { this.dial(id, link, addr, queue).await });
         Ok(id)
     }
 
@@ -263,14 +288,19 @@ impl Node {
             }
             Err(why) => {
                 tracing::debug!(%node, %addr, "dial failed: {why}");
-                self.links.peers.lock().remove(&link);
-                let (tx, rx) = queue;
-                drop(tx);
-                self.fail_queued(node, rx, &why);
-                self.calls.conn_closed(id);
-                self.deliver(crate::cluster::foreign::ForeignEvent::ConnClosed(id));
+                self.dial_failed(id, link, queue, &why);
             }
         }
+    }
+
+    /// Dialing connection `id` for `link` failed: what waited for it fails with `why`.
+    pub(super) fn dial_failed(&self, id: u32, link: (NodeId, bool), queue: Queue, why: &str) {
+        self.links.peers.lock().remove(&link);
+        let (tx, rx) = queue;
+        drop(tx);
+        self.fail_queued(link.0, rx, why);
+        self.calls.conn_closed(id);
+        self.deliver(crate::cluster::foreign::ForeignEvent::ConnClosed(id));
     }
 
     /// Dial `addr`: TCP, then the TLS handshake when the cluster has a passphrase.
