@@ -6,6 +6,7 @@
 // then kills one worker with SIGKILL mid-run: its pending call fails at once (its connection
 // closed: ConnectionFailed; a partitioned node would be declared dead: NodeDown),
 // the survivors drop it, its shard is respawned on another node, and the work carries on.
+// Last, a client process that is not a node (Connect) reads the results through a gateway.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as pul from '../dist/index.mjs';
@@ -84,6 +85,18 @@ log(`streamed ${await count(TEXT)} more words`);
 
 const tops = (await Promise.all(shards.map((s) => s.top(3)))).flat().sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 6);
 log('top words:', tops.map(([w, n]) => `${w}×${n}`).join(', '));
+
+// A client outside the cluster (Connect): it reaches every shard through one gateway node.
+{
+  const client = spawn(process.execPath, [fileURLToPath(new URL('./demo-client.mjs', import.meta.url)), system.addr], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(client);
+  let out = '';
+  client.stdout.on('data', (d) => { out += d; });
+  const code = await new Promise((r) => client.on('exit', r));
+  if (code !== 0) throw new Error(`the Connect client failed (${code})`);
+  const r = JSON.parse(out);
+  log(`a Connect client (pid ${client.pid}, not a member: still ${(await system.members()).length} members) read the shards on pids ${r.hostPids.join(', ')} through ${r.gateway}, then exited by itself`);
+}
 
 for (const c of [n1, n2]) c.kill('SIGTERM'); // graceful leave
 await until('the workers to leave', async () => (await system.members()).length === 1, 5000);
