@@ -9,6 +9,8 @@
 //! `on_stop` and then `on_start` again, and keeps its fields. After a panic its state cannot
 //! be trusted, so without a factory it stops instead.
 
+use std::time::Duration;
+
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::actor::{Actor, ActorContext, ActorId};
@@ -80,8 +82,15 @@ impl CellRun {
                             if let Some(tx) = self.started.take() {
                                 let _ = tx.send(Ok(()));
                             }
-                            let outcome =
-                                serve(&mut *actor, &mut ctx, &mut self.rx, &mut self.stop_rx).await;
+                            let grace = self.system.shutdown_timeout();
+                            let outcome = serve(
+                                &mut *actor,
+                                &mut ctx,
+                                &mut self.rx,
+                                &mut self.stop_rx,
+                                grace,
+                            )
+                            .await;
                             let what = format!("actor {} on_stop", self.id);
                             match panics::guarded(&what, actor.on_stop(&mut ctx)).await {
                                 Ok(Ok(())) => {}
@@ -120,6 +129,9 @@ impl CellRun {
             if let Some(tx) = self.started.take() {
                 let _ = tx.send(Ok(()));
             }
+            if *self.stop_rx.borrow() {
+                break;
+            }
             let wait = self.spec.backoff_for(restarts);
             restarts += 1;
             tokio::select! {
@@ -142,19 +154,36 @@ impl CellRun {
     }
 }
 
+/// Resolves `grace` after a stop is asked for (never, if none is).
+async fn stop_after(stop_rx: &mut watch::Receiver<bool>, grace: Duration) {
+    if stop_rx.wait_for(|stop| *stop).await.is_err() {
+        // The system is gone: nothing will ask again.
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(grace).await;
+}
+
 pub(crate) fn stopped(id: ActorId) -> PulsingError {
     PulsingError::runtime(RuntimeErrorKind::Stopped, format!("actor {id} is stopped"))
 }
 
+/// Serve the mailbox until a stop, a crash or the actor's own stop. A message still being
+/// handled when a stop is asked for gets `grace` to finish; then it is cancelled (its caller
+/// gets `Stopped`), so a handler that never returns cannot hold up `stop` or shutdown.
 async fn serve(
     actor: &mut dyn Actor,
     ctx: &mut ActorContext,
     rx: &mut mpsc::Receiver<Envelope>,
     stop_rx: &mut watch::Receiver<bool>,
+    grace: Duration,
 ) -> Outcome {
     // Panics in streams this incarnation returned (they are read after `receive` returned).
     let (crash_tx, mut crashes) = mpsc::unbounded_channel();
     loop {
+        // Also seen by `stop_after` while a message ran: `changed()` would not fire again.
+        if *stop_rx.borrow() {
+            return Outcome::StopRequested;
+        }
         let env = tokio::select! {
             biased;
             _ = stop_rx.changed() => return Outcome::StopRequested,
@@ -167,7 +196,22 @@ async fn serve(
         let (msg, reply) = env.split();
         ctx.reply = None;
         let what = format!("actor {} receive", ctx.id());
-        let result = match panics::guarded(&what, actor.receive(msg, ctx)).await {
+        let handled = tokio::select! {
+            r = panics::guarded(&what, actor.receive(msg, ctx)) => Some(r),
+            _ = stop_after(stop_rx, grace) => None,
+        };
+        let Some(handled) = handled else {
+            tracing::warn!(
+                actor = %ctx.id(),
+                "stopping: cancelled the message still running after {} ms",
+                grace.as_millis()
+            );
+            if let Some(r) = reply {
+                let _ = r.send(Err(stopped(ctx.id())));
+            }
+            return Outcome::StopRequested;
+        };
+        let result = match handled {
             Ok(r) => r,
             Err(p) => {
                 if let Some(r) = reply {

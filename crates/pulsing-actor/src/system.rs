@@ -28,6 +28,8 @@ use crate::supervision::SupervisionSpec;
 pub const DEFAULT_MAILBOX_CAPACITY: usize = 256;
 /// Default time a call may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `stop` and shutdown let a message still being handled finish, unless set.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A member of the cluster as this node sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +120,7 @@ struct Inner {
     /// The cluster runtime, when this node listens (set once at build).
     cluster: OnceLock<Arc<Node>>,
     default_timeout: Duration,
+    shutdown_timeout: Duration,
     mailbox_capacity: usize,
     next_local: AtomicU64,
     registry: Mutex<Registry>,
@@ -163,6 +166,7 @@ pub struct ActorSystemBuilder {
     node_id: Option<NodeId>,
     cluster: Option<ClusterConfig>,
     default_timeout: Duration,
+    shutdown_timeout: Duration,
     mailbox_capacity: usize,
 }
 
@@ -175,6 +179,12 @@ impl ActorSystemBuilder {
     /// Time a call may take unless it says otherwise (30 s by default).
     pub fn default_timeout(mut self, t: Duration) -> Self {
         self.default_timeout = t;
+        self
+    }
+    /// How long `stop` and shutdown let a message still being handled finish before they
+    /// cancel it (its caller gets `Stopped`); 2 s by default.
+    pub fn shutdown_timeout(mut self, t: Duration) -> Self {
+        self.shutdown_timeout = t;
         self
     }
     /// Mailbox capacity of actors that do not set one (256 by default).
@@ -221,6 +231,7 @@ impl ActorSystemBuilder {
                 node_id: self.node_id.unwrap_or_else(NodeId::random),
                 cluster: OnceLock::new(),
                 default_timeout: self.default_timeout,
+                shutdown_timeout: self.shutdown_timeout,
                 mailbox_capacity: self.mailbox_capacity,
                 next_local: AtomicU64::new(1),
                 registry: Mutex::new(Registry::default()),
@@ -243,6 +254,7 @@ impl ActorSystem {
             node_id: None,
             cluster: None,
             default_timeout: DEFAULT_TIMEOUT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
         }
     }
@@ -315,6 +327,11 @@ impl ActorSystem {
     /// A resolve builder: node, load-balancing policy, alive filter, list, lazy.
     pub fn resolving(&self) -> crate::resolving::Resolving {
         crate::resolving::Resolving::new(self.clone())
+    }
+
+    /// How long a stop lets a message still being handled finish.
+    pub(crate) fn shutdown_timeout(&self) -> Duration {
+        self.inner.shutdown_timeout
     }
 
     /// A spawn builder: name, supervision, mailbox capacity.

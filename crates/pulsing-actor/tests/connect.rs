@@ -26,6 +26,19 @@ impl Actor for Echo {
     }
 }
 
+type Call =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Message, PulsingError>> + Send>>;
+
+/// A call to the ticker that never answers, sent (polled once) before this returns: a call
+/// made after it on the same link is behind it.
+async fn in_flight(ticker: &ActorRef) -> Call {
+    let t = ticker.clone();
+    let mut call: Call =
+        Box::pin(async move { t.ask_message(Message::pack(&0u64).unwrap()).await });
+    assert!(futures::poll!(&mut call).is_pending());
+    call
+}
+
 /// Three nodes; `svc/echo` and `svc/ticker` live on the third.
 async fn cluster() -> (Vec<ActorSystem>, Arc<AtomicU64>) {
     let a = node(vec![]).await;
@@ -100,17 +113,14 @@ async fn a_connector_calls_and_streams_through_a_gateway_it_is_not_a_member_of()
 
     // The hosting node cut off from the cluster (its connections stay open): once the
     // gateway declares it dead, the call in flight fails with NodeDown, not at its timeout.
-    let stuck = tokio::spawn({
-        let t = ticker.clone();
-        async move { t.ask_message(Message::pack(&0u64).unwrap()).await }
-    });
+    let mut stuck = in_flight(&ticker).await;
     let _: String = echo.ask("ready".to_string()).await.unwrap();
     nodes[2]
         .cluster()
         .unwrap()
         .faults()
         .partition([nodes[0].node_id(), nodes[1].node_id()]);
-    let e = match stuck.await.unwrap() {
+    let e = match (&mut stuck).await {
         Err(e) => e,
         Ok(_) => panic!("a call to a node declared dead must fail"),
     };
@@ -135,15 +145,12 @@ async fn when_the_active_gateway_dies_calls_in_flight_fail_at_once_and_the_next_
         .unwrap();
     let ticker = conn.resolve("svc/ticker").await.unwrap();
     let echo = conn.resolve("svc/echo").await.unwrap();
-    let stuck = tokio::spawn({
-        let t = ticker.clone();
-        async move { t.ask_message(Message::pack(&0u64).unwrap()).await }
-    });
-    // The stuck call went out before this one came back.
+    let mut stuck = in_flight(&ticker).await;
+    // The stuck call went out on the link before this one, which came back.
     let _: String = echo.ask("ready".to_string()).await.unwrap();
     let killed = Instant::now();
     nodes[0].cluster().unwrap().halt_without_leave();
-    let e = match stuck.await.unwrap() {
+    let e = match (&mut stuck).await {
         Err(e) => e,
         Ok(_) => panic!("a call in flight on a dead gateway must fail"),
     };

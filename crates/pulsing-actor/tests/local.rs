@@ -400,3 +400,90 @@ async fn foreign_actors_share_the_registry_and_id_space() {
     assert!(sys.lookup("js-echo").unwrap().is_none());
     sys.shutdown().await.unwrap();
 }
+
+/// `hang` never answers; `ping` does. Counts its `on_stop` and the hangs it is in.
+struct Hanger(Arc<AtomicU32>, Arc<AtomicU32>);
+
+#[async_trait]
+impl Actor for Hanger {
+    async fn receive(&mut self, msg: Message, _ctx: &mut ActorContext) -> anyhow::Result<Message> {
+        let what: String = msg.unpack()?;
+        if what == "hang" {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            futures::future::pending::<()>().await;
+        }
+        Message::pack(&what)
+    }
+    async fn on_stop(&mut self, _ctx: &mut ActorContext) -> anyhow::Result<()> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_handler_that_never_returns_cannot_hold_up_stop_or_shutdown() {
+    let sys = ActorSystem::builder()
+        .shutdown_timeout(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    let stops = Arc::new(AtomicU32::new(0));
+    let hanging = Arc::new(AtomicU32::new(0));
+    let a = sys
+        .spawn_named("a", Hanger(stops.clone(), hanging.clone()))
+        .await
+        .unwrap();
+    let b = sys
+        .spawn_named("b", Hanger(stops.clone(), hanging.clone()))
+        .await
+        .unwrap();
+    let hangs = |n: u32| {
+        let hanging = hanging.clone();
+        async move {
+            while hanging.load(Ordering::SeqCst) < n {
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    // A message that finishes within the grace is answered, and the actor still stops.
+    assert_eq!(
+        a.ask::<_, String>("ping".to_string()).await.unwrap(),
+        "ping"
+    );
+
+    let stuck = tokio::spawn({
+        let a = a.clone();
+        async move { a.ask::<_, String>("hang".to_string()).await }
+    });
+    let waiting = tokio::spawn({
+        let a = a.clone();
+        async move { a.ask::<_, String>("ping".to_string()).await }
+    });
+    // The hang is running (and the ping queued behind it) before the stop.
+    hangs(1).await;
+    tokio::task::yield_now().await;
+    let t0 = std::time::Instant::now();
+    sys.stop("a").await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    for r in [stuck.await.unwrap(), waiting.await.unwrap()] {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), Some(RuntimeErrorKind::Stopped), "{e}");
+    }
+    assert_eq!(
+        stops.load(Ordering::SeqCst),
+        1,
+        "on_stop runs after the cancel"
+    );
+
+    // The same at shutdown.
+    let stuck = tokio::spawn(async move { b.ask::<_, String>("hang".to_string()).await });
+    hangs(2).await;
+    let t0 = std::time::Instant::now();
+    sys.shutdown().await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert_eq!(
+        stuck.await.unwrap().unwrap_err().kind(),
+        Some(RuntimeErrorKind::Stopped)
+    );
+    assert_eq!(stops.load(Ordering::SeqCst), 2);
+}
