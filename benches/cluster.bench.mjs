@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as pul from '../dist/index.mjs';
 import { Connect } from '../dist/connect.mjs';
+import { bucketOf } from '../dist/index.mjs';
 import { Echo } from './bench-actors.mjs';
 import { rawClient } from './raw-client.mjs';
 
@@ -104,6 +105,27 @@ out('remote_ask_seq_p99_us', pct(lat, 0.99), 'us', { target: `<= 2x raw (${(raw.
   out('connect_ask_throughput', thr, '/s', { target: `>= 0.5x direct (${(directThr * 0.5).toFixed(0)})`, ratio_to_direct: +(thr / directThr).toFixed(2) });
   await conn.close();
   gw.proc.kill('SIGTERM');
+}
+
+// --- queue (memory backend): batches of 100 to buckets the other node owns ------------
+{
+  const name = 'bench/queue';
+  const remoteBuckets = Array.from({ length: 16 }, (_, b) => b).filter((b) => sys.queue.owner(name, b) === remoteNode.nodeId);
+  const keys = [];
+  for (let i = 0; keys.length < 64; i++) if (remoteBuckets.includes(bucketOf(`k${i}`, 16))) keys.push(`k${i}`);
+  const w = await sys.queue.write(name, { numBuckets: 16, batchSize: 100 });
+  const rec = (i) => ({ id: keys[i % keys.length], i, data: 'x'.repeat(16) });
+  const put = async (n) => { for (let i = 0; i < n; i += 1000) await w.put(Array.from({ length: 1000 }, (_, j) => rec(i + j))); await w.flush(); };
+  await put(20_000);
+  const N = 400_000;
+  const t0 = performance.now();
+  await put(N);
+  out('queue_put_records_s', N / ((performance.now() - t0) / 1000), '/s', { target: 1_000_000, backend: 'memory', buckets: remoteBuckets.length });
+  const r = await sys.queue.read(name, { bucketIds: remoteBuckets, numBuckets: 16 });
+  const t1 = performance.now();
+  let got = 0;
+  for (let recs = await r.get({ limit: 1000 }); recs.length > 0; recs = await r.get({ limit: 1000 })) got += recs.length;
+  out('queue_get_records_s', got / ((performance.now() - t1) / 1000), '/s', { records: got });
 }
 
 {

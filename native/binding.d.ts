@@ -20,6 +20,18 @@ export declare class NativeSystem {
    * list, or to the typed error.
    */
   refreshGateways(timeoutMs: number): Promise<Array<string> | JsWireError>
+  /**
+   * Store `records` in `bucket` of `queue` on its owner; resolves to the first one's
+   * offset, or to the typed error.
+   */
+  queuePut(queue: string, bucket: number, records: Array<Buffer>): Promise<number | JsWireError>
+  /**
+   * Up to `limit` records of `bucket` of `queue` from `offset`, waiting up to `waitMs`
+   * for one; resolves to them and the next offset, or to the typed error.
+   */
+  queueGet(queue: string, bucket: number, offset: number, limit: number, waitMs: number): Promise<JsQueueGot | JsWireError>
+  /** The node owning `bucket` of `queue`. */
+  queueOwner(queue: string, bucket: number): string
   /** This node's id (16 hex digits). */
   get nodeId(): string
   /** The listening address, `null` when standalone. */
@@ -161,6 +173,14 @@ export interface JsProtocol {
   maxMetadataBytes: number
   /** Error kinds of runtime errors. */
   errorKinds: Array<string>
+}
+
+/** What a queue read returned. */
+export interface JsQueueGot {
+  /** The records, MessagePack each. */
+  records: Array<Buffer>
+  /** The offset after them. */
+  next: number
 }
 
 /** Options of a new system. */

@@ -1,4 +1,5 @@
 /** The global system: `init`, `getSystem`, `shutdown`, `resolve`, `mount`. */
+import type { QueueReadOptions, QueueReader, QueueWriteOptions, QueueWriter } from './queue';
 import type { InitOptions, ResolveOptions } from './types';
 import { ActorSystem } from './system';
 import { PulsingRuntimeError } from './errors';
@@ -98,3 +99,21 @@ export function mount(obj: object, opts: { name: string }): Promise<void> {
 export function unmount(name: string): Promise<void> {
   return getSystem().stop(name);
 }
+
+/**
+ * Queues of the global system: `pul.queue.write(name, opts)` and `pul.queue.read(name, opts)`
+ * (the same as `pul.getSystem().queue`).
+ *
+ * @example
+ * ```ts
+ * const w = await pul.queue.write('jobs', { bucketColumn: 'id', numBuckets: 4 });
+ * await w.put({ id: 'u1', data: 'hello' });
+ * await w.flush();
+ * const r = await pul.queue.read('jobs', { rank: 0, worldSize: 1 });
+ * await r.get({ limit: 10 }); // [{ id: 'u1', data: 'hello' }]
+ * ```
+ */
+export const queue = {
+  write: (name: string, opts?: QueueWriteOptions): Promise<QueueWriter> => getSystem().queue.write(name, opts),
+  read: (name: string, opts?: QueueReadOptions): Promise<QueueReader> => getSystem().queue.read(name, opts),
+};

@@ -12,7 +12,9 @@
  * ```
  * @packageDocumentation
  */
-export { init, getSystem, isInitialized, shutdown, actorSystem, resolve, mount, unmount } from './global';
+export { init, getSystem, isInitialized, shutdown, actorSystem, resolve, mount, unmount, queue } from './global';
+export { QueueWriter, QueueReader, Queues, bucketOf } from './queue';
+export type { QueueWriteOptions, QueueReadOptions, QueueGetOptions } from './queue';
 export { remote } from './remote';
 export type { ActorClass, AnyCtor, RemoteOptions, SpawnOptions } from './remote';
 export { ActorSystem } from './system';

@@ -10,6 +10,7 @@ import { createSystem, normalizeName, shutdownSystem, type NativeSystem } from '
 import { checkSupervision, lookupClass } from './remote';
 import { Wire, RemoteTarget, type WireHost } from './wire';
 import { Faults } from './faults';
+import { Queues } from './queue';
 import { transportSettings } from './codec';
 import { checkCallOptions, checkDuration, setLongTimeout } from './deadline';
 import type { Actor } from './actor';
@@ -139,6 +140,8 @@ export class ActorSystem {
   private keepAlive: NodeJS.Timeout | undefined;
   /** Fault injection for tests (partition, delay, drop); see `Faults`. */
   readonly faults: Faults;
+  /** Queues on this system: `system.queue.write(name, opts)`, `system.queue.read(name, opts)`. */
+  readonly queue: Queues;
   /** @internal Called once the system is shut down (clears the global). */
   onShutdown: (() => void) | undefined;
 
@@ -153,6 +156,7 @@ export class ActorSystem {
     this.remoteSpawn = typeof spawn === 'boolean' ? spawn : new Set(spawn);
     this.wire = core.addr ? new Wire(core, this, this.nodeId) : null;
     this.faults = new Faults(this.wire ? core : null);
+    this.queue = new Queues(() => core);
     // An open system keeps the process alive, like a listening server; shutdown releases it.
     this.keepAlive = setInterval(() => {}, 0x7fffffff);
   }

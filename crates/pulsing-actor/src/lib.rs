@@ -47,6 +47,7 @@ pub mod message;
 pub mod naming;
 mod panics;
 pub mod protocol;
+pub mod queue;
 pub mod resolving;
 pub mod supervision;
 pub mod system;

@@ -18,6 +18,7 @@ use crate::cell::{stopped, CellRun, Factory};
 use crate::cluster::gossip::Liveness;
 use crate::cluster::local::{LocalActors, LocalMailbox};
 use crate::cluster::node::Node;
+use crate::cluster::queue::store::MemoryStore;
 use crate::cluster::ClusterConfig;
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::mailbox::Envelope;
@@ -122,6 +123,8 @@ struct Inner {
     default_timeout: Duration,
     shutdown_timeout: Duration,
     mailbox_capacity: usize,
+    /// Records of the queue buckets this node owns (served by the node when it listens).
+    queues: Arc<MemoryStore>,
     next_local: AtomicU64,
     registry: Mutex<Registry>,
     cells: Mutex<HashMap<u64, CellHandle>>,
@@ -233,6 +236,7 @@ impl ActorSystemBuilder {
                 default_timeout: self.default_timeout,
                 shutdown_timeout: self.shutdown_timeout,
                 mailbox_capacity: self.mailbox_capacity,
+                queues: Arc::default(),
                 next_local: AtomicU64::new(1),
                 registry: Mutex::new(Registry::default()),
                 cells: Mutex::new(HashMap::new()),
@@ -240,7 +244,13 @@ impl ActorSystemBuilder {
             }),
         };
         if let Some(cfg) = self.cluster {
-            let node = Node::start(cfg, system.inner.node_id, Arc::new(system.downgrade())).await?;
+            let node = Node::start(
+                cfg,
+                system.inner.node_id,
+                Arc::new(system.downgrade()),
+                system.inner.queues.clone(),
+            )
+            .await?;
             let _ = system.inner.cluster.set(node);
         }
         Ok(system)
@@ -327,6 +337,11 @@ impl ActorSystem {
     /// A resolve builder: node, load-balancing policy, alive filter, list, lazy.
     pub fn resolving(&self) -> crate::resolving::Resolving {
         crate::resolving::Resolving::new(self.clone())
+    }
+
+    /// The records of the queue buckets this node owns.
+    pub(crate) fn queue_store(&self) -> &Arc<MemoryStore> {
+        &self.inner.queues
     }
 
     /// How long a stop lets a message still being handled finish.

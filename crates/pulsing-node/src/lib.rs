@@ -10,6 +10,7 @@ pub mod batch;
 pub mod connect;
 pub mod convert;
 pub mod host;
+pub mod queue;
 pub mod system;
 
 /// One tokio runtime for the whole addon, sized for the machine (one core left to JS),

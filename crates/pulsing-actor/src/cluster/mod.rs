@@ -18,6 +18,7 @@ pub mod local;
 pub mod membership;
 pub mod names;
 pub mod node;
+pub mod queue;
 
 pub use config::{ClusterConfig, Topology};
 pub use faults::Faults;

@@ -11,6 +11,7 @@
 //! | `serve` | requests this node serves to Rust actors | `serve::Serve` |
 //! | `relay` | clients' requests for actors on other nodes (gateway) | `relay::Relays` |
 //! | `gateway` | what a node serves clients itself (`system/gateway`) | |
+//! | `queues` | the queue buckets this node owns (`system/queue`) | `queue::store::MemoryStore` |
 //! | `client` | client mode (`Connect`): the gateway link and failover | `client::Client` |
 //! | `host_api` | frames the foreign host sends, built here | |
 //!
@@ -30,6 +31,7 @@ mod head;
 mod host_api;
 mod links;
 mod name_sync;
+mod queues;
 mod relay;
 mod serve;
 mod swim;
@@ -48,6 +50,7 @@ use super::faults::Faults;
 use super::foreign::{ForeignEvent, ForeignHost};
 use super::gossip::{Gossip, Liveness, MemberState, NameEntry};
 use super::local::LocalActors;
+use super::queue::store::MemoryStore;
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::id::NodeId;
 use crate::transport::conn::{ConnHandle, FrameSink};
@@ -59,6 +62,7 @@ pub use client::GATEWAY;
 pub use gateway::{GatewayMember, Resolved, SERVICE as GATEWAY_SERVICE};
 #[doc(hidden)]
 pub use host_api::AnswerKind;
+pub use queues::{Got, MAX_GET as QUEUE_MAX_GET, SERVICE as QUEUE_SERVICE};
 
 /// One node of the cluster.
 pub struct Node {
@@ -78,6 +82,8 @@ pub struct Node {
     relays: relay::Relays,
     /// Set in client mode (`Topology::Client`).
     client: Option<client::Client>,
+    /// Records of the queue buckets this node owns.
+    queues: Arc<MemoryStore>,
     foreign: RwLock<Option<Arc<dyn ForeignHost>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopped: AtomicBool,
@@ -93,6 +99,7 @@ impl Node {
         cfg: ClusterConfig,
         me: NodeId,
         local: Arc<dyn LocalActors>,
+        queues: Arc<MemoryStore>,
     ) -> Result<Arc<Node>, PulsingError> {
         cfg.validate()?;
         let tls = match &cfg.passphrase {
@@ -113,10 +120,8 @@ impl Node {
             // A client binds nothing and starts no loop: frames go out on the gateway link.
             let client = client::Client::new(gateways.clone());
             return Ok(Self::new(
-                cfg,
-                me,
-                String::new(),
-                local,
+                (cfg, me, String::new()),
+                (local, queues),
                 tls,
                 false,
                 Some(client),
@@ -147,7 +152,7 @@ impl Node {
                 "bound {bound} (all interfaces) without advertiseAddr: peers will dial {addr}"
             );
         }
-        let node = Self::new(cfg, me, addr, local, tls, loopback_only, None);
+        let node = Self::new((cfg, me, addr), (local, queues), tls, loopback_only, None);
         let n = node.clone();
         let accept = tokio::spawn(async move { n.accept_loop(listener).await });
         let n = node.clone();
@@ -159,10 +164,8 @@ impl Node {
     }
 
     fn new(
-        cfg: ClusterConfig,
-        me: NodeId,
-        addr: String,
-        local: Arc<dyn LocalActors>,
+        (cfg, me, addr): (ClusterConfig, NodeId, String),
+        (local, queues): (Arc<dyn LocalActors>, Arc<MemoryStore>),
         tls: Option<TlsSetup>,
         loopback_only: bool,
         client: Option<client::Client>,
@@ -182,6 +185,7 @@ impl Node {
             serve: serve::Serve::default(),
             relays: relay::Relays::default(),
             client,
+            queues,
             foreign: RwLock::new(None),
             tasks: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),

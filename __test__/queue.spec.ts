@@ -1,0 +1,92 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import * as pul from '../dist/index.js';
+import { bucketOf, fnv1a32 } from '../dist/queue.js';
+import { startNode, waitFor } from './helpers';
+
+type Rec = { id: string; from: string; i: number };
+
+class Worker {
+  queueWrite(_name: string, _records: Rec[], _opts: object): number { return 0; }
+  queueReadAll(_name: string, _opts: object): { buckets: number[]; records: Rec[] } { throw new Error('remote only'); }
+  members(): Promise<number> { return Promise.resolve(0); }
+}
+const RWorker = pul.remote(Worker, { className: 'fixtures/Worker' });
+
+describe('queues', () => {
+  afterAll(() => pul.shutdown());
+
+  it('hash buckets the same way as the core (FNV-1a 32)', () => {
+    expect(fnv1a32('')).toBe(0x811c9dc5);
+    expect(fnv1a32('a')).toBe(0xe40c292c);
+    expect(fnv1a32('foobar')).toBe(0xbf9cf968);
+    expect(bucketOf('u1', 4)).toBe(fnv1a32('u1') % 4);
+    expect(bucketOf(42, 4)).toBe(fnv1a32('42') % 4);
+  });
+
+  it('writers on two nodes and readers by rank on three see every record once, in order per bucket', async () => {
+    const a = await startNode(['--name', 'qa']);
+    const b = await startNode(['--seeds', a.addr, '--name', 'qb']);
+    const sys = await pul.init({ addr: '127.0.0.1:0', seeds: [a.addr], membership: { probeIntervalMs: 100, probeTimeoutMs: 60, suspicionTimeoutMs: 500, syncIntervalMs: 100 } });
+    const qa = await RWorker.resolve('qa', { timeoutMs: 10_000 });
+    const qb = await RWorker.resolve('qb', { timeoutMs: 10_000 });
+    await waitFor(async () => (await sys.members()).length === 3, 10_000, '3 members');
+    const opts = { bucketColumn: 'id', numBuckets: 6, batchSize: 16 };
+    const mine: Rec[] = Array.from({ length: 300 }, (_, i) => ({ id: `k${i % 23}`, from: 'here', i }));
+    const theirs: Rec[] = Array.from({ length: 300 }, (_, i) => ({ id: `k${i % 19}`, from: 'qa', i }));
+    // Owners are computed from each node's view of the members: let every view settle.
+    await waitFor(async () => (await qa.members()) === 3 && (await qb.members()) === 3, 10_000, 'every node to see 3');
+    const w = await pul.queue.write('jobs', opts);
+    await w.put(mine);
+    await w.flush();
+    expect(await qa.queueWrite('jobs', theirs, opts)).toBe(300);
+
+    const here = await pul.queue.read('jobs', { rank: 0, worldSize: 3, numBuckets: 6 });
+    const readHere: Rec[] = [];
+    for (let got = await here.get({ limit: 50 }); got.length > 0; got = await here.get({ limit: 50 })) readHere.push(...(got as Rec[]));
+    const r1 = await qa.queueReadAll('jobs', { rank: 1, worldSize: 3, numBuckets: 6 });
+    const r2 = await qb.queueReadAll('jobs', { rank: 2, worldSize: 3, numBuckets: 6 });
+    expect(here.bucketIds).toEqual([0, 3]);
+    expect(r1.buckets).toEqual([1, 4]);
+    expect(r2.buckets).toEqual([2, 5]);
+
+    const all = [...readHere, ...r1.records, ...r2.records];
+    expect(all).toHaveLength(600);
+    const key = (r: Rec) => `${r.from}:${r.i}`;
+    expect(new Set(all.map(key)).size).toBe(600); // exactly once
+    for (const [rank, recs] of [[0, readHere], [1, r1.records], [2, r2.records]] as const) {
+      for (const r of recs) expect(bucketOf(r.id, 6) % 3).toBe(rank);
+      // In order per bucket, for each writer.
+      for (const from of ['here', 'qa']) {
+        for (let bk = 0; bk < 6; bk++) {
+          const is = recs.filter((r) => r.from === from && bucketOf(r.id, 6) === bk).map((r) => r.i);
+          expect(is).toEqual([...is].sort((x, y) => x - y));
+        }
+      }
+    }
+  }, 60_000);
+
+  it('waits for records, iterates until close, and refuses bad input by name', async () => {
+    const sys = await pul.actorSystem();
+    try {
+      const r = await sys.queue.read('later', { bucketIds: [0, 1], numBuckets: 2 });
+      const waited = r.get({ wait: true, timeoutMs: 5000 });
+      const w = await sys.queue.write('later', { numBuckets: 2, batchSize: 1 });
+      await w.put({ id: 'x', n: 1 });
+      expect(await waited).toEqual([{ id: 'x', n: 1 }]);
+      const seen: unknown[] = [];
+      const loop = (async () => { for await (const rec of r) { seen.push(rec); if (seen.length === 2) r.close(); } })();
+      await w.put([{ id: 'y', n: 2 }, { id: 'z', n: 3 }]);
+      await loop;
+      expect(seen).toHaveLength(2);
+      expect(await r.get().catch((e) => e.kind)).toBe('Stopped');
+      expect(await r.get({ wait: true, timeoutMs: 1 }).catch((e) => e.kind)).toBe('Stopped');
+      await expect(w.put({ nope: 1 })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('"id"') });
+      await expect(sys.queue.write('q', { backend: 'disk' })).rejects.toBeInstanceOf(pul.PulsingUnsupportedError);
+      await expect(sys.queue.read('q', { rank: 3, worldSize: 2 })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('rank') });
+      await expect(sys.queue.write('', {})).rejects.toMatchObject({ kind: 'Config' });
+      await expect(sys.queue.read('q', { bucketIds: [9], numBuckets: 4 })).rejects.toMatchObject({ kind: 'Config' });
+    } finally {
+      await sys.shutdown();
+    }
+  });
+});

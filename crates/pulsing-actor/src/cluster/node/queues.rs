@@ -1,0 +1,164 @@
+//! `system/queue`: the buckets this node owns, served to writers and readers on any node (or
+//! behind `Connect`). Served in Rust whatever hosts the node's actors.
+//!
+//! - `put(queue, bucket, records)` appends MessagePack-encoded records; answers the offset
+//!   of the first.
+//! - `get(queue, bucket, offset, limit, waitMs)` answers `{ records, next }`: up to `limit`
+//!   records from `offset`, waiting up to `waitMs` when there are none yet.
+//!
+//! Every argument is checked before anything is stored: a queue name within the name limit,
+//! at most `MAX_PUT` records per put, `limit` and `waitMs` within their bounds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::Node;
+use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::message::Message;
+use crate::protocol::{MAX_NAME_BYTES, MSGPACK};
+use crate::transport::conn::ConnHandle;
+use crate::transport::frame::{Frame, Header};
+use crate::transport::WireError;
+
+/// The name of the service.
+pub const SERVICE: &str = "system/queue";
+/// Records one put may carry.
+pub const MAX_PUT: usize = 100_000;
+/// Records one get may ask for.
+pub const MAX_GET: u32 = 100_000;
+/// Longest a get may wait for records.
+pub const MAX_WAIT_MS: u32 = 60_000;
+
+/// What `get` answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Got {
+    /// The records, each MessagePack as its writer encoded it.
+    pub records: Vec<serde_bytes::ByteBuf>,
+    /// The offset after them: the next get starts there.
+    pub next: u64,
+}
+
+type PutArgs = (String, u32, Vec<serde_bytes::ByteBuf>);
+type GetArgs = (String, u32, u64, u32, u32);
+
+fn bad(msg: String) -> PulsingError {
+    PulsingError::runtime(RuntimeErrorKind::Protocol, msg)
+}
+
+fn check_queue(queue: &str) -> Result<(), PulsingError> {
+    if queue.is_empty() || queue.len() > MAX_NAME_BYTES {
+        return Err(bad(format!(
+            "a queue name must have 1 to {MAX_NAME_BYTES} bytes, got {}",
+            queue.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Node {
+    /// Serve one `system/queue` request on `c`.
+    pub(super) fn serve_queue(&self, c: &Arc<ConnHandle>, f: Frame) {
+        let Header::Ask { req, .. } = f.header else {
+            return; // a tell asks for nothing
+        };
+        let msg = Message::single(MSGPACK, f.body);
+        let method: Result<String, PulsingError> = msg
+            .unpack::<(String, serde::de::IgnoredAny)>()
+            .map(|(m, _)| m);
+        let answer: Result<Bytes, PulsingError> = match method.as_deref() {
+            Ok("put") => msg
+                .unpack::<(String, PutArgs)>()
+                .and_then(|(_, a)| self.queue_put(a)),
+            Ok("get") => match msg.unpack::<(String, GetArgs)>() {
+                Ok((_, a)) => return self.queue_get(c, req, a),
+                Err(e) => Err(e),
+            },
+            Ok(other) => Err(PulsingError::Unsupported {
+                operation: format!("{SERVICE}.{other}: it serves put and get"),
+            }),
+            Err(e) => Err(e.clone()),
+        };
+        self.answer_queue(c.id, req, answer);
+    }
+
+    fn queue_put(&self, (queue, bucket, records): PutArgs) -> Result<Bytes, PulsingError> {
+        check_queue(&queue)?;
+        if records.len() > MAX_PUT {
+            return Err(bad(format!(
+                "a put carries at most {MAX_PUT} records, got {}",
+                records.len()
+            )));
+        }
+        let records = records
+            .into_iter()
+            .map(|r| Bytes::from(r.into_vec()))
+            .collect();
+        let first = self.queues.append(&queue, bucket, records)?;
+        encode(&first)
+    }
+
+    fn queue_get(
+        &self,
+        c: &Arc<ConnHandle>,
+        req: u64,
+        (queue, bucket, offset, limit, wait_ms): GetArgs,
+    ) {
+        let checked = check_queue(&queue).and_then(|()| {
+            if limit == 0 || limit > MAX_GET || wait_ms > MAX_WAIT_MS {
+                Err(bad(format!(
+                    "get: limit must be 1 to {MAX_GET} and waitMs at most {MAX_WAIT_MS}, got {limit} and {wait_ms}"
+                )))
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = checked {
+            return self.answer_queue(c.id, req, Err(e));
+        }
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
+        let conn = c.id;
+        self.rt.spawn(async move {
+            let wait = Duration::from_millis(wait_ms.into());
+            let (records, next) = this
+                .queues
+                .read_waiting(&queue, bucket, offset, limit as usize, wait)
+                .await;
+            let got = Got {
+                records: records
+                    .into_iter()
+                    .map(|r| serde_bytes::ByteBuf::from(r.to_vec()))
+                    .collect(),
+                next,
+            };
+            this.answer_queue(conn, req, encode(&got));
+        });
+    }
+
+    fn answer_queue(&self, conn: u32, req: u64, answer: Result<Bytes, PulsingError>) {
+        let frame = match answer {
+            Ok(body) => Frame::new(
+                Header::Reply {
+                    req,
+                    tag: MSGPACK.into(),
+                },
+                body,
+            ),
+            Err(e) => Frame::bare(Header::Error {
+                req,
+                error: WireError::from(&e),
+            }),
+        };
+        self.send_on(conn, frame);
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Bytes, PulsingError> {
+    rmp_serde::to_vec_named(v)
+        .map(Bytes::from)
+        .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
+}

@@ -1,0 +1,129 @@
+//! Queues across nodes: writers on two nodes, readers by rank on three, every record read
+//! once, in order within its bucket, from the bucket's owner.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{node, wait_for};
+use pulsing_actor::prelude::*;
+use pulsing_actor::queue::{ReadOptions, WriteOptions};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_on_two_nodes_and_readers_by_rank_on_three_see_every_record_once_in_order() {
+    let a = node(vec![]).await;
+    let seed = vec![a.addr().unwrap().to_string()];
+    let b = node(seed.clone()).await;
+    let c = node(seed).await;
+    let nodes = [a.clone(), b.clone(), c.clone()];
+    for n in &nodes {
+        let n = n.clone();
+        wait_for("3 members", Duration::from_secs(10), || {
+            let n = n.clone();
+            async move { n.members().await.len() == 3 }
+        })
+        .await;
+    }
+    // Every node agrees on the owners, and the 8 buckets are spread over more than one node.
+    let owners: Vec<NodeId> = (0..8).map(|bk| a.queue_owner("jobs", bk)).collect();
+    for n in &nodes[1..] {
+        assert_eq!(
+            (0..8)
+                .map(|bk| n.queue_owner("jobs", bk))
+                .collect::<Vec<_>>(),
+            owners
+        );
+    }
+    assert!(owners.iter().any(|o| *o != owners[0]), "{owners:?}");
+
+    let opts = WriteOptions {
+        num_buckets: 8,
+        batch_size: 7,
+        ..WriteOptions::new("id")
+    };
+    let wa = a.queues().writer("jobs", opts.clone()).unwrap();
+    let wb = b.queues().writer("jobs", opts).unwrap();
+    for i in 0..500u32 {
+        let (w, who) = if i % 2 == 0 { (&wa, "a") } else { (&wb, "b") };
+        let key = format!("user-{}", i % 37);
+        w.put(&key, &(key.clone(), who, i)).await.unwrap();
+    }
+    wa.flush().await.unwrap();
+    wb.flush().await.unwrap();
+
+    let mut seen: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut total = 0;
+    for (rank, n) in nodes.iter().enumerate() {
+        let mut r = n
+            .queues()
+            .reader("jobs", ReadOptions::rank_of(rank as u32, 3, 8))
+            .unwrap();
+        loop {
+            let got = r.get(64, Duration::ZERO).await.unwrap();
+            if got.is_empty() {
+                break;
+            }
+            for m in got {
+                let (key, _who, i): (String, String, u32) = m.unpack().unwrap();
+                let bucket = pulsing_actor::cluster::queue::bucket::bucket_of(&key, 8);
+                assert_eq!(bucket % 3, rank as u32, "rank {rank} read bucket {bucket}");
+                seen.entry(key).or_default().push(i);
+                total += 1;
+            }
+        }
+    }
+    assert_eq!(total, 500, "every record exactly once");
+    // Within a key (so within its bucket), a writer's records keep their order.
+    for (key, is) in &seen {
+        for who in [0, 1] {
+            let mine: Vec<u32> = is.iter().copied().filter(|i| i % 2 == who).collect();
+            let mut sorted = mine.clone();
+            sorted.sort();
+            assert_eq!(mine, sorted, "{key}");
+        }
+    }
+
+    // A reader waiting on an empty bucket wakes when a record arrives.
+    let mut r = c
+        .queues()
+        .reader("jobs", ReadOptions::buckets([3]))
+        .unwrap();
+    while !r.get(1000, Duration::ZERO).await.unwrap().is_empty() {}
+    let waiting = tokio::spawn(async move { r.get(10, Duration::from_secs(10)).await });
+    let key = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| pulsing_actor::cluster::queue::bucket::bucket_of(k, 8) == 3)
+        .unwrap();
+    let w = a
+        .queues()
+        .writer(
+            "jobs",
+            WriteOptions {
+                num_buckets: 8,
+                batch_size: 1,
+                ..WriteOptions::new("id")
+            },
+        )
+        .unwrap();
+    w.put(&key, &(key.clone(), "late", 0u32)).await.unwrap();
+    let got = waiting.await.unwrap().unwrap();
+    assert_eq!(got.len(), 1);
+
+    // Bad input is refused by name.
+    let e = a
+        .queues()
+        .writer("", WriteOptions::new("id"))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("queue name"), "{e}");
+    let e = a
+        .queues()
+        .reader("jobs", ReadOptions::rank_of(5, 3, 8))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("rank"), "{e}");
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
