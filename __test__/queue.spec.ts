@@ -65,6 +65,27 @@ describe('queues', () => {
     }
   }, 60_000);
 
+  it('a batch the owner never stored is reported by flush (or the next put), not lost silently', async () => {
+    const fast = { probeIntervalMs: 1000, probeTimeoutMs: 500, suspicionTimeoutMs: 60_000, syncIntervalMs: 100 };
+    const a = await pul.actorSystem({ addr: '127.0.0.1:0', membership: fast, defaultTimeoutMs: 300 });
+    const b = await pul.actorSystem({ addr: '127.0.0.1:0', seeds: [a.addr!], membership: fast });
+    try {
+      await waitFor(async () => (await a.members()).length === 2, 10_000, '2 members');
+      const theirs = Array.from({ length: 8 }, (_, i) => i).find((bk) => a.queue.owner('lossy', bk) === b.nodeId)!;
+      const key = Array.from({ length: 1000 }, (_, i) => `k${i}`).find((k) => bucketOf(k, 8) === theirs)!;
+      const w = await a.queue.write('lossy', { numBuckets: 8, batchSize: 1 });
+      a.faults.partition([b.nodeId]); // b never hears of the batch; a's view keeps b alive
+      await w.put({ id: key });
+      await expect(w.flush()).rejects.toBeInstanceOf(pul.PulsingTimeoutError);
+      a.faults.heal();
+      await w.put({ id: key });
+      await w.flush(); // the failure was reported once; the writer goes on
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+    }
+  });
+
   it('waits for records, iterates until close, and refuses bad input by name', async () => {
     const sys = await pul.actorSystem();
     try {

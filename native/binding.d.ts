@@ -21,10 +21,10 @@ export declare class NativeSystem {
    */
   refreshGateways(timeoutMs: number): Promise<Array<string> | JsWireError>
   /**
-   * Store `records` in `bucket` of `queue` on its owner; resolves to the first one's
-   * offset, or to the typed error.
+   * Store the packed records in `bucket` of `queue` on its owner; resolves to the first
+   * one's offset, or to the typed error.
    */
-  queuePut(queue: string, bucket: number, records: Array<Buffer>): Promise<number | JsWireError>
+  queuePut(queue: string, bucket: number, packed: Buffer): Promise<number | JsWireError>
   /**
    * Up to `limit` records of `bucket` of `queue` from `offset`, waiting up to `waitMs`
    * for one; resolves to them and the next offset, or to the typed error.
@@ -177,8 +177,10 @@ export interface JsProtocol {
 
 /** What a queue read returned. */
 export interface JsQueueGot {
-  /** The records, MessagePack each. */
-  records: Array<Buffer>
+  /** The records, MessagePack each, packed (`u32` little-endian length, then the bytes). */
+  packed: Buffer
+  /** How many records `packed` holds. */
+  count: number
   /** The offset after them. */
   next: number
 }

@@ -18,6 +18,8 @@ export const DEFAULT_NUM_BUCKETS = 4;
 export const DEFAULT_BATCH_SIZE = 100;
 /** How long `get({ wait: true })` waits for a record unless `timeoutMs` says otherwise. */
 const DEFAULT_WAIT_MS = 30_000;
+/** Batches one writer has on the way at most; `put` waits beyond (backpressure). */
+const MAX_IN_FLIGHT = 64;
 /** One wait of the core's at most; longer waits ask again. */
 const MAX_WAIT_MS = 60_000;
 
@@ -87,8 +89,37 @@ function checkCount(v: unknown, field: string, max: number, dflt: number): numbe
   return v as number;
 }
 
+/**
+ * Records cross into the core packed into one buffer, each as a `u32` little-endian length
+ * then its bytes (the core's `queue::pack`): one buffer per batch, not one per record.
+ */
+function pack(records: Buffer[]): Buffer {
+  let size = 0;
+  for (const r of records) size += 4 + r.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const r of records) {
+    out.writeUInt32LE(r.length, at);
+    r.copy(out, at + 4);
+    at += 4 + r.length;
+  }
+  return out;
+}
+
+/** The `count` records of a packed buffer, decoded. */
+function unpack(packed: Buffer, count: number): unknown[] {
+  const out: unknown[] = new Array(count);
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const len = packed.readUInt32LE(at);
+    out[i] = decode(packed.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  return out;
+}
+
 async function put(core: NativeSystem, queue: string, bucket: number, records: Buffer[]): Promise<void> {
-  const r = await core.queuePut(queue, bucket, records);
+  const r = await core.queuePut(queue, bucket, pack(records));
   if (typeof r !== 'number') throw errorFromJs(r);
 }
 
@@ -97,12 +128,17 @@ export class QueueWriter {
   private readonly pending = new Map<number, Buffer[]>();
   /** Per bucket, the last batch sent: the next one leaves after it, so a bucket keeps order. */
   private readonly sending = new Map<number, Promise<void>>();
+  /** Batches sent and not yet stored; `put` waits while there are `MAX_IN_FLIGHT`. */
+  private readonly inFlight = new Set<Promise<void>>();
+  /** The first batch that failed since the last `put` or `flush` reported one. */
+  private failure: unknown = null;
 
   /** @internal */
   constructor(private readonly core: NativeSystem, readonly name: string, private readonly column: string, private readonly numBuckets: number, private readonly batchSize: number) {}
 
   /**
-   * Add a record (or several); a bucket whose batch is full is sent now.
+   * Add a record (or several); a bucket whose batch is full is sent now, without waiting for
+   * its owner (`flush` does: it reports a batch that failed).
    *
    * @param records - Objects with the bucket column (any value the codec carries).
    * @throws {@link PulsingRuntimeError} kind `Config` for a record without the column.
@@ -128,22 +164,38 @@ export class QueueWriter {
         this.pending.set(b, []);
       }
     }
-    await Promise.all(full.map(([b, recs]) => this.send(b, recs)));
+    for (const [b, recs] of full) this.send(b, recs);
+    // Batches of different buckets travel at once; past the bound, wait (backpressure).
+    while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
+    this.throwFailure();
   }
 
-  /** Send everything buffered; resolves once every owner stored it. */
+  /**
+   * Send everything buffered; resolves once every owner stored every record put so far, or
+   * rejects with the first failure (a record put is reported here if its batch failed).
+   */
   async flush(): Promise<void> {
-    const all = [...this.pending].filter(([, recs]) => recs.length > 0);
+    for (const [b, recs] of this.pending) if (recs.length > 0) this.send(b, recs);
     this.pending.clear();
-    await Promise.all(all.map(([b, recs]) => this.send(b, recs)));
-    await Promise.all(this.sending.values());
+    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
+    this.throwFailure();
   }
 
-  private send(bucket: number, records: Buffer[]): Promise<void> {
-    const sent = (this.sending.get(bucket) ?? Promise.resolve()).then(() => put(this.core, this.name, bucket, records));
-    // A failed batch is reported to its own caller; the ones after it still go.
-    this.sending.set(bucket, sent.catch(() => {}));
-    return sent;
+  private send(bucket: number, records: Buffer[]): void {
+    const sent = (this.sending.get(bucket) ?? Promise.resolve())
+      .then(() => put(this.core, this.name, bucket, records))
+      .catch((e) => { this.failure ??= e; });
+    this.sending.set(bucket, sent);
+    this.inFlight.add(sent);
+    void sent.then(() => this.inFlight.delete(sent));
+  }
+
+  private throwFailure(): void {
+    const e = this.failure;
+    if (e !== null) {
+      this.failure = null;
+      throw e;
+    }
   }
 }
 
@@ -195,9 +247,9 @@ export class QueueReader implements AsyncIterable<unknown> {
 
   private async read(bucket: number, limit: number, waitMs: number): Promise<unknown[]> {
     const r = await this.core.queueGet(this.name, bucket, this.offsets.get(bucket)!, limit, waitMs);
-    if (!('records' in r)) throw errorFromJs(r);
+    if (!('packed' in r)) throw errorFromJs(r);
     this.offsets.set(bucket, r.next);
-    return r.records.map((b) => decode(b));
+    return unpack(r.packed, r.count);
   }
 
   /** Every record, waiting for more, until `close()`. */

@@ -186,7 +186,7 @@ impl QueueWriter {
         match full {
             Some(records) => self
                 .system
-                .queue_put(&self.name, b, records)
+                .queue_put(&self.name, b, packed(&records))
                 .await
                 .map(|_| ()),
             None => Ok(()),
@@ -198,7 +198,9 @@ impl QueueWriter {
         let all: Vec<(u32, Vec<Bytes>)> = self.pending.lock().drain().collect();
         for (b, records) in all {
             if !records.is_empty() {
-                self.system.queue_put(&self.name, b, records).await?;
+                self.system
+                    .queue_put(&self.name, b, packed(&records))
+                    .await?;
             }
         }
         Ok(())
@@ -230,31 +232,23 @@ impl QueueReader {
             }
             let b = buckets[(self.turn + i) % buckets.len()];
             let offset = self.offsets[&b];
-            let (records, next) = self
+            let (records, _, next) = self
                 .system
                 .queue_get(&self.name, b, offset, limit - out.len(), Duration::ZERO)
                 .await?;
             self.offsets.insert(b, next);
-            out.extend(
-                records
-                    .into_iter()
-                    .map(|r| Message::single(crate::protocol::MSGPACK, r)),
-            );
+            out.extend(messages(records)?);
         }
         self.turn = (self.turn + 1) % buckets.len().max(1);
         if out.is_empty() && !wait.is_zero() {
             // Wait on the first bucket (the others are asked again on the next get).
             let b = buckets[self.turn % buckets.len()];
-            let (records, next) = self
+            let (records, _, next) = self
                 .system
                 .queue_get(&self.name, b, self.offsets[&b], limit, wait)
                 .await?;
             self.offsets.insert(b, next);
-            out.extend(
-                records
-                    .into_iter()
-                    .map(|r| Message::single(crate::protocol::MSGPACK, r)),
-            );
+            out.extend(messages(records)?);
         }
         Ok(out)
     }
@@ -280,25 +274,26 @@ impl ActorSystem {
         bucket::owner(queue, bucket, &ids).unwrap_or(me)
     }
 
-    /// Store `records` (MessagePack each) in `bucket` of `queue` on its owner; the offset of
+    /// Store the records of `packed` (MessagePack each, packed: see
+    /// [`crate::cluster::queue::pack`]) in `bucket` of `queue` on its owner; the offset of
     /// the first.
     #[doc(hidden)]
     pub async fn queue_put(
         &self,
         queue: &str,
         bucket: u32,
-        records: Vec<Bytes>,
+        packed: Bytes,
     ) -> Result<u64, PulsingError> {
         let owner = self.queue_owner(queue, bucket);
         let node = match self.cluster() {
             Some(n) if owner != self.node_id() => n,
-            _ => return self.queue_store().append(queue, bucket, records),
+            _ => {
+                let records =
+                    crate::cluster::queue::unpack(packed, crate::cluster::node::QUEUE_MAX_PUT)?;
+                return self.queue_store().append(queue, bucket, records);
+            }
         };
-        let bufs: Vec<serde_bytes::ByteBuf> = records
-            .into_iter()
-            .map(|r| serde_bytes::ByteBuf::from(r.to_vec()))
-            .collect();
-        let msg = Message::call("put", (queue, bucket, bufs))
+        let msg = Message::call("put", (queue, bucket, serde_bytes::Bytes::new(&packed)))
             .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))?;
         node.ask_target(
             owner,
@@ -311,7 +306,7 @@ impl ActorSystem {
     }
 
     /// Up to `limit` records of `bucket` of `queue` from `offset`, from its owner (waiting up
-    /// to `wait` for one), and the offset after them.
+    /// to `wait` for one), packed, with their count and the offset after them.
     #[doc(hidden)]
     pub async fn queue_get(
         &self,
@@ -320,15 +315,21 @@ impl ActorSystem {
         offset: u64,
         limit: usize,
         wait: Duration,
-    ) -> Result<(Vec<Bytes>, u64), PulsingError> {
+    ) -> Result<(Bytes, u32, u64), PulsingError> {
         let owner = self.queue_owner(queue, bucket);
         let node = match self.cluster() {
             Some(n) if owner != self.node_id() => n,
             _ => {
-                return Ok(self
+                let (records, next) = self
                     .queue_store()
                     .read_waiting(queue, bucket, offset, limit, wait)
-                    .await)
+                    .await;
+                let count = records.len() as u32;
+                return Ok((
+                    Bytes::from(crate::cluster::queue::pack(&records)),
+                    count,
+                    next,
+                ));
             }
         };
         let limit = limit.min(crate::cluster::node::QUEUE_MAX_GET as usize) as u32;
@@ -340,12 +341,19 @@ impl ActorSystem {
             .ask_target(owner, Target::Name(QUEUE_SERVICE.into()), msg, timeout)
             .await?
             .unpack()?;
-        Ok((
-            got.records
-                .into_iter()
-                .map(|r| Bytes::from(r.into_vec()))
-                .collect(),
-            got.next,
-        ))
+        Ok((Bytes::from(got.packed.into_vec()), got.count, got.next))
     }
+}
+
+/// The records of a packed buffer, as messages to unpack.
+fn messages(packed: Bytes) -> Result<Vec<Message>, PulsingError> {
+    Ok(crate::cluster::queue::unpack(packed, usize::MAX)?
+        .into_iter()
+        .map(|r| Message::single(crate::protocol::MSGPACK, r))
+        .collect())
+}
+
+/// Records as one packed buffer.
+fn packed(records: &[Bytes]) -> Bytes {
+    Bytes::from(crate::cluster::queue::pack(records))
 }

@@ -12,25 +12,30 @@ use crate::system::NativeSystem;
 /// What a queue read returned.
 #[napi(object)]
 pub struct JsQueueGot {
-    /// The records, MessagePack each.
-    pub records: Vec<Buffer>,
+    /// The records, MessagePack each, packed (`u32` little-endian length, then the bytes).
+    pub packed: Buffer,
+    /// How many records `packed` holds.
+    pub count: u32,
     /// The offset after them.
     pub next: f64,
 }
 
 #[napi]
 impl NativeSystem {
-    /// Store `records` in `bucket` of `queue` on its owner; resolves to the first one's
-    /// offset, or to the typed error.
+    /// Store the packed records in `bucket` of `queue` on its owner; resolves to the first
+    /// one's offset, or to the typed error.
     #[napi]
     pub async fn queue_put(
         &self,
         queue: String,
         bucket: u32,
-        records: Vec<Buffer>,
+        packed: Buffer,
     ) -> Either<f64, JsWireError> {
-        let records = records.into_iter().map(bytes::Bytes::from_owner).collect();
-        match self.inner.queue_put(&queue, bucket, records).await {
+        match self
+            .inner
+            .queue_put(&queue, bucket, bytes::Bytes::from_owner(packed))
+            .await
+        {
             Ok(first) => Either::A(first as f64),
             Err(e) => Either::B(to_wire(&e)),
         }
@@ -53,11 +58,9 @@ impl NativeSystem {
             .queue_get(&queue, bucket, offset as u64, limit as usize, wait)
             .await
         {
-            Ok((records, next)) => Either::A(JsQueueGot {
-                records: records
-                    .into_iter()
-                    .map(|r| Buffer::from(r.to_vec()))
-                    .collect(),
+            Ok((packed, count, next)) => Either::A(JsQueueGot {
+                packed: Buffer::from(Vec::<u8>::from(packed)),
+                count,
                 next: next as f64,
             }),
             Err(e) => Either::B(to_wire(&e)),

@@ -62,7 +62,9 @@ pub use client::GATEWAY;
 pub use gateway::{GatewayMember, Resolved, SERVICE as GATEWAY_SERVICE};
 #[doc(hidden)]
 pub use host_api::AnswerKind;
-pub use queues::{Got, MAX_GET as QUEUE_MAX_GET, SERVICE as QUEUE_SERVICE};
+pub use queues::{
+    Got, MAX_GET as QUEUE_MAX_GET, MAX_PUT as QUEUE_MAX_PUT, SERVICE as QUEUE_SERVICE,
+};
 
 /// One node of the cluster.
 pub struct Node {

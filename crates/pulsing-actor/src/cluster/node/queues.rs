@@ -1,10 +1,10 @@
 //! `system/queue`: the buckets this node owns, served to writers and readers on any node (or
 //! behind `Connect`). Served in Rust whatever hosts the node's actors.
 //!
-//! - `put(queue, bucket, records)` appends MessagePack-encoded records; answers the offset
-//!   of the first.
-//! - `get(queue, bucket, offset, limit, waitMs)` answers `{ records, next }`: up to `limit`
-//!   records from `offset`, waiting up to `waitMs` when there are none yet.
+//! - `put(queue, bucket, packed)` appends records (MessagePack each, packed into one binary:
+//!   see `queue::pack`); answers the offset of the first.
+//! - `get(queue, bucket, offset, limit, waitMs)` answers `{ packed, count, next }`: up to
+//!   `limit` records from `offset`, waiting up to `waitMs` when there are none yet.
 //!
 //! Every argument is checked before anything is stored: a queue name within the name limit,
 //! at most `MAX_PUT` records per put, `limit` and `waitMs` within their bounds.
@@ -16,6 +16,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::Node;
+use crate::cluster::queue::{pack, unpack};
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::message::Message;
 use crate::protocol::{MAX_NAME_BYTES, MSGPACK};
@@ -35,13 +36,15 @@ pub const MAX_WAIT_MS: u32 = 60_000;
 /// What `get` answers.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Got {
-    /// The records, each MessagePack as its writer encoded it.
-    pub records: Vec<serde_bytes::ByteBuf>,
+    /// The records, each MessagePack as its writer encoded it, packed (`queue::pack`).
+    pub packed: serde_bytes::ByteBuf,
+    /// How many records `packed` holds.
+    pub count: u32,
     /// The offset after them: the next get starts there.
     pub next: u64,
 }
 
-type PutArgs = (String, u32, Vec<serde_bytes::ByteBuf>);
+type PutArgs = (String, u32, serde_bytes::ByteBuf);
 type GetArgs = (String, u32, u64, u32, u32);
 
 fn bad(msg: String) -> PulsingError {
@@ -84,18 +87,9 @@ impl Node {
         self.answer_queue(c.id, req, answer);
     }
 
-    fn queue_put(&self, (queue, bucket, records): PutArgs) -> Result<Bytes, PulsingError> {
+    fn queue_put(&self, (queue, bucket, packed): PutArgs) -> Result<Bytes, PulsingError> {
         check_queue(&queue)?;
-        if records.len() > MAX_PUT {
-            return Err(bad(format!(
-                "a put carries at most {MAX_PUT} records, got {}",
-                records.len()
-            )));
-        }
-        let records = records
-            .into_iter()
-            .map(|r| Bytes::from(r.into_vec()))
-            .collect();
+        let records = unpack(Bytes::from(packed.into_vec()), MAX_PUT)?;
         let first = self.queues.append(&queue, bucket, records)?;
         encode(&first)
     }
@@ -129,10 +123,8 @@ impl Node {
                 .read_waiting(&queue, bucket, offset, limit as usize, wait)
                 .await;
             let got = Got {
-                records: records
-                    .into_iter()
-                    .map(|r| serde_bytes::ByteBuf::from(r.to_vec()))
-                    .collect(),
+                packed: serde_bytes::ByteBuf::from(pack(&records)),
+                count: records.len() as u32,
                 next,
             };
             this.answer_queue(conn, req, encode(&got));
