@@ -1,6 +1,7 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import * as pul from '../dist/index.js';
 import { bucketOf, fnv1a32 } from '../dist/queue.js';
+import { Connect } from '../dist/connect.js';
 import { startNode, waitFor } from './helpers';
 
 type Rec = { id: string; from: string; i: number };
@@ -48,6 +49,20 @@ describe('queues', () => {
     expect(here.bucketIds).toEqual([0, 3]);
     expect(r1.buckets).toEqual([1, 4]);
     expect(r2.buckets).toEqual([2, 5]);
+
+    // A Connect client writes and reads through a gateway, which places the buckets for it.
+    const conn = await Connect.to(b.addr);
+    const cw = await conn.queue.write('jobs', opts);
+    await cw.put([{ id: 'k1', from: 'client', i: 0 }, { id: 'k2', from: 'client', i: 1 }]);
+    await cw.flush();
+    const viaClient: Rec[] = [];
+    for (const rank of [0, 1, 2]) {
+      const cr = await conn.queue.read('jobs', { rank, worldSize: 3, numBuckets: 6 });
+      for (let got = await cr.get({ limit: 1000 }); got.length > 0; got = await cr.get({ limit: 1000 })) viaClient.push(...(got as Rec[]));
+    }
+    await conn.close();
+    expect(viaClient).toHaveLength(602);
+    expect(viaClient.filter((r) => r.from === 'client').map((r) => r.i).sort()).toEqual([0, 1]);
 
     const all = [...readHere, ...r1.records, ...r2.records];
     expect(all).toHaveLength(600);

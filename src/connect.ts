@@ -17,6 +17,7 @@ import { typedProxy, anyProxy, type ActorProxy, type AnyProxy } from './proxy';
 import type { ActorClass, AnyCtor } from './remote';
 import { checkCallOptions, checkDuration } from './deadline';
 import { DEFAULT_TIMEOUT_MS } from './system';
+import { Queues } from './queue';
 
 /** The node id a client addresses its gateway by (no node has it). */
 const GATEWAY = '0000000000000000';
@@ -105,9 +106,15 @@ export class Connect {
   private closing: Promise<void> | null = null;
   private keepAlive: NodeJS.Timeout | undefined;
   private readonly defaultTimeoutMs: number;
+  /**
+   * Queues of the cluster, through the gateway (it places the buckets):
+   * `conn.queue.write(name, opts)`, `conn.queue.read(name, opts)`.
+   */
+  readonly queue: Queues;
 
   private constructor(private readonly core: NativeSystem, defaultTimeoutMs: number) {
     this.defaultTimeoutMs = defaultTimeoutMs;
+    this.queue = new Queues(() => core);
     // Every answer comes from the gateway link, whichever node the actor is on.
     this.wire = new Wire(core, clientHost(defaultTimeoutMs), core.nodeId, GATEWAY);
     // An open connection keeps the process alive, like a socket; `close()` releases it.

@@ -150,6 +150,11 @@ impl Connect {
         self.node.refresh_gateways(self.call_timeout).await
     }
 
+    /// Queues of the cluster, written and read through the gateway (it places the buckets).
+    pub fn queues(&self) -> crate::queue::Queues {
+        self.system.queues()
+    }
+
     /// The address of the gateway in use (`None` between a failure and the next call).
     pub fn gateway(&self) -> Option<String> {
         self.node.gateway().map(|(_, addr)| addr)

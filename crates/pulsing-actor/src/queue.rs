@@ -263,15 +263,10 @@ impl ActorSystem {
     /// The node owning `bucket` of `queue`: the rendezvous winner among live members (this
     /// node when standalone).
     pub fn queue_owner(&self, queue: &str, bucket: u32) -> NodeId {
-        let me = self.node_id();
-        let Some(node) = self.cluster() else {
-            return me;
-        };
-        let mut ids: Vec<NodeId> = node.members().into_iter().map(|m| m.node).collect();
-        if !ids.contains(&me) {
-            ids.push(me);
+        match self.cluster() {
+            Some(node) => node.queue_owner(queue, bucket),
+            None => self.node_id(),
         }
-        bucket::owner(queue, bucket, &ids).unwrap_or(me)
     }
 
     /// Store the records of `packed` (MessagePack each, packed: see

@@ -16,12 +16,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::Node;
-use crate::cluster::queue::{pack, unpack};
+use crate::cluster::queue::{bucket, pack, unpack};
 use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::id::NodeId;
 use crate::message::Message;
 use crate::protocol::{MAX_NAME_BYTES, MSGPACK};
 use crate::transport::conn::ConnHandle;
-use crate::transport::frame::{Frame, Header};
+use crate::transport::frame::{Frame, Header, Target};
 use crate::transport::WireError;
 
 /// The name of the service.
@@ -71,12 +72,30 @@ impl Node {
         let method: Result<String, PulsingError> = msg
             .unpack::<(String, serde::de::IgnoredAny)>()
             .map(|(m, _)| m);
+        // A client (`Connect`) cannot place buckets: it asks its gateway, which passes the
+        // request on to the owner. Members place them themselves, so nothing is passed twice.
+        let forward = |queue: &str, bucket: u32| {
+            let owner = self.queue_owner(queue, bucket);
+            (self.is_client(c) && owner != self.me).then_some(owner)
+        };
         let answer: Result<Bytes, PulsingError> = match method.as_deref() {
-            Ok("put") => msg
-                .unpack::<(String, PutArgs)>()
-                .and_then(|(_, a)| self.queue_put(a)),
+            Ok("put") => match msg.unpack::<(String, PutArgs)>() {
+                Ok((_, a)) => match forward(&a.0, a.1) {
+                    Some(owner) => {
+                        return self.forward_queue(c.id, req, owner, msg, Duration::ZERO)
+                    }
+                    None => self.queue_put(a),
+                },
+                Err(e) => Err(e),
+            },
             Ok("get") => match msg.unpack::<(String, GetArgs)>() {
-                Ok((_, a)) => return self.queue_get(c, req, a),
+                Ok((_, a)) => match forward(&a.0, a.1) {
+                    Some(owner) => {
+                        let wait = Duration::from_millis(a.4.min(MAX_WAIT_MS).into());
+                        return self.forward_queue(c.id, req, owner, msg, wait);
+                    }
+                    None => return self.queue_get(c, req, a),
+                },
                 Err(e) => Err(e),
             },
             Ok(other) => Err(PulsingError::Unsupported {
@@ -128,6 +147,36 @@ impl Node {
                 next,
             };
             this.answer_queue(conn, req, encode(&got));
+        });
+    }
+
+    /// The owner of `bucket` of `queue`: the rendezvous winner among the live members, this
+    /// node included (for a client, its gateway: it places buckets for it).
+    pub fn queue_owner(&self, queue: &str, bucket: u32) -> NodeId {
+        if self.client().is_some() {
+            return super::GATEWAY;
+        }
+        let mut ids: Vec<NodeId> = self.members().into_iter().map(|m| m.node).collect();
+        if !ids.contains(&self.me) {
+            ids.push(self.me);
+        }
+        bucket::owner(queue, bucket, &ids).unwrap_or(self.me)
+    }
+
+    /// Pass a client's request on to the bucket's owner and its answer back.
+    fn forward_queue(&self, conn: u32, req: u64, owner: NodeId, msg: Message, wait: Duration) {
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
+        self.rt.spawn(async move {
+            let timeout = this.cfg.idle_timeout + wait;
+            let target = Target::Name(SERVICE.into());
+            let answer = match this.ask_target(owner, target, msg, timeout).await {
+                Ok(Message::Single { data, .. }) => Ok(data),
+                Ok(Message::Stream(_)) => Err(bad("a queue answer cannot be a stream".into())),
+                Err(e) => Err(e),
+            };
+            this.answer_queue(conn, req, answer);
         });
     }
 
