@@ -282,10 +282,20 @@ impl ActorSystem {
         let owner = self.queue_owner(queue, bucket);
         let node = match self.cluster() {
             Some(n) if owner != self.node_id() => n,
-            _ => {
+            here => {
                 let records =
                     crate::cluster::queue::unpack(packed, crate::cluster::node::QUEUE_MAX_PUT)?;
-                return self.queue_store().append(queue, bucket, records);
+                return match here {
+                    // This node owns it: take it over first if another holds it.
+                    Some(n) => n.queue_put_here(queue, bucket, records).await,
+                    None => {
+                        let store = self.queue_store();
+                        if !store.holds(queue, bucket) {
+                            store.install(queue, bucket, Vec::new());
+                        }
+                        store.append(queue, bucket, records)
+                    }
+                };
             }
         };
         let msg = Message::call("put", (queue, bucket, serde_bytes::Bytes::new(&packed)))
@@ -314,11 +324,17 @@ impl ActorSystem {
         let owner = self.queue_owner(queue, bucket);
         let node = match self.cluster() {
             Some(n) if owner != self.node_id() => n,
-            _ => {
-                let (records, next) = self
-                    .queue_store()
-                    .read_waiting(queue, bucket, offset, limit, wait)
-                    .await;
+            here => {
+                let (records, next) = match here {
+                    Some(n) => n.queue_get_here(queue, bucket, offset, limit, wait).await?,
+                    None => {
+                        let store = self.queue_store();
+                        if !store.holds(queue, bucket) {
+                            store.install(queue, bucket, Vec::new());
+                        }
+                        store.read_waiting(queue, bucket, offset, limit, wait).await
+                    }
+                };
                 let count = records.len() as u32;
                 return Ok((
                     Bytes::from(crate::cluster::queue::pack(&records)),

@@ -127,3 +127,96 @@ async fn writers_on_two_nodes_and_readers_by_rank_on_three_see_every_record_once
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_node_joins_the_buckets_it_takes_over_bring_their_records_and_readers_go_on() {
+    let a = node(vec![]).await;
+    let b = node(vec![a.addr().unwrap().to_string()]).await;
+    for n in [&a, &b] {
+        let n = n.clone();
+        wait_for("2 members", Duration::from_secs(10), || {
+            let n = n.clone();
+            async move { n.members().await.len() == 2 }
+        })
+        .await;
+    }
+    let opts = WriteOptions {
+        num_buckets: 32,
+        batch_size: 5,
+        ..WriteOptions::new("id")
+    };
+    let w = a.queues().writer("moving", opts.clone()).unwrap();
+    let put = |from: u32, to: u32| {
+        let w = &w;
+        async move {
+            for i in from..to {
+                let key = format!("key-{}", i % 29);
+                w.put(&key, &(key.clone(), i)).await.unwrap();
+            }
+            w.flush().await.unwrap();
+        }
+    };
+    put(0, 200).await;
+    // A reader part way through every bucket.
+    let mut early = b
+        .queues()
+        .reader("moving", ReadOptions::rank_of(0, 1, 32))
+        .unwrap();
+    let mut seen: Vec<u32> = Vec::new();
+    for m in early.get(120, Duration::ZERO).await.unwrap() {
+        seen.push(m.unpack::<(String, u32)>().unwrap().1);
+    }
+    let owners_before: Vec<NodeId> = (0..32).map(|bk| a.queue_owner("moving", bk)).collect();
+
+    // C joins: it becomes the owner of some buckets.
+    let c = node(vec![a.addr().unwrap().to_string()]).await;
+    for n in [&a, &b, &c] {
+        let n = n.clone();
+        wait_for("3 members", Duration::from_secs(10), || {
+            let n = n.clone();
+            async move { n.members().await.len() == 3 }
+        })
+        .await;
+    }
+    let moved: Vec<u32> = (0..32)
+        .filter(|bk| a.queue_owner("moving", *bk) == c.node_id())
+        .collect();
+    assert!(!moved.is_empty(), "C took no bucket: {owners_before:?}");
+    put(200, 400).await;
+
+    // The early reader goes on where it was: every record once, nothing skipped.
+    loop {
+        let got = early.get(100, Duration::ZERO).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        seen.extend(got.iter().map(|m| m.unpack::<(String, u32)>().unwrap().1));
+    }
+    seen.sort();
+    assert_eq!(seen, (0..400).collect::<Vec<_>>());
+    // A reader from the start, on the newcomer, sees them all too, in order per key.
+    let mut fresh = c
+        .queues()
+        .reader("moving", ReadOptions::rank_of(0, 1, 32))
+        .unwrap();
+    let mut by_key: HashMap<String, Vec<u32>> = HashMap::new();
+    loop {
+        let got = fresh.get(1000, Duration::ZERO).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for m in got {
+            let (k, i): (String, u32) = m.unpack().unwrap();
+            by_key.entry(k).or_default().push(i);
+        }
+    }
+    assert_eq!(by_key.values().map(Vec::len).sum::<usize>(), 400);
+    for (k, is) in by_key {
+        let mut sorted = is.clone();
+        sorted.sort();
+        assert_eq!(is, sorted, "{k}");
+    }
+    for n in [a, b, c] {
+        n.shutdown().await.unwrap();
+    }
+}

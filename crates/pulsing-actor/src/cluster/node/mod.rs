@@ -84,8 +84,10 @@ pub struct Node {
     relays: relay::Relays,
     /// Set in client mode (`Topology::Client`).
     client: Option<client::Client>,
-    /// Records of the queue buckets this node owns.
+    /// Records of the queue buckets this node holds.
     queues: Arc<MemoryStore>,
+    /// Buckets being taken over.
+    claims: queues::Claims,
     foreign: RwLock<Option<Arc<dyn ForeignHost>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopped: AtomicBool,
@@ -188,6 +190,7 @@ impl Node {
             relays: relay::Relays::default(),
             client,
             queues,
+            claims: Default::default(),
             foreign: RwLock::new(None),
             tasks: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),

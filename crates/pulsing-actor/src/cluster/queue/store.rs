@@ -1,6 +1,8 @@
-//! The records of the buckets a node owns, in memory: per (queue, bucket) an append-only
+//! The records of the buckets a node holds, in memory: per (queue, bucket) an append-only
 //! list addressed by offset. Reads do not delete. A read can wait for records past its
 //! offset. The whole store is bounded in bytes: a put beyond it is refused, never dropped.
+//! A bucket moves whole: [`MemoryStore::take`] hands every record over (the new holder
+//! [`MemoryStore::install`]s them), so offsets mean the same on the new holder.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,7 +32,8 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    /// Append `records` to `bucket` of `queue`; the offset of the first.
+    /// Append `records` to `bucket` of `queue`, which this node holds; the offset of the
+    /// first.
     pub fn append(
         &self,
         queue: &str,
@@ -51,11 +54,47 @@ impl MemoryStore {
             *used += size;
         }
         let mut buckets = self.buckets.lock();
-        let b = buckets.entry((queue.to_string(), bucket)).or_default();
+        let Some(b) = buckets.get_mut(&(queue.to_string(), bucket)) else {
+            drop(buckets);
+            *self.bytes.lock() -= size;
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::Stopped,
+                format!("queue {queue}: bucket {bucket} is not held here (it moved)"),
+            ));
+        };
         let first = b.records.len() as u64;
         b.records.extend(records);
         b.grew.notify_waiters();
         Ok(first)
+    }
+
+    /// Whether this node holds `bucket` of `queue` (it took it over, or created it).
+    pub fn holds(&self, queue: &str, bucket: u32) -> bool {
+        self.buckets
+            .lock()
+            .contains_key(&(queue.to_string(), bucket))
+    }
+
+    /// Hold `bucket` of `queue` from now on, with `records` first (those of its previous
+    /// holder, at their offsets).
+    pub fn install(&self, queue: &str, bucket: u32, records: Vec<Bytes>) {
+        *self.bytes.lock() += records.iter().map(|r| r.len()).sum::<usize>();
+        let mut buckets = self.buckets.lock();
+        let b = buckets.entry((queue.to_string(), bucket)).or_default();
+        let mut all = records;
+        all.append(&mut b.records);
+        b.records = all;
+        b.grew.notify_waiters();
+    }
+
+    /// Give up `bucket` of `queue`: its records, for the node that holds it next.
+    pub fn take(&self, queue: &str, bucket: u32) -> Vec<Bytes> {
+        let Some(b) = self.buckets.lock().remove(&(queue.to_string(), bucket)) else {
+            return Vec::new();
+        };
+        *self.bytes.lock() -= b.records.iter().map(|r| r.len()).sum::<usize>();
+        b.grew.notify_waiters();
+        b.records
     }
 
     /// Up to `limit` records of `bucket` from `offset`, and the offset after them.
@@ -81,10 +120,10 @@ impl MemoryStore {
     ) -> (Vec<Bytes>, u64) {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let grew = {
-                let mut buckets = self.buckets.lock();
-                let b = buckets.entry((queue.to_string(), bucket)).or_default();
-                b.grew.clone()
+            let grew = match self.buckets.lock().get(&(queue.to_string(), bucket)) {
+                Some(b) => b.grew.clone(),
+                // Not held (it moved away while we waited): the caller asks its owner again.
+                None => return (Vec::new(), offset),
             };
             // Registered before looking, so an append in between still wakes us.
             let notified = grew.notified();
@@ -108,6 +147,8 @@ mod tests {
     #[tokio::test]
     async fn appends_are_read_by_offset_and_a_waiting_read_wakes_on_append() {
         let s = Arc::new(MemoryStore::default());
+        s.install("q", 1, vec![]);
+        assert!(s.append("q", 9, vec![Bytes::new()]).is_err(), "not held");
         assert_eq!(
             s.append(
                 "q",
@@ -135,5 +176,21 @@ mod tests {
                 .await,
             (vec![], 4)
         );
+        // Taken whole, installed whole: the offsets mean the same on the next holder, and
+        // what arrived there first comes after them.
+        let t = MemoryStore::default();
+        t.install("q", 1, vec![]);
+        t.append("q", 1, vec![Bytes::from_static(b"new")]).unwrap();
+        t.install("q", 1, s.take("q", 1));
+        assert!(!s.holds("q", 1) && t.holds("q", 1));
+        let (r, next) = t.read("q", 1, 3, 10);
+        assert_eq!(
+            (r, next),
+            (
+                vec![Bytes::from_static(b"d"), Bytes::from_static(b"new")],
+                5
+            )
+        );
+        assert!(s.append("q", 1, vec![Bytes::new()]).is_err(), "moved away");
     }
 }
