@@ -220,3 +220,66 @@ async fn when_a_node_joins_the_buckets_it_takes_over_bring_their_records_and_rea
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_written_on_both_sides_of_a_partition_all_reach_the_owner_once_it_heals() {
+    let a = node(vec![]).await;
+    let b = node(vec![a.addr().unwrap().to_string()]).await;
+    let sees = |n: &ActorSystem, k: usize, what: &'static str| {
+        let n = n.clone();
+        async move {
+            wait_for(what, Duration::from_secs(15), || {
+                let n = n.clone();
+                async move { n.members().await.len() == k }
+            })
+            .await
+        }
+    };
+    sees(&a, 2, "a to see b").await;
+    sees(&b, 2, "b to see a").await;
+    // Each side declares the other dead, and owns every bucket in its own view.
+    a.cluster().unwrap().faults().partition([b.node_id()]);
+    b.cluster().unwrap().faults().partition([a.node_id()]);
+    sees(&a, 1, "a alone").await;
+    sees(&b, 1, "b alone").await;
+    let opts = WriteOptions {
+        num_buckets: 8,
+        batch_size: 10,
+        ..WriteOptions::new("id")
+    };
+    for (side, n) in [("a", &a), ("b", &b)] {
+        let w = n.queues().writer("split", opts.clone()).unwrap();
+        for i in 0..100u32 {
+            let key = format!("key-{i}");
+            w.put(&key, &(side.to_string(), i)).await.unwrap();
+        }
+        w.flush().await.unwrap();
+    }
+    a.cluster().unwrap().faults().heal();
+    b.cluster().unwrap().faults().heal();
+    sees(&a, 2, "a to see b again").await;
+    sees(&b, 2, "b to see a again").await;
+    // Once the views agree, each side hands the buckets it holds but does not own to their
+    // owner: a reader sees all 200 records.
+    wait_for("every record at its owner", Duration::from_secs(15), || {
+        let a = a.clone();
+        async move {
+            let mut r = a
+                .queues()
+                .reader("split", ReadOptions::rank_of(0, 1, 8))
+                .unwrap();
+            let mut n = 0;
+            loop {
+                let got = r.get(1000, Duration::ZERO).await.unwrap_or_default();
+                if got.is_empty() {
+                    break;
+                }
+                n += got.len();
+            }
+            n == 200
+        }
+    })
+    .await;
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}

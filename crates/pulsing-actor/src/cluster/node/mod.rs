@@ -163,7 +163,9 @@ impl Node {
         let probe = tokio::spawn(async move { n.probe_loop().await });
         let n = node.clone();
         let sync = tokio::spawn(async move { n.sync_loop().await });
-        node.tasks.lock().extend([accept, probe, sync]);
+        let n = node.clone();
+        let queues = tokio::spawn(async move { n.queue_sweep_loop().await });
+        node.tasks.lock().extend([accept, probe, sync, queues]);
         Ok(node)
     }
 

@@ -14,6 +14,9 @@
 //! first time a node serves a bucket it does not hold, it takes the bucket from the members
 //! that do, whole, so offsets mean the same there and readers go on where they were. A put or
 //! get that reaches a node which is not the owner (its sender's view is behind) is passed on.
+//! And every second a node hands the buckets it holds but no longer owns to their owner
+//! (`merge`, appended after what the owner has), so records written while two views of the
+//! members disagreed are not left behind once they agree.
 //!
 //! Every argument is checked before anything is stored: a queue name within the name limit,
 //! at most `MAX_PUT` records per put, `limit` and `waitMs` within their bounds.
@@ -150,6 +153,12 @@ impl Node {
                     next,
                 })
             }
+            "merge" => {
+                let (_, (queue, bucket, packed)) = msg.unpack::<(String, PutArgs)>()?;
+                check_queue(&queue)?;
+                let records = unpack(Bytes::from(packed.into_vec()), usize::MAX)?;
+                encode(&self.queue_put_here(&queue, bucket, records).await?)
+            }
             "take" => {
                 let (_, (queue, bucket)) = msg.unpack::<(String, (String, u32))>()?;
                 let records = self.queues.take(&queue, bucket);
@@ -163,7 +172,9 @@ impl Node {
                 })
             }
             other => Err(PulsingError::Unsupported {
-                operation: format!("{SERVICE}.{other}: it serves put, get, store, read and take"),
+                operation: format!(
+                    "{SERVICE}.{other}: it serves put, get, store, read, take and merge"
+                ),
             }),
         }
     }
@@ -249,6 +260,51 @@ impl Node {
         }
         self.queues.install(queue, bucket, records);
         Ok(())
+    }
+
+    /// Every second: hand the buckets this node holds but does not own to their owner.
+    pub(super) async fn queue_sweep_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            for (queue, bucket) in self.queues.held() {
+                let owner = self.queue_owner(&queue, bucket);
+                if owner == self.me {
+                    continue;
+                }
+                let records = self.queues.take(&queue, bucket);
+                if records.is_empty() {
+                    continue;
+                }
+                let n = records.len();
+                let sent = match call(
+                    "merge",
+                    (&queue, bucket, serde_bytes::Bytes::new(&pack(&records))),
+                ) {
+                    Ok(msg) => self
+                        .ask_target(
+                            owner,
+                            Target::Name(SERVICE.into()),
+                            msg,
+                            self.cfg.handshake_timeout,
+                        )
+                        .await
+                        .map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                match sent {
+                    Ok(()) => {
+                        tracing::debug!(%queue, bucket, n, %owner, "handed a bucket to its owner")
+                    }
+                    Err(e) => {
+                        // Kept here, at their offsets, for the next sweep or the owner's take.
+                        tracing::debug!(%queue, bucket, "could not hand a bucket over yet: {e}");
+                        self.queues.install(&queue, bucket, records);
+                    }
+                }
+            }
+        }
     }
 
     /// The owner of `bucket` of `queue`: the rendezvous winner among the live members, this

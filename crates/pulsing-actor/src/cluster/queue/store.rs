@@ -87,6 +87,11 @@ impl MemoryStore {
         b.grew.notify_waiters();
     }
 
+    /// Every (queue, bucket) this node holds.
+    pub fn held(&self) -> Vec<(String, u32)> {
+        self.buckets.lock().keys().cloned().collect()
+    }
+
     /// Give up `bucket` of `queue`: its records, for the node that holds it next.
     pub fn take(&self, queue: &str, bucket: u32) -> Vec<Bytes> {
         let Some(b) = self.buckets.lock().remove(&(queue.to_string(), bucket)) else {
