@@ -128,6 +128,28 @@ out('remote_ask_seq_p99_us', pct(lat, 0.99), 'us', { target: `<= 2x raw (${(raw.
   out('queue_get_records_s', got / ((performance.now() - t1) / 1000), '/s', { records: got });
 }
 
+// --- topic: fan-out to 3 subscribers on 3 nodes (this one and two more) ---------------
+{
+  const subs = await Promise.all([child('./bench-node.mjs', [sys.addr, 'subscriber']), child('./bench-node.mjs', [sys.addr, 'subscriber'])]);
+  let here = 0;
+  const tr = await sys.topic.read('bench/fanout');
+  tr.onMessage(() => { here++; });
+  await tr.start();
+  const tw = await sys.topic.write('bench/fanout');
+  while ((await tw.publish(-1, { mode: 'wait-all-acks' })).delivered < 3) await new Promise((r) => setTimeout(r, 20));
+  const N = 100_000;
+  let next = 0;
+  let delivered = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next < N) { next++; const r = await tw.publish(next, { mode: 'wait-all-acks' }); delivered += r.delivered; failed += r.failed; }
+  }));
+  out('topic_fanout_msgs_s', delivered / ((performance.now() - t0) / 1000), '/s', { target: 500_000, subscribers: 3, mode: 'wait-all-acks', failed });
+  await tr.stop();
+  for (const c of subs) c.proc.kill('SIGTERM');
+}
+
 {
   const N = 500_000;
   const ref = e.$ref;

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeSubscription = nativeBinding.NativeSubscription
 module.exports.NativeSystem = nativeBinding.NativeSystem
 module.exports.connect = nativeBinding.connect
 module.exports.createSystem = nativeBinding.createSystem

@@ -9,6 +9,17 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** One subscriber of a topic on this node. */
+export declare class NativeSubscription {
+  /**
+   * The next messages (MessagePack each), up to `max`, waiting for the first; `null` once
+   * closed.
+   */
+  next(max: number): Promise<Array<Buffer> | null>
+  /** Stop: a pending `next` resolves to `null`. Idempotent. */
+  close(): void
+}
+
 /** The core actor system of one node. */
 export declare class NativeSystem {
   /** A client's gateway in use (`null` between a failure and the next call, or for a node). */
@@ -82,6 +93,14 @@ export declare class NativeSystem {
    * the typed error that stopped it.
    */
   shutdown(): Promise<JsWireError | null>
+  /**
+   * Publish MessagePack `message` to every subscriber of `topic`; `mode` is
+   * `fire-and-forget`, `best-effort`, `wait-all-acks` or `wait-any-ack`. Resolves to what
+   * it counted, or to the typed error.
+   */
+  topicPublish(topic: string, message: Buffer, mode: string): Promise<JsPublished | JsWireError>
+  /** Subscribe to `topic` on this node. */
+  topicSubscribe(topic: string): NativeSubscription
 }
 
 /**
@@ -173,6 +192,14 @@ export interface JsProtocol {
   maxMetadataBytes: number
   /** Error kinds of runtime errors. */
   errorKinds: Array<string>
+}
+
+/** What a publish counted. */
+export interface JsPublished {
+  /** Subscribers that got the message. */
+  delivered: number
+  /** Subscribers (or nodes) that did not. */
+  failed: number
 }
 
 /** What a queue read returned. */

@@ -1,5 +1,6 @@
 /** The global system: `init`, `getSystem`, `shutdown`, `resolve`, `mount`. */
 import type { QueueReadOptions, QueueReader, QueueWriteOptions, QueueWriter } from './queue';
+import type { TopicReader, TopicWriter } from './topic';
 import type { InitOptions, ResolveOptions } from './types';
 import { ActorSystem } from './system';
 import { PulsingRuntimeError } from './errors';
@@ -116,4 +117,23 @@ export function unmount(name: string): Promise<void> {
 export const queue = {
   write: (name: string, opts?: QueueWriteOptions): Promise<QueueWriter> => getSystem().queue.write(name, opts),
   read: (name: string, opts?: QueueReadOptions): Promise<QueueReader> => getSystem().queue.read(name, opts),
+};
+
+/**
+ * Topics of the global system: `pul.topic.write(name)` and `pul.topic.read(name)` (the same
+ * as `pul.getSystem().topic`).
+ *
+ * @example
+ * ```ts
+ * const tr = await pul.topic.read('events');
+ * tr.onMessage((m) => console.log(m));
+ * await tr.start();
+ * const tw = await pul.topic.write('events');
+ * await tw.publish({ type: 'login' }, { mode: 'wait-all-acks' }); // { delivered: 1, failed: 0 }
+ * await tr.stop();
+ * ```
+ */
+export const topic = {
+  write: (name: string): Promise<TopicWriter> => getSystem().topic.write(name),
+  read: (name: string): Promise<TopicReader> => getSystem().topic.read(name),
 };

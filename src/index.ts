@@ -12,9 +12,11 @@
  * ```
  * @packageDocumentation
  */
-export { init, getSystem, isInitialized, shutdown, actorSystem, resolve, mount, unmount, queue } from './global';
+export { init, getSystem, isInitialized, shutdown, actorSystem, resolve, mount, unmount, queue, topic } from './global';
 export { QueueWriter, QueueReader, Queues, bucketOf } from './queue';
 export type { QueueWriteOptions, QueueReadOptions, QueueGetOptions } from './queue';
+export { TopicWriter, TopicReader, Topics } from './topic';
+export type { PublishMode, PublishResult, TopicHandler } from './topic';
 export { remote } from './remote';
 export type { ActorClass, AnyCtor, RemoteOptions, SpawnOptions } from './remote';
 export { ActorSystem } from './system';

@@ -11,6 +11,7 @@ import { checkSupervision, lookupClass } from './remote';
 import { Wire, RemoteTarget, type WireHost } from './wire';
 import { Faults } from './faults';
 import { Queues } from './queue';
+import { Topics } from './topic';
 import { transportSettings } from './codec';
 import { checkCallOptions, checkDuration, setLongTimeout } from './deadline';
 import type { Actor } from './actor';
@@ -142,6 +143,8 @@ export class ActorSystem {
   readonly faults: Faults;
   /** Queues on this system: `system.queue.write(name, opts)`, `system.queue.read(name, opts)`. */
   readonly queue: Queues;
+  /** Topics on this system: `system.topic.write(name)`, `system.topic.read(name)`. */
+  readonly topic: Topics;
   /** @internal Called once the system is shut down (clears the global). */
   onShutdown: (() => void) | undefined;
 
@@ -157,6 +160,7 @@ export class ActorSystem {
     this.wire = core.addr ? new Wire(core, this, this.nodeId) : null;
     this.faults = new Faults(this.wire ? core : null);
     this.queue = new Queues(() => core);
+    this.topic = new Topics(() => core);
     // An open system keeps the process alive, like a listening server; shutdown releases it.
     this.keepAlive = setInterval(() => {}, 0x7fffffff);
   }

@@ -51,6 +51,7 @@ pub mod queue;
 pub mod resolving;
 pub mod supervision;
 pub mod system;
+pub mod topic;
 pub mod transport;
 
 /// Everything an application needs: `use pulsing_actor::prelude::*;`.

@@ -17,7 +17,7 @@ pub use crate::actor_ref::ActorRef;
 use crate::cell::{stopped, CellRun, Factory};
 use crate::cluster::gossip::Liveness;
 use crate::cluster::local::{LocalActors, LocalMailbox};
-use crate::cluster::node::Node;
+use crate::cluster::node::{Node, Subscribers};
 use crate::cluster::queue::store::MemoryStore;
 use crate::cluster::ClusterConfig;
 use crate::error::{PulsingError, RuntimeErrorKind};
@@ -125,6 +125,8 @@ struct Inner {
     mailbox_capacity: usize,
     /// Records of the queue buckets this node owns (served by the node when it listens).
     queues: Arc<MemoryStore>,
+    /// Topic subscribers on this node.
+    subscribers: Arc<Subscribers>,
     next_local: AtomicU64,
     registry: Mutex<Registry>,
     cells: Mutex<HashMap<u64, CellHandle>>,
@@ -237,6 +239,7 @@ impl ActorSystemBuilder {
                 shutdown_timeout: self.shutdown_timeout,
                 mailbox_capacity: self.mailbox_capacity,
                 queues: Arc::default(),
+                subscribers: Arc::default(),
                 next_local: AtomicU64::new(1),
                 registry: Mutex::new(Registry::default()),
                 cells: Mutex::new(HashMap::new()),
@@ -248,7 +251,10 @@ impl ActorSystemBuilder {
                 cfg,
                 system.inner.node_id,
                 Arc::new(system.downgrade()),
-                system.inner.queues.clone(),
+                (
+                    system.inner.queues.clone(),
+                    system.inner.subscribers.clone(),
+                ),
             )
             .await?;
             let _ = system.inner.cluster.set(node);
@@ -342,6 +348,11 @@ impl ActorSystem {
     /// The records of the queue buckets this node owns.
     pub(crate) fn queue_store(&self) -> &Arc<MemoryStore> {
         &self.inner.queues
+    }
+
+    /// This node's topic subscribers.
+    pub(crate) fn subscribers(&self) -> &Arc<Subscribers> {
+        &self.inner.subscribers
     }
 
     /// How long a stop lets a message still being handled finish.
@@ -649,7 +660,28 @@ impl ActorSystem {
         }
     }
 
-    fn local_id(&self, local: u64) -> ActorId {
+    /// Register `full` (normalised, `system/` allowed: no actor behind it) for this node.
+    pub(crate) fn registry_insert(
+        &self,
+        full: &str,
+        reg: Registration,
+    ) -> Result<(), PulsingError> {
+        self.inner.registry.lock().insert(full.to_string(), reg)?;
+        self.name_changed(full);
+        Ok(())
+    }
+
+    /// Drop this node's registration of `full`, whatever it points at.
+    pub(crate) fn withdraw(&self, full: &str) {
+        let reg = self.inner.registry.lock().get(full).cloned();
+        if let Some(reg) = reg {
+            if self.inner.registry.lock().remove_if(full, reg.actor_id) {
+                self.name_changed(full);
+            }
+        }
+    }
+
+    pub(crate) fn local_id(&self, local: u64) -> ActorId {
         ActorId {
             node: self.inner.node_id,
             local,

@@ -12,6 +12,7 @@ pub mod convert;
 pub mod host;
 pub mod queue;
 pub mod system;
+pub mod topic;
 
 /// One tokio runtime for the whole addon, sized for the machine (one core left to JS),
 /// and the runtime's log on stderr. `PULSING_LOG` takes the usual `tracing` filter syntax:

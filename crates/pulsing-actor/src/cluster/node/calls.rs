@@ -191,6 +191,31 @@ impl Node {
         .map(|_| ())
     }
 
+    /// Tell `target` on `node` (a service by name) from Rust.
+    pub(crate) fn tell_target(
+        &self,
+        node: NodeId,
+        target: Target,
+        msg: Message,
+    ) -> Result<(), PulsingError> {
+        let Message::Single { msg_type, data } = msg else {
+            return Err(PulsingError::Unsupported {
+                operation: "sending a stream as a tell".into(),
+            });
+        };
+        self.send_to(
+            node,
+            Frame::new(
+                Header::Tell {
+                    target,
+                    tag: msg_type,
+                },
+                data,
+            ),
+        )
+        .map(|_| ())
+    }
+
     /// Request `req` to `node` failed before it was sent.
     pub(super) fn fail_request(&self, node: NodeId, req: u64, error: WireError) {
         if req & RUST_REQ_BIT == 0 {

@@ -12,6 +12,7 @@
 //! | `relay` | clients' requests for actors on other nodes (gateway) | `relay::Relays` |
 //! | `gateway` | what a node serves clients itself (`system/gateway`) | |
 //! | `queues` | the queue buckets this node owns (`system/queue`) | `queue::store::MemoryStore` |
+//! | `topics` | this node's topic subscribers (`system/topic`) | `topics::Subscribers` |
 //! | `client` | client mode (`Connect`): the gateway link and failover | `client::Client` |
 //! | `host_api` | frames the foreign host sends, built here | |
 //!
@@ -35,6 +36,7 @@ mod queues;
 mod relay;
 mod serve;
 mod swim;
+mod topics;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +67,7 @@ pub use host_api::AnswerKind;
 pub use queues::{
     Got, MAX_GET as QUEUE_MAX_GET, MAX_PUT as QUEUE_MAX_PUT, SERVICE as QUEUE_SERVICE,
 };
+pub use topics::{Delivery, Subscribers, SERVICE as TOPIC_SERVICE, SUBSCRIBER_BUFFER};
 
 /// One node of the cluster.
 pub struct Node {
@@ -88,6 +91,8 @@ pub struct Node {
     queues: Arc<MemoryStore>,
     /// Buckets being taken over.
     claims: queues::Claims,
+    /// Topic subscribers on this node.
+    subscribers: Arc<topics::Subscribers>,
     foreign: RwLock<Option<Arc<dyn ForeignHost>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopped: AtomicBool,
@@ -103,7 +108,7 @@ impl Node {
         cfg: ClusterConfig,
         me: NodeId,
         local: Arc<dyn LocalActors>,
-        queues: Arc<MemoryStore>,
+        (queues, subscribers): (Arc<MemoryStore>, Arc<topics::Subscribers>),
     ) -> Result<Arc<Node>, PulsingError> {
         cfg.validate()?;
         let tls = match &cfg.passphrase {
@@ -125,7 +130,7 @@ impl Node {
             let client = client::Client::new(gateways.clone());
             return Ok(Self::new(
                 (cfg, me, String::new()),
-                (local, queues),
+                (local, queues, subscribers),
                 tls,
                 false,
                 Some(client),
@@ -156,7 +161,13 @@ impl Node {
                 "bound {bound} (all interfaces) without advertiseAddr: peers will dial {addr}"
             );
         }
-        let node = Self::new((cfg, me, addr), (local, queues), tls, loopback_only, None);
+        let node = Self::new(
+            (cfg, me, addr),
+            (local, queues, subscribers),
+            tls,
+            loopback_only,
+            None,
+        );
         let n = node.clone();
         let accept = tokio::spawn(async move { n.accept_loop(listener).await });
         let n = node.clone();
@@ -171,7 +182,11 @@ impl Node {
 
     fn new(
         (cfg, me, addr): (ClusterConfig, NodeId, String),
-        (local, queues): (Arc<dyn LocalActors>, Arc<MemoryStore>),
+        (local, queues, subscribers): (
+            Arc<dyn LocalActors>,
+            Arc<MemoryStore>,
+            Arc<topics::Subscribers>,
+        ),
         tls: Option<TlsSetup>,
         loopback_only: bool,
         client: Option<client::Client>,
@@ -193,6 +208,7 @@ impl Node {
             client,
             queues,
             claims: Default::default(),
+            subscribers,
             foreign: RwLock::new(None),
             tasks: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),

@@ -101,6 +101,10 @@ impl Node {
                 self.serve_queue(c, f);
                 return;
             }
+            Target::Name(n) if n == super::topics::SERVICE => {
+                self.serve_topic(c, f);
+                return;
+            }
             Target::Name(n) if n.starts_with("system/") => (0, Some(n.clone())),
             Target::Name(n) => match self.local.lookup(n) {
                 Some(local) => (local, Some(n.clone())),

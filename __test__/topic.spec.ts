@@ -1,0 +1,85 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import * as pul from '../dist/index.js';
+import { startNode, waitFor } from './helpers';
+
+class Worker {
+  subscribe(_topic: string, _slowMs?: number): boolean { return true; }
+  topicWith(_topic: string, _field: string): number { return 0; }
+  topicNumbers(_topic: string): number { return 0; }
+}
+const RWorker = pul.remote(Worker, { className: 'fixtures/Worker' });
+
+describe('topics', () => {
+  afterAll(() => pul.shutdown());
+
+  it('publish reaches subscribers on three nodes; the four modes count right, with a subscriber killed; a slow one slows nobody', async () => {
+    const a = await startNode(['--name', 'ta']);
+    const b = await startNode(['--seeds', a.addr, '--name', 'tb']);
+    const sys = await pul.init({ addr: '127.0.0.1:0', seeds: [a.addr], membership: { probeIntervalMs: 100, probeTimeoutMs: 60, suspicionTimeoutMs: 500, syncIntervalMs: 100 } });
+    const ta = await RWorker.resolve('ta', { timeoutMs: 10_000 });
+    const tb = await RWorker.resolve('tb', { timeoutMs: 10_000 });
+    await ta.subscribe('ev');
+    await tb.subscribe('ev');
+    const here: unknown[] = [];
+    const tr = await pul.topic.read('ev');
+    tr.onMessage((m) => { here.push(m); });
+    await tr.start();
+    const tw = await pul.topic.write('ev');
+    // The subscribers are known cluster-wide once every node announced the topic.
+    await waitFor(async () => (await tw.publish('hello', { mode: 'wait-all-acks' })).delivered === 3, 10_000, '3 subscribers');
+
+    expect(await tw.publish({ n: 1 }, { mode: 'wait-all-acks' })).toEqual({ delivered: 3, failed: 0 });
+    expect(await tw.publish({ n: 2 }, { mode: 'best-effort' })).toEqual({ delivered: 3, failed: 0 });
+    const any = await tw.publish({ n: 3 }, { mode: 'wait-any-ack' });
+    expect(any.delivered).toBeGreaterThanOrEqual(1);
+    expect(any.failed).toBe(0);
+    expect((await tw.publish({ n: 4 })).failed).toBe(0); // fire-and-forget
+    await waitFor(async () => (await ta.topicWith('ev', 'n')) === 4 && (await tb.topicWith('ev', 'n')) === 4, 5000, 'all four everywhere');
+    expect(here.slice(-4)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }]);
+
+    // A slow subscriber (200 ms a message) on b, a quick one on a: 2000 messages.
+    await tb.subscribe('burst', 200);
+    await ta.subscribe('burst', 0);
+    const bw = await pul.topic.write('burst');
+    await waitFor(async () => (await bw.publish(-1, { mode: 'wait-all-acks' })).delivered === 2, 10_000, '2 burst subscribers');
+    const t0 = Date.now();
+    let failed = 0;
+    for (let i = 0; i < 2000; i++) failed += (await bw.publish(i, { mode: 'wait-all-acks' })).failed;
+    const took = Date.now() - t0;
+    expect(failed).toBeGreaterThan(0); // the slow one lost what did not fit
+    expect(took).toBeLessThan(60_000); // nowhere near 2000 × 200 ms: the publisher was not slowed
+    await waitFor(async () => (await ta.topicNumbers('burst')) === 2000, 10_000, 'the quick subscriber to get every message');
+
+    // kill -9 of a subscriber node: waiting modes count it failed (or gone), and never hang.
+    b.proc.child.kill('SIGKILL');
+    await b.proc.done;
+    for (const mode of ['wait-all-acks', 'best-effort'] as const) {
+      const r = await tw.publish({ after: mode }, { mode });
+      expect(r.delivered).toBe(2);
+      expect(r.failed).toBeLessThanOrEqual(1);
+    }
+    expect((await tw.publish({ after: 'any' }, { mode: 'wait-any-ack' })).delivered).toBeGreaterThanOrEqual(1);
+    expect((await tw.publish({ after: 'fire' })).failed).toBeLessThanOrEqual(1);
+    await tr.stop();
+    await tr.stop(); // idempotent
+  }, 90_000);
+
+  it('for await reads until break, and bad input is refused by name', async () => {
+    const sys = await pul.actorSystem();
+    try {
+      const tr = await sys.topic.read('local');
+      const tw = await sys.topic.write('local');
+      const got: unknown[] = [];
+      const reading = (async () => { for await (const m of tr) { got.push(m); if (got.length === 2) break; } })();
+      await waitFor(async () => (await tw.publish('x', { mode: 'wait-all-acks' })).delivered === 1, 5000, 'the iterator to subscribe');
+      await tw.publish('y', { mode: 'wait-all-acks' });
+      await reading;
+      expect(got).toEqual(['x', 'y']);
+      expect(await tw.publish('z', { mode: 'wait-all-acks' })).toEqual({ delivered: 0, failed: 0 }); // break unsubscribed
+      await expect(tw.publish('w', { mode: 'sometimes' as never })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('mode') });
+      await expect(sys.topic.write('')).rejects.toMatchObject({ kind: 'Config' });
+    } finally {
+      await sys.shutdown();
+    }
+  });
+});

@@ -1,0 +1,137 @@
+//! `system/topic`: the subscribers of topics on this node. A publisher sends each message to
+//! every node that has subscribers (they are found by name: `system/topics/<topic>` is
+//! registered by a node while it has one), and the node hands it to each of its subscribers.
+//!
+//! A subscriber has a bounded buffer (`SUBSCRIBER_BUFFER` messages). A message for a
+//! subscriber whose buffer is full is not given to it and counts as failed: a slow
+//! subscriber loses messages, never slows the others or the publisher.
+//!
+//! - `deliver(topic, message)` answers `{ delivered, failed }` for this node's subscribers;
+//!   sent as a tell, it answers nothing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::Node;
+use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::message::Message;
+use crate::protocol::MSGPACK;
+use crate::transport::conn::ConnHandle;
+use crate::transport::frame::{Frame, Header};
+use crate::transport::WireError;
+
+/// The name of the service.
+pub const SERVICE: &str = "system/topic";
+/// Messages a subscriber may have waiting; more are not given to it (counted as failed).
+pub const SUBSCRIBER_BUFFER: usize = 1024;
+
+/// What one node did with a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Subscribers that got it.
+    pub delivered: u32,
+    /// Subscribers that did not (their buffer was full, or they are gone).
+    pub failed: u32,
+}
+
+struct Sub {
+    id: u64,
+    tx: mpsc::Sender<Bytes>,
+}
+
+/// The subscribers on one node, by topic.
+#[derive(Default)]
+pub struct Subscribers {
+    by_topic: Mutex<HashMap<String, Vec<Sub>>>,
+    next: AtomicU64,
+}
+
+impl Subscribers {
+    /// Add a subscriber of `topic`: its id, its receiver, and whether it is the first on this
+    /// node (the node must then announce the topic).
+    pub fn add(&self, topic: &str) -> (u64, mpsc::Receiver<Bytes>, bool) {
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut m = self.by_topic.lock();
+        let subs = m.entry(topic.to_string()).or_default();
+        subs.push(Sub { id, tx });
+        (id, rx, subs.len() == 1)
+    }
+
+    /// Remove subscriber `id` of `topic`; whether it was the last on this node.
+    pub fn remove(&self, topic: &str, id: u64) -> bool {
+        let mut m = self.by_topic.lock();
+        let Some(subs) = m.get_mut(topic) else {
+            return false;
+        };
+        let before = subs.len();
+        subs.retain(|s| s.id != id);
+        let last = before > 0 && subs.is_empty();
+        if subs.is_empty() {
+            m.remove(topic);
+        }
+        last
+    }
+
+    /// Give `message` to every subscriber of `topic` that has room.
+    pub fn deliver(&self, topic: &str, message: &Bytes) -> Delivery {
+        let m = self.by_topic.lock();
+        let mut d = Delivery::default();
+        for s in m.get(topic).into_iter().flatten() {
+            match s.tx.try_send(message.clone()) {
+                Ok(()) => d.delivered += 1,
+                Err(_) => d.failed += 1,
+            }
+        }
+        d
+    }
+}
+
+impl Node {
+    /// Serve one `system/topic` request on `c`.
+    pub(super) fn serve_topic(&self, c: &Arc<ConnHandle>, f: Frame) {
+        let ask = match f.header {
+            Header::Ask { req, .. } => Some(req),
+            _ => None,
+        };
+        let got = Message::single(MSGPACK, f.body)
+            .unpack::<(String, (String, serde_bytes::ByteBuf))>()
+            .and_then(|(method, (topic, msg))| match method.as_str() {
+                "deliver" => Ok(self
+                    .subscribers
+                    .deliver(&topic, &Bytes::from(msg.into_vec()))),
+                other => Err(PulsingError::Unsupported {
+                    operation: format!("{SERVICE}.{other}: it serves deliver"),
+                }),
+            });
+        let Some(req) = ask else {
+            if let Err(e) = got {
+                tracing::warn!("dropping a topic message: {e}");
+            }
+            return;
+        };
+        let frame = match got.and_then(|d| {
+            rmp_serde::to_vec_named(&d)
+                .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
+        }) {
+            Ok(body) => Frame::new(
+                Header::Reply {
+                    req,
+                    tag: MSGPACK.into(),
+                },
+                Bytes::from(body),
+            ),
+            Err(e) => Frame::bare(Header::Error {
+                req,
+                error: WireError::from(&e),
+            }),
+        };
+        self.send_on(c.id, frame);
+    }
+}
