@@ -55,19 +55,7 @@ impl Node {
         let answer = Message::single(MSGPACK, f.body)
             .unpack::<(String, Option<Vec<String>>)>()
             .and_then(|(method, args)| self.gateway_call(&method, &args.unwrap_or_default()));
-        c.send(match answer {
-            Ok(body) => Frame::new(
-                Header::Reply {
-                    req,
-                    tag: MSGPACK.into(),
-                },
-                body,
-            ),
-            Err(e) => Frame::bare(Header::Error {
-                req,
-                error: WireError::from(&e),
-            }),
-        });
+        c.send(answer_frame(req, answer));
     }
 
     fn gateway_call(&self, method: &str, args: &[String]) -> Result<Bytes, PulsingError> {
@@ -147,4 +135,22 @@ fn encode<T: Serialize>(v: &T) -> Result<Bytes, PulsingError> {
     rmp_serde::to_vec_named(v)
         .map(Bytes::from)
         .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
+}
+
+/// The answer to request `req` of a service this node serves itself: the MessagePack reply,
+/// or the error.
+pub(super) fn answer_frame(req: u64, answer: Result<Bytes, PulsingError>) -> Frame {
+    match answer {
+        Ok(body) => Frame::new(
+            Header::Reply {
+                req,
+                tag: MSGPACK.into(),
+            },
+            body,
+        ),
+        Err(e) => Frame::bare(Header::Error {
+            req,
+            error: WireError::from(&e),
+        }),
+    }
 }

@@ -37,7 +37,6 @@ use crate::message::Message;
 use crate::protocol::{MAX_NAME_BYTES, MSGPACK};
 use crate::transport::conn::ConnHandle;
 use crate::transport::frame::{Frame, Header, Target};
-use crate::transport::WireError;
 
 /// The name of the service.
 pub const SERVICE: &str = "system/queue";
@@ -338,20 +337,7 @@ impl Node {
     }
 
     fn answer_queue(&self, conn: u32, req: u64, answer: Result<Bytes, PulsingError>) {
-        let frame = match answer {
-            Ok(body) => Frame::new(
-                Header::Reply {
-                    req,
-                    tag: MSGPACK.into(),
-                },
-                body,
-            ),
-            Err(e) => Frame::bare(Header::Error {
-                req,
-                error: WireError::from(&e),
-            }),
-        };
-        self.send_on(conn, frame);
+        self.send_on(conn, super::gateway::answer_frame(req, answer));
     }
 }
 

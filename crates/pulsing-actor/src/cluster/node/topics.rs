@@ -24,7 +24,6 @@ use crate::message::Message;
 use crate::protocol::MSGPACK;
 use crate::transport::conn::ConnHandle;
 use crate::transport::frame::{Frame, Header};
-use crate::transport::WireError;
 
 /// The name of the service.
 pub const SERVICE: &str = "system/topic";
@@ -116,22 +115,12 @@ impl Node {
             }
             return;
         };
-        let frame = match got.and_then(|d| {
+        let answer = got.and_then(|d| {
             rmp_serde::to_vec_named(&d)
+                .map(Bytes::from)
                 .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
-        }) {
-            Ok(body) => Frame::new(
-                Header::Reply {
-                    req,
-                    tag: MSGPACK.into(),
-                },
-                Bytes::from(body),
-            ),
-            Err(e) => Frame::bare(Header::Error {
-                req,
-                error: WireError::from(&e),
-            }),
-        };
+        });
+        let frame = super::gateway::answer_frame(req, answer);
         self.send_on(c.id, frame);
     }
 }
