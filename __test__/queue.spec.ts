@@ -117,7 +117,8 @@ describe('queues', () => {
       expect(await r.get().catch((e) => e.kind)).toBe('Stopped');
       expect(await r.get({ wait: true, timeoutMs: 1 }).catch((e) => e.kind)).toBe('Stopped');
       await expect(w.put({ nope: 1 })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('"id"') });
-      await expect(sys.queue.write('q', { backend: 'disk' })).rejects.toBeInstanceOf(pul.PulsingUnsupportedError);
+      await expect(sys.queue.write('q', { backend: 'tape' as 'disk' })).rejects.toBeInstanceOf(pul.PulsingUnsupportedError);
+      await expect(sys.queue.write('q', { storagePath: '/tmp' } as object)).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('init({ storagePath })') });
       await expect(sys.queue.read('q', { rank: 3, worldSize: 2 })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('rank') });
       await expect(sys.queue.write('', {})).rejects.toMatchObject({ kind: 'Config' });
       await expect(sys.queue.read('q', { bucketIds: [9], numBuckets: 4 })).rejects.toMatchObject({ kind: 'Config' });

@@ -1,5 +1,6 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import * as pul from '../dist/index.js';
+import { Connect } from '../dist/connect.js';
 import { startNode, waitFor } from './helpers';
 
 class Worker {
@@ -82,4 +83,35 @@ describe('topics', () => {
       await sys.shutdown();
     }
   });
+
+  it('through Connect: a client publishes to members and subscribes through its gateway', async () => {
+    const sys = pul.getSystem();
+    const c = await startNode(['--seeds', sys.addr!, '--name', 'tc']);
+    const tc = await RWorker.resolve('tc', { timeoutMs: 10_000 });
+    await tc.subscribe('cv');
+    const conn = await Connect.to(sys.addr!);
+    try {
+      // The client's publisher: its gateway fans out for it.
+      const ctw = await conn.topic.write('cv');
+      await waitFor(async () => (await ctw.publish('probe', { mode: 'wait-all-acks' })).delivered === 1, 10_000, 'the member subscriber');
+      for (let i = 0; i < 10; i++) expect(await ctw.publish({ c: i }, { mode: 'wait-all-acks' })).toEqual({ delivered: 1, failed: 0 });
+      await waitFor(async () => (await tc.topicWith('cv', 'c')) === 10, 5000, 'the ten on the member');
+
+      // The client's subscriber: its gateway subscribes for it and streams to it; break
+      // cancels the stream, which unsubscribes on the gateway.
+      const cr = await conn.topic.read('cv2');
+      const got: unknown[] = [];
+      const reading = (async () => { for await (const m of cr) { got.push(m); if (got.length === 3) break; } })();
+      const tw = await pul.topic.write('cv2');
+      await waitFor(async () => (await tw.publish('first', { mode: 'wait-all-acks' })).delivered === 1, 10_000, 'the client subscriber');
+      await tw.publish('second', { mode: 'wait-all-acks' });
+      await tw.publish('third', { mode: 'wait-all-acks' });
+      await reading;
+      expect(got).toEqual(['first', 'second', 'third']);
+      await waitFor(async () => (await tw.publish('gone', { mode: 'wait-all-acks' })).delivered === 0, 5000, 'the gateway to unsubscribe');
+    } finally {
+      await conn.close();
+      c.proc.child.kill('SIGKILL');
+    }
+  }, 60_000);
 });

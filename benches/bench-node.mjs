@@ -1,10 +1,15 @@
 // A Pulsing node hosting the bench actor; with `gateway` after the seed, only a gateway for
 // Connect clients; with `subscriber`, a subscriber of the topic fan-out bench. Prints its
 // address when ready.
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as pul from '../dist/index.mjs';
 import { Echo } from './bench-actors.mjs';
 
-const system = await pul.init({ addr: '127.0.0.1:0', seeds: process.argv[2] ? [process.argv[2]] : [] });
+// The disk queue bench writes here (the temp filesystem, removed on exit).
+const storagePath = join(tmpdir(), `pulsing-bench-${process.pid}`);
+const system = await pul.init({ addr: '127.0.0.1:0', seeds: process.argv[2] ? [process.argv[2]] : [], storagePath });
 const role = process.argv[3];
 if (role === 'subscriber') {
   // A subscriber of the fan-out bench: counts what it gets.
@@ -17,4 +22,4 @@ if (role === 'subscriber') {
   await pul.remote(Echo, { className: 'bench/Echo' }).spawn({ name: 'echo' });
 }
 console.log(JSON.stringify({ addr: system.addr, nodeId: system.nodeId }));
-process.on('SIGTERM', () => pul.shutdown());
+process.on('SIGTERM', async () => { await pul.shutdown(); rmSync(storagePath, { recursive: true, force: true }); });

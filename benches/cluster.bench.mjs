@@ -107,20 +107,22 @@ out('remote_ask_seq_p99_us', pct(lat, 0.99), 'us', { target: `<= 2x raw (${(raw.
   gw.proc.kill('SIGTERM');
 }
 
-// --- queue (memory backend): batches of 100 to buckets the other node owns ------------
-{
-  const name = 'bench/queue';
+// --- queue: batches of 100 to buckets the other node owns, in memory and on disk ----------
+for (const backend of ['memory', 'disk']) {
+  const name = `bench/queue/${backend}`;
   const remoteBuckets = Array.from({ length: 16 }, (_, b) => b).filter((b) => sys.queue.owner(name, b) === remoteNode.nodeId);
   const keys = [];
   for (let i = 0; keys.length < 64; i++) if (remoteBuckets.includes(bucketOf(`k${i}`, 16))) keys.push(`k${i}`);
-  const w = await sys.queue.write(name, { numBuckets: 16, batchSize: 100 });
+  const w = await sys.queue.write(name, { numBuckets: 16, batchSize: 100, backend });
   const rec = (i) => ({ id: keys[i % keys.length], i, data: 'x'.repeat(16) });
   const put = async (n) => { for (let i = 0; i < n; i += 1000) await w.put(Array.from({ length: 1000 }, (_, j) => rec(i + j))); await w.flush(); };
   await put(20_000);
-  const N = 400_000;
+  const N = backend === 'memory' ? 400_000 : 200_000;
   const t0 = performance.now();
   await put(N);
-  out('queue_put_records_s', N / ((performance.now() - t0) / 1000), '/s', { target: 1_000_000, backend: 'memory', buckets: remoteBuckets.length });
+  const suffix = backend === 'memory' ? '' : '_disk';
+  out(`queue_put${suffix}_records_s`, N / ((performance.now() - t0) / 1000), '/s', { target: backend === 'memory' ? 1_000_000 : 200_000, backend, fsync: backend === 'disk' ? 'per batch (group commit)' : 'none', buckets: remoteBuckets.length });
+  if (backend !== 'memory') continue;
   const r = await sys.queue.read(name, { bucketIds: remoteBuckets, numBuckets: 16 });
   const t1 = performance.now();
   let got = 0;

@@ -35,12 +35,23 @@ export declare class NativeSystem {
    * Store the packed records in `bucket` of `queue` on its owner; resolves to the first
    * one's offset, or to the typed error.
    */
-  queuePut(queue: string, bucket: number, packed: Buffer): Promise<number | JsWireError>
+  queuePut(queue: string, bucket: number, packed: Buffer, disk: boolean, replicas: number): Promise<number | JsWireError>
   /**
    * Up to `limit` records of `bucket` of `queue` from `offset`, waiting up to `waitMs`
    * for one; resolves to them and the next offset, or to the typed error.
    */
   queueGet(queue: string, bucket: number, offset: number, limit: number, waitMs: number): Promise<JsQueueGot | JsWireError>
+  /**
+   * Hand up to `limit` records of `bucket` of `queue` out to consumer `group`, waiting
+   * up to `waitMs` for one, each invisible to the group's other readers for
+   * `visibilityMs`; resolves to them with their offsets, or to the typed error.
+   */
+  queueGroupGet(queue: string, bucket: number, group: string, limit: number, waitMs: number, visibilityMs: number): Promise<JsQueueGroupGot | JsWireError>
+  /**
+   * Acknowledge `offsets` of `bucket` of `queue` for `group`; resolves to the group's
+   * committed offset there, or to the typed error.
+   */
+  queueGroupAck(queue: string, bucket: number, group: string, offsets: Array<number>): Promise<number | JsWireError>
   /** The node owning `bucket` of `queue`. */
   queueOwner(queue: string, bucket: number): string
   /** This node's id (16 hex digits). */
@@ -212,12 +223,24 @@ export interface JsQueueGot {
   next: number
 }
 
+/** What a consumer group's read returned. */
+export interface JsQueueGroupGot {
+  /** The records, packed as in [`JsQueueGot`]. */
+  packed: Buffer
+  /** How many records `packed` holds. */
+  count: number
+  /** The offset of each. */
+  offsets: Array<number>
+}
+
 /** Options of a new system. */
 export interface JsSystemConfig {
   /** Fixed node id (16 hex digits); random when absent. */
   nodeId?: string
   /** Default call timeout in milliseconds. */
   defaultTimeoutMs?: number
+  /** Where this node keeps `disk` queue buckets (default `.pulsing/queues`). */
+  storagePath?: string
   /** Address to bind; absent = standalone. */
   addr?: string
   /** Nodes to join through. */

@@ -18,6 +18,7 @@ import type { ActorClass, AnyCtor } from './remote';
 import { checkCallOptions, checkDuration } from './deadline';
 import { DEFAULT_TIMEOUT_MS } from './system';
 import { Queues } from './queue';
+import { Topics } from './topic';
 
 /** The node id a client addresses its gateway by (no node has it). */
 const GATEWAY = '0000000000000000';
@@ -111,10 +112,18 @@ export class Connect {
    * `conn.queue.write(name, opts)`, `conn.queue.read(name, opts)`.
    */
   readonly queue: Queues;
+  /**
+   * Topics of the cluster, through the gateway: `conn.topic.write(name)` publishes (the
+   * gateway fans out for this client), `conn.topic.read(name)` subscribes (the gateway
+   * subscribes for it and streams the messages here, under credit; a client that does not
+   * keep up loses what does not fit in the gateway's buffer for it, like any slow subscriber).
+   */
+  readonly topic: Topics;
 
   private constructor(private readonly core: NativeSystem, defaultTimeoutMs: number) {
     this.defaultTimeoutMs = defaultTimeoutMs;
     this.queue = new Queues(() => core);
+    this.topic = new Topics(() => core);
     // Every answer comes from the gateway link, whichever node the actor is on.
     this.wire = new Wire(core, clientHost(defaultTimeoutMs), core.nodeId, GATEWAY);
     // An open connection keeps the process alive, like a socket; `close()` releases it.

@@ -1,5 +1,5 @@
 /** The global system: `init`, `getSystem`, `shutdown`, `resolve`, `mount`. */
-import type { QueueReadOptions, QueueReader, QueueWriteOptions, QueueWriter } from './queue';
+import type { QueueGroupReadOptions, QueueReadOptions, QueueWriteOptions, QueueWriter, Queues } from './queue';
 import type { TopicReader, TopicWriter } from './topic';
 import type { InitOptions, ResolveOptions } from './types';
 import { ActorSystem } from './system';
@@ -114,9 +114,9 @@ export function unmount(name: string): Promise<void> {
  * await r.get({ limit: 10 }); // [{ id: 'u1', data: 'hello' }]
  * ```
  */
-export const queue = {
+export const queue: Pick<Queues, 'write' | 'read'> = {
   write: (name: string, opts?: QueueWriteOptions): Promise<QueueWriter> => getSystem().queue.write(name, opts),
-  read: (name: string, opts?: QueueReadOptions): Promise<QueueReader> => getSystem().queue.read(name, opts),
+  read: ((name: string, opts?: QueueReadOptions | QueueGroupReadOptions) => getSystem().queue.read(name, opts as QueueReadOptions)) as Queues['read'],
 };
 
 /**

@@ -14,7 +14,9 @@
  */
 export { init, getSystem, isInitialized, shutdown, actorSystem, resolve, mount, unmount, queue, topic } from './global';
 export { QueueWriter, QueueReader, Queues, bucketOf } from './queue';
-export type { QueueWriteOptions, QueueReadOptions, QueueGetOptions } from './queue';
+export type { QueueWriteOptions, QueueReadOptions, QueueGroupReadOptions, QueueGetOptions } from './queue';
+export { QueueGroupReader } from './groups';
+export type { GroupRecord } from './groups';
 export { TopicWriter, TopicReader, Topics } from './topic';
 export type { PublishMode, PublishResult, TopicHandler } from './topic';
 export { remote } from './remote';

@@ -8,9 +8,11 @@
  */
 import type { NativeSystem } from './native';
 import { errorFromJs } from './native';
-import { encode, decode } from './codec';
+import { encode } from './codec';
+import { checkBucketIds, checkCount, config, pack, unpack } from './packed';
 import { PulsingRuntimeError, PulsingUnsupportedError } from './errors';
 import { checkDuration } from './deadline';
+import { type QueueGroupReader, groupReader } from './groups';
 
 /** Buckets of a queue unless set. */
 export const DEFAULT_NUM_BUCKETS = 4;
@@ -31,8 +33,29 @@ export interface QueueWriteOptions {
   numBuckets?: number;
   /** Records buffered per bucket before they are sent (default 100). */
   batchSize?: number;
-  /** Where records are kept. `'memory'` (the default) is the one in this build. */
+  /**
+   * Where the owner keeps records: `'memory'` (the default), or `'disk'` as well, so they
+   * survive its restart and a `kill -9` (each batch is synced before the put resolves; the
+   * directory is the owner's `storagePath` init option).
+   */
   backend?: 'memory' | 'disk';
+  /**
+   * Nodes keeping each bucket: 1 (the default), or 2 so records survive the owner's death
+   * (the put resolves once the replica has them; reads go on from it).
+   */
+  replicas?: 1 | 2;
+}
+
+/** Options of `queue.read` in a consumer group (see {@link QueueGroupReader}). */
+export interface QueueGroupReadOptions {
+  /** The group: its readers share the records, and its offsets are kept in the cluster. */
+  group: string;
+  /** After this long unacknowledged, a record is handed out again (default 30 000 ms). */
+  visibilityTimeoutMs?: number;
+  /** Read only these buckets (default: all of them). */
+  bucketIds?: number[];
+  /** The writers' number of buckets (default 4). */
+  numBuckets?: number;
 }
 
 /** Options of `queue.read`: a rank of `worldSize` readers, or explicit buckets. */
@@ -72,9 +95,6 @@ export function bucketOf(key: unknown, numBuckets: number): number {
   return fnv1a32(String(key)) % Math.max(1, numBuckets);
 }
 
-function config(msg: string): PulsingRuntimeError {
-  return new PulsingRuntimeError('Config', msg);
-}
 
 function checkName(name: unknown): string {
   if (typeof name !== 'string' || name === '' || Buffer.byteLength(name) > 1024) {
@@ -83,43 +103,11 @@ function checkName(name: unknown): string {
   return name;
 }
 
-function checkCount(v: unknown, field: string, max: number, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max) throw config(`${field} must be a whole number from 1 to ${max}, got ${String(v)}`);
-  return v as number;
-}
 
-/**
- * Records cross into the core packed into one buffer, each as a `u32` little-endian length
- * then its bytes (the core's `queue::pack`): one buffer per batch, not one per record.
- */
-function pack(records: Buffer[]): Buffer {
-  let size = 0;
-  for (const r of records) size += 4 + r.length;
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const r of records) {
-    out.writeUInt32LE(r.length, at);
-    r.copy(out, at + 4);
-    at += 4 + r.length;
-  }
-  return out;
-}
 
-/** The `count` records of a packed buffer, decoded. */
-function unpack(packed: Buffer, count: number): unknown[] {
-  const out: unknown[] = new Array(count);
-  let at = 0;
-  for (let i = 0; i < count; i++) {
-    const len = packed.readUInt32LE(at);
-    out[i] = decode(packed.subarray(at + 4, at + 4 + len));
-    at += 4 + len;
-  }
-  return out;
-}
 
-async function put(core: NativeSystem, queue: string, bucket: number, records: Buffer[]): Promise<void> {
-  const r = await core.queuePut(queue, bucket, pack(records));
+async function put(core: NativeSystem, queue: string, bucket: number, records: Buffer[], disk: boolean, replicas: number): Promise<void> {
+  const r = await core.queuePut(queue, bucket, pack(records), disk, replicas);
   if (typeof r !== 'number') throw errorFromJs(r);
 }
 
@@ -134,7 +122,7 @@ export class QueueWriter {
   private failure: unknown = null;
 
   /** @internal */
-  constructor(private readonly core: NativeSystem, readonly name: string, private readonly column: string, private readonly numBuckets: number, private readonly batchSize: number) {}
+  constructor(private readonly core: NativeSystem, readonly name: string, private readonly column: string, private readonly numBuckets: number, private readonly batchSize: number, private readonly disk: boolean, private readonly replicas: number) {}
 
   /**
    * Add a record (or several); a bucket whose batch is full is sent now, without waiting for
@@ -183,7 +171,7 @@ export class QueueWriter {
 
   private send(bucket: number, records: Buffer[]): void {
     const sent = (this.sending.get(bucket) ?? Promise.resolve())
-      .then(() => put(this.core, this.name, bucket, records))
+      .then(() => put(this.core, this.name, bucket, records, this.disk, this.replicas))
       .catch((e) => { this.failure ??= e; });
     this.sending.set(bucket, sent);
     this.inFlight.add(sent);
@@ -290,32 +278,40 @@ export class Queues {
    */
   async write(name: string, opts: QueueWriteOptions = {}): Promise<QueueWriter> {
     checkName(name);
-    if (opts.backend !== undefined && opts.backend !== 'memory') {
-      throw new PulsingUnsupportedError(`queue ${name}: the ${JSON.stringify(opts.backend)} backend is not part of this build ('memory' is)`);
+    if (opts.backend !== undefined && opts.backend !== 'memory' && opts.backend !== 'disk') {
+      throw new PulsingUnsupportedError(`queue ${name}: the ${JSON.stringify(opts.backend)} backend: use 'memory' or 'disk'`);
     }
+    if ('storagePath' in opts) {
+      throw config(`queue ${name}: storagePath is the owning node's setting (init({ storagePath })), not a writer's: the records live on the owner's disk`);
+    }
+    if (opts.replicas !== undefined && opts.replicas !== 1 && opts.replicas !== 2) throw config(`replicas must be 1 or 2, got ${String(opts.replicas)}`);
     const column = opts.bucketColumn ?? 'id';
     if (typeof column !== 'string' || column === '') throw config('bucketColumn must be a non-empty string');
-    return new QueueWriter(this.core(), name, column, checkCount(opts.numBuckets, 'numBuckets', 65_536, DEFAULT_NUM_BUCKETS), checkCount(opts.batchSize, 'batchSize', 100_000, DEFAULT_BATCH_SIZE));
+    return new QueueWriter(this.core(), name, column, checkCount(opts.numBuckets, 'numBuckets', 65_536, DEFAULT_NUM_BUCKETS), checkCount(opts.batchSize, 'batchSize', 100_000, DEFAULT_BATCH_SIZE), opts.backend === 'disk', opts.replicas ?? 1);
   }
 
   /**
-   * A reader of queue `name`: rank `rank` of `worldSize` readers, or the buckets `bucketIds`.
+   * A reader of queue `name`: rank `rank` of `worldSize` readers, or the buckets `bucketIds`;
+   * or, with `group`, a member of a consumer group.
    *
    * @example
    * ```ts
    * const r = await pul.queue.read('jobs', { rank: 0, worldSize: 2 });
    * for await (const rec of r) console.log(rec);
+   * const g = await pul.queue.read('jobs', { group: 'indexers' });
+   * const recs = await g.get({ limit: 10 }); await g.ack(recs);
    * ```
    */
-  async read(name: string, opts: QueueReadOptions = {}): Promise<QueueReader> {
+  async read(name: string, opts: QueueGroupReadOptions): Promise<QueueGroupReader>;
+  async read(name: string, opts?: QueueReadOptions): Promise<QueueReader>;
+  async read(name: string, options: QueueReadOptions | QueueGroupReadOptions = {}): Promise<QueueReader | QueueGroupReader> {
     checkName(name);
-    const n = checkCount(opts.numBuckets, 'numBuckets', 65_536, DEFAULT_NUM_BUCKETS);
+    const n = checkCount(options.numBuckets, 'numBuckets', 65_536, DEFAULT_NUM_BUCKETS);
+    if ('group' in options) return groupReader(this.core(), name, n, options);
+    const opts = options;
     let buckets: number[];
     if (opts.bucketIds !== undefined) {
-      if (!Array.isArray(opts.bucketIds) || opts.bucketIds.length === 0 || opts.bucketIds.some((b) => !Number.isInteger(b) || b < 0 || b >= n)) {
-        throw config(`bucketIds must be a non-empty array of buckets from 0 to ${n - 1}, got ${JSON.stringify(opts.bucketIds)}`);
-      }
-      buckets = [...new Set(opts.bucketIds)];
+      buckets = checkBucketIds(opts.bucketIds, n);
     } else {
       const world = checkCount(opts.worldSize ?? 1, 'worldSize', 65_536, 1);
       const rank = opts.rank ?? 0;

@@ -76,6 +76,9 @@ function checkInitOptions(opts: InitOptions): void {
   if (m.probeTimeoutMs !== undefined && m.probeIntervalMs !== undefined && m.probeTimeoutMs > m.probeIntervalMs) {
     throw config(`membership.probeTimeoutMs must be at most membership.probeIntervalMs, got ${m.probeTimeoutMs} > ${m.probeIntervalMs}`);
   }
+  if (opts.storagePath !== undefined && (typeof opts.storagePath !== 'string' || opts.storagePath === '')) {
+    throw config(`storagePath must be a non-empty directory path, got ${JSON.stringify(opts.storagePath)}`);
+  }
   const t = opts.transport ?? {};
   if (typeof t !== 'object' || t === null) throw config('transport must be an object');
   for (const k of ['handshakeTimeoutMs', 'idleTimeoutMs'] as const) {
@@ -176,6 +179,7 @@ export class ActorSystem {
       core = await createSystem({
         // The core's own asks (Rust actors) take a u32; longer means "as long as it can".
         defaultTimeoutMs: dflt === undefined ? undefined : Math.min(Math.ceil(dflt), 0xffffffff),
+        storagePath: opts.storagePath,
         addr: opts.addr,
         seeds: opts.seeds,
         advertiseAddr: opts.advertiseAddr,

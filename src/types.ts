@@ -55,6 +55,14 @@ export interface InitOptions {
   advertiseAddr?: string;
   /** Timeout of calls that do not set one (default 30 000 ms). */
   defaultTimeoutMs?: number;
+  /**
+   * Where this node keeps the queue buckets it owns with `backend: 'disk'`. Buckets found
+   * there when the node starts are served again (or handed to their new owner). One node per
+   * directory: a second one pointed at it gets a `Config` error on its disk writes.
+   * @defaultValue `'.pulsing/queues'` (in the working directory)
+   * @example `storagePath: '/var/lib/myapp/queues'`
+   */
+  storagePath?: string;
   /** Encode local messages too, so tests prove values survive the wire. */
   strictLocal?: boolean;
   /**

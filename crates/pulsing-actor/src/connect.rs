@@ -155,6 +155,12 @@ impl Connect {
         self.system.queues()
     }
 
+    /// Topics of the cluster, through the gateway: it publishes for this client, and
+    /// subscribes for it and streams the messages here.
+    pub fn topics(&self) -> crate::topic::Topics {
+        self.system.topics()
+    }
+
     /// The address of the gateway in use (`None` between a failure and the next call).
     pub fn gateway(&self) -> Option<String> {
         self.node.gateway().map(|(_, addr)| addr)

@@ -49,6 +49,7 @@ mod panics;
 pub mod protocol;
 pub mod queue;
 pub mod resolving;
+mod seam;
 mod spawning;
 pub mod supervision;
 pub mod system;

@@ -16,9 +16,8 @@ use crate::actor::{Actor, ActorId, NodeId};
 pub use crate::actor_ref::ActorRef;
 use crate::cell::{stopped, CellRun, Factory};
 use crate::cluster::gossip::Liveness;
-use crate::cluster::local::{LocalActors, LocalMailbox};
 use crate::cluster::node::{Node, Subscribers};
-use crate::cluster::queue::store::MemoryStore;
+use crate::cluster::queue::store::QueueStore;
 use crate::cluster::ClusterConfig;
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::mailbox::Envelope;
@@ -102,7 +101,7 @@ struct Inner {
     shutdown_timeout: Duration,
     mailbox_capacity: usize,
     /// Records of the queue buckets this node owns (served by the node when it listens).
-    queues: Arc<MemoryStore>,
+    queues: Arc<QueueStore>,
     /// Topic subscribers on this node.
     subscribers: Arc<Subscribers>,
     next_local: AtomicU64,
@@ -128,21 +127,6 @@ impl WeakSystem {
     }
 }
 
-/// The cluster reaches this system's Rust actors through this seam (it knows nothing above).
-impl LocalActors for WeakSystem {
-    fn lookup(&self, name: &str) -> Option<u64> {
-        let reg = self.upgrade()?.lookup(name).ok().flatten()?;
-        Some(reg.actor_id.local)
-    }
-    fn mailbox(&self, local: u64) -> Option<Arc<dyn LocalMailbox>> {
-        let r = self.upgrade()?.local_ref(local)?;
-        Some(Arc::new(r))
-    }
-    fn is_gone(&self) -> bool {
-        self.0.strong_count() == 0
-    }
-}
-
 /// Configures an [`ActorSystem`].
 #[derive(Debug, Clone)]
 pub struct ActorSystemBuilder {
@@ -151,6 +135,7 @@ pub struct ActorSystemBuilder {
     default_timeout: Duration,
     shutdown_timeout: Duration,
     mailbox_capacity: usize,
+    storage_path: Option<std::path::PathBuf>,
 }
 
 impl ActorSystemBuilder {
@@ -173,6 +158,14 @@ impl ActorSystemBuilder {
     /// Mailbox capacity of actors that do not set one (256 by default).
     pub fn mailbox_capacity(mut self, n: usize) -> Self {
         self.mailbox_capacity = n.max(1);
+        self
+    }
+    /// Where this node keeps the queue buckets it owns with `disk` (default
+    /// `.pulsing/queues` in the working directory). It is the owner's directory: a writer
+    /// cannot name one on another node. Buckets found there when the system starts are held
+    /// again (and handed to their owner if that is another node now).
+    pub fn storage_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.storage_path = Some(path.into());
         self
     }
     /// Listen on `addr` (`host:port`, port 0 picks one) and join a cluster.
@@ -209,6 +202,21 @@ impl ActorSystemBuilder {
     /// Build the system. Must run inside a tokio runtime. With an address it binds and
     /// starts joining the cluster; the join completes in the background.
     pub async fn build(self) -> anyhow::Result<ActorSystem> {
+        let queues = Arc::new(match &self.storage_path {
+            Some(p) => QueueStore::at(p),
+            None => QueueStore::default(),
+        });
+        // A client keeps nothing: its gateway's cluster does.
+        let client = self.cluster.as_ref().is_some_and(|c| c.is_client());
+        if !client {
+            match queues.recover() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(buckets = n, "queue buckets recovered from disk"),
+                // The node still serves; its disk puts fail with the same error, which names
+                // the directory.
+                Err(e) => tracing::warn!("queue buckets not recovered: {e}"),
+            }
+        }
         let system = ActorSystem {
             inner: Arc::new(Inner {
                 node_id: self.node_id.unwrap_or_else(NodeId::random),
@@ -216,7 +224,7 @@ impl ActorSystemBuilder {
                 default_timeout: self.default_timeout,
                 shutdown_timeout: self.shutdown_timeout,
                 mailbox_capacity: self.mailbox_capacity,
-                queues: Arc::default(),
+                queues,
                 subscribers: Arc::default(),
                 next_local: AtomicU64::new(1),
                 registry: Mutex::new(Registry::default()),
@@ -250,6 +258,7 @@ impl ActorSystem {
             default_timeout: DEFAULT_TIMEOUT,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
+            storage_path: None,
         }
     }
 
@@ -324,7 +333,7 @@ impl ActorSystem {
     }
 
     /// The records of the queue buckets this node owns.
-    pub(crate) fn queue_store(&self) -> &Arc<MemoryStore> {
+    pub(crate) fn queue_store(&self) -> &Arc<QueueStore> {
         &self.inner.queues
     }
 
@@ -563,6 +572,8 @@ impl ActorSystem {
         if let Some(n) = self.cluster() {
             n.shutdown().await;
         }
+        // Another system (this node restarted in the same process) may use the directory.
+        self.inner.queues.close();
         Ok(())
     }
 

@@ -34,7 +34,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::cluster::node::{Delivery, TOPIC_SERVICE};
+use crate::cluster::node::{Delivery, Node, GATEWAY, SUBSCRIBER_BUFFER, TOPIC_SERVICE};
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::id::NodeId;
 use crate::message::Message;
@@ -57,6 +57,18 @@ pub enum PublishMode {
     WaitAllAcks,
     /// Wait for the first node that delivered it.
     WaitAnyAck,
+}
+
+impl PublishMode {
+    /// The mode as TypeScript spells it (`"wait-all-acks"`, ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PublishMode::FireAndForget => "fire-and-forget",
+            PublishMode::BestEffort => "best-effort",
+            PublishMode::WaitAllAcks => "wait-all-acks",
+            PublishMode::WaitAnyAck => "wait-any-ack",
+        }
+    }
 }
 
 impl FromStr for PublishMode {
@@ -122,6 +134,9 @@ impl Topics {
     /// subscription, until it is dropped.
     pub fn subscribe(&self, topic: &str) -> Result<Subscription, PulsingError> {
         let name = announced(topic)?;
+        if let Some(node) = self.system.cluster().filter(|n| n.in_client_mode()) {
+            return Ok(self.subscribe_through_gateway(node.clone(), topic));
+        }
         let (id, rx, first) = self.system.subscribers().add(topic);
         if first {
             let local = self.system.reserve_local_ids(1);
@@ -132,7 +147,53 @@ impl Topics {
             topic: topic.to_string(),
             id,
             rx,
+            pump: None,
         })
+    }
+
+    /// A client's subscription: its gateway subscribes for it and streams the messages
+    /// (with credit: a client that does not keep up fills the gateway's buffer for it, and
+    /// loses what does not fit there). Dropping it cancels the stream, which unsubscribes.
+    fn subscribe_through_gateway(&self, node: std::sync::Arc<Node>, topic: &str) -> Subscription {
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
+        let timeout = self.system.default_timeout();
+        let t = topic.to_string();
+        let rt = node.runtime().clone();
+        let pump = rt.spawn(async move {
+            let msg = match Message::call("subscribe", (&t,)) {
+                Ok(m) => m,
+                Err(e) => return tracing::warn!(topic = %t, "cannot subscribe through the gateway: {e}"),
+            };
+            let stream = match node
+                .ask_target(GATEWAY, Target::Name(TOPIC_SERVICE.into()), msg, timeout)
+                .await
+            {
+                Ok(Message::Stream(s)) => s,
+                Ok(Message::Single { .. }) => {
+                    return tracing::warn!(topic = %t, "the gateway did not answer a subscription with a stream")
+                }
+                Err(e) => return tracing::warn!(topic = %t, "cannot subscribe through the gateway: {e}"),
+            };
+            let mut stream = stream;
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(Message::Single { data, .. }) => {
+                        if tx.send(data).await.is_err() {
+                            return; // the subscription was dropped
+                        }
+                    }
+                    Ok(Message::Stream(_)) => return,
+                    Err(e) => return tracing::warn!(topic = %t, "a subscription through the gateway ended: {e}"),
+                }
+            }
+        });
+        Subscription {
+            system: self.system.clone(),
+            topic: topic.to_string(),
+            id: 0,
+            rx,
+            pump: Some(pump.abort_handle()),
+        }
     }
 
     /// Publish MessagePack `message` (as a TypeScript publisher does) to every subscriber.
@@ -143,6 +204,24 @@ impl Topics {
         mode: PublishMode,
     ) -> Result<Published, PulsingError> {
         let name = announced(topic)?;
+        if let Some(node) = self.system.cluster().filter(|n| n.in_client_mode()) {
+            // A client knows no members: its gateway publishes for it.
+            let msg = Message::call(
+                "publish",
+                (topic, serde_bytes::Bytes::new(&message), mode.as_str()),
+            )
+            .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))?;
+            let (delivered, failed): (u32, u32) = node
+                .ask_target(
+                    GATEWAY,
+                    Target::Name(TOPIC_SERVICE.into()),
+                    msg,
+                    self.system.default_timeout(),
+                )
+                .await?
+                .unpack()?;
+            return Ok(Published { delivered, failed });
+        }
         let me = self.system.node_id();
         let mut out = Published::default();
         let nodes: Vec<NodeId> = self
@@ -227,6 +306,8 @@ pub struct Subscription {
     topic: String,
     id: u64,
     rx: mpsc::Receiver<Bytes>,
+    /// For a client: the task streaming from the gateway.
+    pump: Option<tokio::task::AbortHandle>,
 }
 
 impl Subscription {
@@ -247,10 +328,23 @@ impl Subscription {
     pub fn topic(&self) -> &str {
         &self.topic
     }
+
+    /// The messages as a stream (what a gateway answers a client's subscription with);
+    /// dropping it unsubscribes.
+    pub(crate) fn into_message(self) -> Message {
+        Message::stream(futures::stream::unfold(self, |mut s| async move {
+            let b = s.rx.recv().await?;
+            Some((Ok(Message::single(MSGPACK, b)), s))
+        }))
+    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        if let Some(pump) = &self.pump {
+            pump.abort();
+            return;
+        }
         if self.system.subscribers().remove(&self.topic, self.id) {
             if let Ok(name) = announced(&self.topic) {
                 self.system.withdraw(&name);

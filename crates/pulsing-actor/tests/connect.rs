@@ -275,3 +275,73 @@ async fn connecting_to_nothing_fails_with_every_reason() {
     let e = Connect::to(["nowhere"]).await.err().unwrap();
     assert!(e.to_string().contains("gateways"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_publishes_and_subscribes_to_topics_through_its_gateway() {
+    use pulsing_actor::topic::PublishMode;
+    let a = node(vec![]).await;
+    let b = node(vec![a.addr().unwrap().to_string()]).await;
+    let mut on_b = b.topics().subscribe("news").unwrap();
+    let conn = Connect::to([a.addr().unwrap()]).await.unwrap();
+    // Published by the client: the gateway fans out to the member's subscriber.
+    wait_for(
+        "b's subscriber to be known",
+        Duration::from_secs(10),
+        || {
+            let t = conn.topics();
+            async move {
+                t.publish_value("news", &"probe", PublishMode::WaitAllAcks)
+                    .await
+                    .unwrap()
+                    .delivered
+                    == 1
+            }
+        },
+    )
+    .await;
+    let sent = conn
+        .topics()
+        .publish_value("news", &"from the client", PublishMode::WaitAllAcks)
+        .await
+        .unwrap();
+    assert_eq!((sent.delivered, sent.failed), (1, 0));
+    loop {
+        let m: String = on_b.recv().await.unwrap().unpack().unwrap();
+        if m == "from the client" {
+            break;
+        }
+    }
+    // Subscribed by the client: the gateway subscribes for it and streams here; dropping
+    // the subscription unsubscribes there.
+    let mut mine = conn.topics().subscribe("alerts").unwrap();
+    wait_for("the client's subscription", Duration::from_secs(10), || {
+        let t = b.topics();
+        async move {
+            t.publish_value("alerts", &"hello", PublishMode::WaitAllAcks)
+                .await
+                .unwrap()
+                .delivered
+                == 1
+        }
+    })
+    .await;
+    let m: String = mine.recv().await.unwrap().unpack().unwrap();
+    assert_eq!(m, "hello");
+    drop(mine);
+    wait_for(
+        "the gateway to unsubscribe",
+        Duration::from_secs(10),
+        || {
+            let t = b.topics();
+            async move {
+                t.publish_value("alerts", &"gone", PublishMode::WaitAllAcks)
+                    .await
+                    .unwrap()
+                    .delivered
+                    == 0
+            }
+        },
+    )
+    .await;
+    conn.close().await;
+}

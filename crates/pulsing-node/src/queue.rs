@@ -6,6 +6,8 @@ use std::time::Duration;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use pulsing_actor::queue::Placement;
+
 use crate::convert::{to_wire, JsWireError};
 use crate::system::NativeSystem;
 
@@ -20,6 +22,17 @@ pub struct JsQueueGot {
     pub next: f64,
 }
 
+/// What a consumer group's read returned.
+#[napi(object)]
+pub struct JsQueueGroupGot {
+    /// The records, packed as in [`JsQueueGot`].
+    pub packed: Buffer,
+    /// How many records `packed` holds.
+    pub count: u32,
+    /// The offset of each.
+    pub offsets: Vec<f64>,
+}
+
 #[napi]
 impl NativeSystem {
     /// Store the packed records in `bucket` of `queue` on its owner; resolves to the first
@@ -30,10 +43,16 @@ impl NativeSystem {
         queue: String,
         bucket: u32,
         packed: Buffer,
+        disk: bool,
+        replicas: u32,
     ) -> Either<f64, JsWireError> {
+        let placement = Placement {
+            disk,
+            replicas: replicas.min(u8::MAX as u32) as u8,
+        };
         match self
             .inner
-            .queue_put(&queue, bucket, bytes::Bytes::from_owner(packed))
+            .queue_put(&queue, bucket, bytes::Bytes::from_owner(packed), placement)
             .await
         {
             Ok(first) => Either::A(first as f64),
@@ -63,6 +82,56 @@ impl NativeSystem {
                 count,
                 next: next as f64,
             }),
+            Err(e) => Either::B(to_wire(&e)),
+        }
+    }
+
+    /// Hand up to `limit` records of `bucket` of `queue` out to consumer `group`, waiting
+    /// up to `waitMs` for one, each invisible to the group's other readers for
+    /// `visibilityMs`; resolves to them with their offsets, or to the typed error.
+    #[napi]
+    pub async fn queue_group_get(
+        &self,
+        queue: String,
+        bucket: u32,
+        group: String,
+        limit: u32,
+        wait_ms: u32,
+        visibility_ms: u32,
+    ) -> Either<JsQueueGroupGot, JsWireError> {
+        let wait = Duration::from_millis(wait_ms.into());
+        let vis = Duration::from_millis(visibility_ms.into());
+        match self
+            .inner
+            .queue_group_get(&queue, bucket, &group, limit as usize, wait, vis)
+            .await
+        {
+            Ok((packed, offsets)) => Either::A(JsQueueGroupGot {
+                count: offsets.len() as u32,
+                packed: Buffer::from(Vec::<u8>::from(packed)),
+                offsets: offsets.into_iter().map(|o| o as f64).collect(),
+            }),
+            Err(e) => Either::B(to_wire(&e)),
+        }
+    }
+
+    /// Acknowledge `offsets` of `bucket` of `queue` for `group`; resolves to the group's
+    /// committed offset there, or to the typed error.
+    #[napi]
+    pub async fn queue_group_ack(
+        &self,
+        queue: String,
+        bucket: u32,
+        group: String,
+        offsets: Vec<f64>,
+    ) -> Either<f64, JsWireError> {
+        let offsets: Vec<u64> = offsets.into_iter().map(|o| o as u64).collect();
+        match self
+            .inner
+            .queue_group_ack(&queue, bucket, &group, &offsets)
+            .await
+        {
+            Ok(c) => Either::A(c as f64),
             Err(e) => Either::B(to_wire(&e)),
         }
     }

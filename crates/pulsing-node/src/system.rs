@@ -65,6 +65,9 @@ async fn build(config: Option<JsSystemConfig>) -> std::result::Result<ActorSyste
         if let Some(ms) = c.default_timeout_ms {
             b = b.default_timeout(Duration::from_millis(ms.into()));
         }
+        if let Some(path) = c.storage_path.take() {
+            b = b.storage_path(path);
+        }
         if let Some(addr) = c.addr.take() {
             b = b.cluster(cluster_config(&mut c, addr)?);
         }

@@ -114,6 +114,11 @@ impl ClusterConfig {
         }
     }
 
+    /// Whether this is a client's (`Connect`): it reaches the cluster through gateways.
+    pub fn is_client(&self) -> bool {
+        matches!(self.topology, Topology::Client { .. })
+    }
+
     /// Check every setting; the error names the field and the accepted range.
     pub fn validate(&self) -> Result<(), PulsingError> {
         let bad = |field: &str, range: &str, got: String| {

@@ -29,4 +29,15 @@ pub trait LocalActors: Send + Sync + 'static {
     fn mailbox(&self, local: u64) -> Option<Arc<dyn LocalMailbox>>;
     /// The system is gone (the node stops serving).
     fn is_gone(&self) -> bool;
+    /// Subscribe to `topic` on this node for a client of this gateway: the messages as a
+    /// stream (MessagePack each); dropping the stream unsubscribes.
+    fn topic_subscribe(&self, topic: &str) -> Result<Message, PulsingError>;
+    /// Publish MessagePack `message` to `topic` for a client of this gateway, in `mode`
+    /// (`"wait-all-acks"`, ...): subscribers that got it and that did not.
+    fn topic_publish(
+        &self,
+        topic: String,
+        message: bytes::Bytes,
+        mode: String,
+    ) -> futures::future::BoxFuture<'static, Result<(u32, u32), PulsingError>>;
 }

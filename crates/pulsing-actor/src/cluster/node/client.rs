@@ -61,6 +61,16 @@ impl Node {
         self.client.as_ref()
     }
 
+    /// The runtime the node runs on (callers may be on threads outside it: JS).
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.rt
+    }
+
+    /// Whether this node is a client (`Connect`): it reaches the cluster through a gateway.
+    pub fn in_client_mode(&self) -> bool {
+        self.client.is_some()
+    }
+
     /// The gateway the client is connected to: its node id and address.
     pub fn gateway(&self) -> Option<(NodeId, String)> {
         let a = self.client()?.active.borrow().clone()?;

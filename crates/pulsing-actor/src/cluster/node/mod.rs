@@ -11,7 +11,7 @@
 //! | `serve` | requests this node serves to Rust actors | `serve::Serve` |
 //! | `relay` | clients' requests for actors on other nodes (gateway) | `relay::Relays` |
 //! | `gateway` | what a node serves clients itself (`system/gateway`) | |
-//! | `queues` | the queue buckets this node owns (`system/queue`) | `queue::store::MemoryStore` |
+//! | `queues` | the queue buckets this node owns (`system/queue`) | `queue::store::QueueStore` |
 //! | `topics` | this node's topic subscribers (`system/topic`) | `topics::Subscribers` |
 //! | `client` | client mode (`Connect`): the gateway link and failover | `client::Client` |
 //! | `host_api` | frames the foreign host sends, built here | |
@@ -32,6 +32,7 @@ mod head;
 mod host_api;
 mod links;
 mod name_sync;
+mod queue_replicas;
 mod queues;
 mod relay;
 mod serve;
@@ -52,7 +53,7 @@ use super::faults::Faults;
 use super::foreign::{ForeignEvent, ForeignHost};
 use super::gossip::{Gossip, Liveness, MemberState, NameEntry};
 use super::local::LocalActors;
-use super::queue::store::MemoryStore;
+use super::queue::store::QueueStore;
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::id::NodeId;
 use crate::transport::conn::{ConnHandle, FrameSink};
@@ -88,7 +89,7 @@ pub struct Node {
     /// Set in client mode (`Topology::Client`).
     client: Option<client::Client>,
     /// Records of the queue buckets this node holds.
-    queues: Arc<MemoryStore>,
+    queues: Arc<QueueStore>,
     /// Buckets being taken over.
     claims: queues::Claims,
     /// Topic subscribers on this node.
@@ -108,7 +109,7 @@ impl Node {
         cfg: ClusterConfig,
         me: NodeId,
         local: Arc<dyn LocalActors>,
-        (queues, subscribers): (Arc<MemoryStore>, Arc<topics::Subscribers>),
+        (queues, subscribers): (Arc<QueueStore>, Arc<topics::Subscribers>),
     ) -> Result<Arc<Node>, PulsingError> {
         cfg.validate()?;
         let tls = match &cfg.passphrase {
@@ -184,7 +185,7 @@ impl Node {
         (cfg, me, addr): (ClusterConfig, NodeId, String),
         (local, queues, subscribers): (
             Arc<dyn LocalActors>,
-            Arc<MemoryStore>,
+            Arc<QueueStore>,
             Arc<topics::Subscribers>,
         ),
         tls: Option<TlsSetup>,

@@ -1,25 +1,30 @@
 //! `system/queue`: the buckets this node holds, served to writers and readers on any node (or
 //! behind `Connect`). Served in Rust whatever hosts the node's actors.
 //!
-//! - `put(queue, bucket, packed)` appends records (MessagePack each, packed into one binary:
-//!   see `queue::pack`); answers the offset of the first.
+//! - `put(queue, bucket, packed, placement)` appends records (MessagePack each, packed into
+//!   one binary: see `queue::pack`); answers the offset of the first once they are stored as
+//!   the placement says (on disk, on the replica).
 //! - `get(queue, bucket, offset, limit, waitMs)` answers `{ packed, count, next }`: up to
 //!   `limit` records from `offset`, waiting up to `waitMs` when there are none yet.
-//! - `store` and `read` are `put` and `get` served here whoever owns the bucket (what a node
-//!   that is not the owner passes on to the owner: never passed on again).
-//! - `take(queue, bucket)` hands the bucket over: every record, and this node no longer holds
-//!   it.
+//! - `gget(queue, bucket, group, limit, waitMs, visibilityMs)` hands records out to a
+//!   consumer group (answering their offsets too); `gack(queue, bucket, group, offsets)`
+//!   acknowledges them and answers the group's committed offset.
+//! - `store`, `read`, `gread` and `gstore` are those served here whoever owns the bucket
+//!   (what a node that is not the owner passes on to the owner: never passed on again).
+//! - `take(queue, bucket)` hands the bucket over (a snapshot, and this node no longer holds
+//!   it); `release` tells the node that handed it over that it is stored (its files go);
+//!   `merge(queue, bucket, snapshot)` stores a snapshot here; `replicate` keeps a replica
+//!   (see [`super::queue_replicas`]).
 //!
 //! Ownership moves with the members (rendezvous hashing), and the records follow it: the
 //! first time a node serves a bucket it does not hold, it takes the bucket from the members
-//! that do, whole, so offsets mean the same there and readers go on where they were. A put or
-//! get that reaches a node which is not the owner (its sender's view is behind) is passed on.
-//! And every second a node hands the buckets it holds but no longer owns to their owner
-//! (`merge`, appended after what the owner has), so records written while two views of the
-//! members disagreed are not left behind once they agree.
+//! that do, whole, so offsets mean the same there and readers go on where they were. A
+//! request that reaches a node which is not the owner (its sender's view is behind) is
+//! passed on.
 //!
-//! Every argument is checked before anything is stored: a queue name within the name limit,
-//! at most `MAX_PUT` records per put, `limit` and `waitMs` within their bounds.
+//! Every argument is checked before anything is stored: a queue or group name within the
+//! name limit, at most `MAX_PUT` records per put, `limit`, `waitMs` and `visibilityMs` within
+//! their bounds.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,7 +35,8 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::Node;
-use crate::cluster::queue::{bucket, pack, unpack};
+use crate::cluster::queue::store::{synced, Placement, Snapshot};
+use crate::cluster::queue::{pack, unpack};
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::id::NodeId;
 use crate::message::Message;
@@ -46,8 +52,10 @@ pub const MAX_PUT: usize = 100_000;
 pub const MAX_GET: u32 = 100_000;
 /// Longest a get may wait for records.
 pub const MAX_WAIT_MS: u32 = 60_000;
+/// Longest a group may leave a record unacknowledged before it is handed out again.
+pub const MAX_VISIBILITY_MS: u32 = 3_600_000;
 
-/// What `get` answers.
+/// What `get` (and `gget`) answers.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Got {
     /// The records, each MessagePack as its writer encoded it, packed (`queue::pack`).
@@ -56,21 +64,33 @@ pub struct Got {
     pub count: u32,
     /// The offset after them: the next get starts there.
     pub next: u64,
+    /// For a group, the offset of each record (to acknowledge it by).
+    #[serde(default)]
+    pub offsets: Vec<u64>,
 }
 
-type PutArgs = (String, u32, serde_bytes::ByteBuf);
+type PutArgs = (String, u32, serde_bytes::ByteBuf, Placement);
 type GetArgs = (String, u32, u64, u32, u32);
+type GroupGetArgs = (String, u32, String, u32, u32, u32);
+type GroupAckArgs = (String, u32, String, Vec<u64>);
 
-fn bad(msg: String) -> PulsingError {
+pub(super) fn bad(msg: String) -> PulsingError {
     PulsingError::runtime(RuntimeErrorKind::Protocol, msg)
 }
 
-fn check_queue(queue: &str) -> Result<(), PulsingError> {
-    if queue.is_empty() || queue.len() > MAX_NAME_BYTES {
+fn check_name(what: &str, name: &str) -> Result<(), PulsingError> {
+    if name.is_empty() || name.len() > MAX_NAME_BYTES {
         return Err(bad(format!(
-            "a queue name must have 1 to {MAX_NAME_BYTES} bytes, got {}",
-            queue.len()
+            "a {what} name must have 1 to {MAX_NAME_BYTES} bytes, got {}",
+            name.len()
         )));
+    }
+    Ok(())
+}
+
+fn check_placement(p: &Placement) -> Result<(), PulsingError> {
+    if !(1..=2).contains(&p.replicas) {
+        return Err(bad(format!("replicas must be 1 or 2, got {}", p.replicas)));
     }
     Ok(())
 }
@@ -92,7 +112,7 @@ impl Claims {
     }
 }
 
-fn call(method: &str, args: impl Serialize) -> Result<Message, PulsingError> {
+pub(super) fn call(method: &str, args: impl Serialize) -> Result<Message, PulsingError> {
     Message::call(method, args)
         .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
 }
@@ -110,34 +130,35 @@ impl Node {
         let conn = c.id;
         self.rt.spawn(async move {
             let answer = this.queue_request(msg).await;
-            this.answer_queue(conn, req, answer);
+            this.send_on(conn, super::gateway::answer_frame(req, answer));
         });
     }
 
-    async fn queue_request(&self, msg: Message) -> Result<Bytes, PulsingError> {
+    pub(crate) async fn queue_request(&self, msg: Message) -> Result<Bytes, PulsingError> {
         let (method, _) = msg.unpack::<(String, serde::de::IgnoredAny)>()?;
         match method.as_str() {
             "put" | "store" => {
-                let (_, (queue, bucket, packed)) = msg.unpack::<(String, PutArgs)>()?;
-                check_queue(&queue)?;
+                let (_, (queue, bucket, packed, placement)) =
+                    msg.unpack::<(String, PutArgs)>()?;
+                check_name("queue", &queue)?;
+                check_placement(&placement)?;
                 let owner = self.queue_owner(&queue, bucket);
                 if method == "put" && owner != self.me {
-                    let fwd = call("store", (&queue, bucket, &packed))?;
+                    let fwd = call("store", (&queue, bucket, &packed, placement))?;
                     return self.forward_queue(owner, fwd, Duration::ZERO).await;
                 }
                 let records = unpack(Bytes::from(packed.into_vec()), MAX_PUT)?;
-                encode(&self.queue_put_here(&queue, bucket, records).await?)
+                encode(
+                    &self
+                        .queue_put_here(&queue, bucket, placement, records)
+                        .await?,
+                )
             }
             "get" | "read" => {
                 let (_, (queue, bucket, offset, limit, wait_ms)) =
                     msg.unpack::<(String, GetArgs)>()?;
-                check_queue(&queue)?;
-                if limit == 0 || limit > MAX_GET || wait_ms > MAX_WAIT_MS {
-                    return Err(bad(format!(
-                        "get: limit must be 1 to {MAX_GET} and waitMs at most {MAX_WAIT_MS}, got {limit} and {wait_ms}"
-                    )));
-                }
-                let wait = Duration::from_millis(wait_ms.into());
+                check_name("queue", &queue)?;
+                let wait = check_get(limit, wait_ms)?;
                 let owner = self.queue_owner(&queue, bucket);
                 if method == "get" && owner != self.me {
                     let fwd = call("read", (&queue, bucket, offset, limit, wait_ms))?;
@@ -150,51 +171,112 @@ impl Node {
                     packed: serde_bytes::ByteBuf::from(pack(&records)),
                     count: records.len() as u32,
                     next,
+                    offsets: Vec::new(),
                 })
             }
-            "merge" => {
-                let (_, (queue, bucket, packed)) = msg.unpack::<(String, PutArgs)>()?;
-                check_queue(&queue)?;
-                let records = unpack(Bytes::from(packed.into_vec()), usize::MAX)?;
-                encode(&self.queue_put_here(&queue, bucket, records).await?)
-            }
-            "take" => {
-                let (_, (queue, bucket)) = msg.unpack::<(String, (String, u32))>()?;
-                let records = self.queues.take(&queue, bucket);
-                if !records.is_empty() {
-                    tracing::debug!(%queue, bucket, n = records.len(), "handing a bucket over");
+            "gget" | "gread" => {
+                let (_, (queue, bucket, group, limit, wait_ms, vis_ms)) =
+                    msg.unpack::<(String, GroupGetArgs)>()?;
+                check_name("queue", &queue)?;
+                check_name("group", &group)?;
+                let wait = check_get(limit, wait_ms)?;
+                if vis_ms == 0 || vis_ms > MAX_VISIBILITY_MS {
+                    return Err(bad(format!(
+                        "visibilityMs must be 1 to {MAX_VISIBILITY_MS}, got {vis_ms}"
+                    )));
                 }
+                let owner = self.queue_owner(&queue, bucket);
+                if method == "gget" && owner != self.me {
+                    let fwd = call("gread", (&queue, bucket, &group, limit, wait_ms, vis_ms))?;
+                    return self.forward_queue(owner, fwd, wait).await;
+                }
+                let visibility = Duration::from_millis(vis_ms.into());
+                let got = self
+                    .queue_group_get_here(&queue, bucket, &group, limit as usize, visibility, wait)
+                    .await?;
+                let records: Vec<Bytes> = got.iter().map(|g| g.1.clone()).collect();
                 encode(&Got {
                     packed: serde_bytes::ByteBuf::from(pack(&records)),
                     count: records.len() as u32,
-                    next: records.len() as u64,
+                    next: got.last().map_or(0, |g| g.0 + 1),
+                    offsets: got.iter().map(|g| g.0).collect(),
                 })
             }
+            "gack" | "gstore" => {
+                let (_, (queue, bucket, group, offsets)) =
+                    msg.unpack::<(String, GroupAckArgs)>()?;
+                check_name("queue", &queue)?;
+                check_name("group", &group)?;
+                if offsets.len() > MAX_GET as usize {
+                    return Err(bad(format!(
+                        "an ack carries {MAX_GET} offsets at most, got {}",
+                        offsets.len()
+                    )));
+                }
+                let owner = self.queue_owner(&queue, bucket);
+                if method == "gack" && owner != self.me {
+                    let fwd = call("gstore", (&queue, bucket, &group, &offsets))?;
+                    return self.forward_queue(owner, fwd, Duration::ZERO).await;
+                }
+                encode(
+                    &self
+                        .queue_group_ack_here(&queue, bucket, &group, &offsets)
+                        .await?,
+                )
+            }
+            "merge" => {
+                let (_, (queue, bucket, snap)) = msg.unpack::<(String, (String, u32, Snapshot))>()?;
+                check_name("queue", &queue)?;
+                check_placement(&snap.placement)?;
+                let placement = snap.placement;
+                self.hold_bucket(&queue, bucket, placement).await?;
+                self.queues.install(&queue, bucket, placement, vec![snap])?;
+                encode(&())
+            }
+            "take" => {
+                let (_, (queue, bucket)) = msg.unpack::<(String, (String, u32))>()?;
+                let snap = self.queues.take(&queue, bucket);
+                if let Some(s) = &snap {
+                    tracing::debug!(%queue, bucket, n = s.records.len(), "handing a bucket over");
+                }
+                encode(&snap)
+            }
+            "release" => {
+                let (_, (queue, bucket)) = msg.unpack::<(String, (String, u32))>()?;
+                self.queues.release(&queue, bucket);
+                encode(&())
+            }
+            "replicate" => self.serve_replicate(msg).await,
             other => Err(PulsingError::Unsupported {
                 operation: format!(
-                    "{SERVICE}.{other}: it serves put, get, store, read, take and merge"
+                    "{SERVICE}.{other}: it serves put, get, gget, gack, store, read, gread, gstore, take, release, merge and replicate"
                 ),
             }),
         }
     }
 
     /// Append to `bucket` of `queue` on this node, taking the bucket over first if it is held
-    /// elsewhere.
+    /// elsewhere; answers once the records are kept as the bucket's placement says.
     pub(crate) async fn queue_put_here(
         &self,
         queue: &str,
         bucket: u32,
+        placement: Placement,
         records: Vec<Bytes>,
     ) -> Result<u64, PulsingError> {
-        self.hold_bucket(queue, bucket).await?;
-        match self.queues.append(queue, bucket, records.clone()) {
+        self.hold_bucket(queue, bucket, placement).await?;
+        let (first, sync) = match self.queues.append(queue, bucket, records.clone()) {
             // Taken by another node in between: take it back once.
             Err(_) if !self.queues.holds(queue, bucket) => {
-                self.hold_bucket(queue, bucket).await?;
-                self.queues.append(queue, bucket, records)
+                self.hold_bucket(queue, bucket, placement).await?;
+                self.queues.append(queue, bucket, records.clone())?
             }
-            r => r,
-        }
+            r => r?,
+        };
+        synced(sync).await?;
+        self.replicate_append(queue, bucket, first, &records)
+            .await?;
+        Ok(first)
     }
 
     /// Read `bucket` of `queue` on this node, taking it over first if it is held elsewhere.
@@ -206,17 +288,58 @@ impl Node {
         limit: usize,
         wait: Duration,
     ) -> Result<(Vec<Bytes>, u64), PulsingError> {
-        self.hold_bucket(queue, bucket).await?;
+        self.hold_bucket(queue, bucket, Placement::default())
+            .await?;
         Ok(self
             .queues
             .read_waiting(queue, bucket, offset, limit, wait)
             .await)
     }
 
+    /// Hand records of `bucket` out to `group` on this node (see `QueueStore::group_get`).
+    pub(crate) async fn queue_group_get_here(
+        &self,
+        queue: &str,
+        bucket: u32,
+        group: &str,
+        limit: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<(u64, Bytes)>, PulsingError> {
+        self.hold_bucket(queue, bucket, Placement::default())
+            .await?;
+        self.queues
+            .group_get(queue, bucket, group, limit, visibility, wait)
+            .await
+    }
+
+    /// Acknowledge records of `bucket` for `group` on this node: the committed offset, on
+    /// disk and on the replica when the bucket has them.
+    pub(crate) async fn queue_group_ack_here(
+        &self,
+        queue: &str,
+        bucket: u32,
+        group: &str,
+        offsets: &[u64],
+    ) -> Result<u64, PulsingError> {
+        self.hold_bucket(queue, bucket, Placement::default())
+            .await?;
+        let (committed, moved) = self.queues.group_ack(queue, bucket, group, offsets)?;
+        if moved {
+            self.replicate_append(queue, bucket, u64::MAX, &[]).await?;
+        }
+        Ok(committed)
+    }
+
     /// Hold `bucket` of `queue` here: take it from the members that hold it (all of them are
-    /// asked; each hands over what it has). If one cannot be asked, nothing is taken and the
-    /// call fails: records are never left behind on a member that still holds them.
-    async fn hold_bucket(&self, queue: &str, bucket: u32) -> Result<(), PulsingError> {
+    /// asked; each hands over what it has, a replica too) and merge what comes with what this
+    /// node has.
+    pub(super) async fn hold_bucket(
+        &self,
+        queue: &str,
+        bucket: u32,
+        placement: Placement,
+    ) -> Result<(), PulsingError> {
         if self.queues.holds(queue, bucket) {
             return Ok(());
         }
@@ -234,76 +357,43 @@ impl Node {
         let within = self.cfg.handshake_timeout;
         let takes = others.iter().map(|n| async move {
             let msg = call("take", (queue, bucket))?;
-            let got: Got = self
-                .ask_target(*n, Target::Name(SERVICE.into()), msg, within)
+            self.ask_target(*n, Target::Name(SERVICE.into()), msg, within)
                 .await?
-                .unpack()?;
-            unpack(Bytes::from(got.packed.into_vec()), usize::MAX)
+                .unpack::<Option<Snapshot>>()
         });
-        let mut records = Vec::new();
+        let mut copies = Vec::new();
+        let mut handed = Vec::new();
         for (node, got) in others.iter().zip(futures::future::join_all(takes).await) {
             match got {
-                Ok(r) => records.extend(r),
+                Ok(Some(s)) => {
+                    copies.push(s);
+                    handed.push(*node);
+                }
+                Ok(None) => {}
                 Err(e) => {
-                    return Err(PulsingError::runtime(
-                        RuntimeErrorKind::ConnectionFailed,
-                        format!(
-                            "queue {queue}: cannot take bucket {bucket} over from node {node}: {e}"
-                        ),
-                    ))
+                    // Not held up: that member's sweep hands what it has to the owner once
+                    // it can, appended after what is written here meanwhile (nothing lost).
+                    tracing::warn!(%queue, bucket, %node, "cannot take a bucket over from a member: {e}");
                 }
             }
         }
-        if !records.is_empty() {
-            tracing::debug!(%queue, bucket, n = records.len(), "took a bucket over");
+        if !copies.is_empty() {
+            tracing::debug!(%queue, bucket, from = handed.len(), "took a bucket over");
         }
-        self.queues.install(queue, bucket, records);
+        self.queues.install(queue, bucket, placement, copies)?;
+        for node in handed {
+            if let Ok(msg) = call("release", (queue, bucket)) {
+                if let Err(e) = self
+                    .ask_target(node, Target::Name(SERVICE.into()), msg, within)
+                    .await
+                {
+                    // Its files stay; if it restarts it hands them over again, merged
+                    // without doubling (same origin).
+                    tracing::debug!(%queue, bucket, %node, "release not delivered: {e}");
+                }
+            }
+        }
         Ok(())
-    }
-
-    /// Every second: hand the buckets this node holds but does not own to their owner.
-    pub(super) async fn queue_sweep_loop(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            for (queue, bucket) in self.queues.held() {
-                let owner = self.queue_owner(&queue, bucket);
-                if owner == self.me {
-                    continue;
-                }
-                let records = self.queues.take(&queue, bucket);
-                if records.is_empty() {
-                    continue;
-                }
-                let n = records.len();
-                let sent = match call(
-                    "merge",
-                    (&queue, bucket, serde_bytes::Bytes::new(&pack(&records))),
-                ) {
-                    Ok(msg) => self
-                        .ask_target(
-                            owner,
-                            Target::Name(SERVICE.into()),
-                            msg,
-                            self.cfg.handshake_timeout,
-                        )
-                        .await
-                        .map(|_| ()),
-                    Err(e) => Err(e),
-                };
-                match sent {
-                    Ok(()) => {
-                        tracing::debug!(%queue, bucket, n, %owner, "handed a bucket to its owner")
-                    }
-                    Err(e) => {
-                        // Kept here, at their offsets, for the next sweep or the owner's take.
-                        tracing::debug!(%queue, bucket, "could not hand a bucket over yet: {e}");
-                        self.queues.install(&queue, bucket, records);
-                    }
-                }
-            }
-        }
     }
 
     /// The owner of `bucket` of `queue`: the rendezvous winner among the live members, this
@@ -312,15 +402,23 @@ impl Node {
         if self.client().is_some() {
             return super::GATEWAY;
         }
+        self.queue_ranked(queue, bucket, 1)
+            .first()
+            .copied()
+            .unwrap_or(self.me)
+    }
+
+    /// The `k` live members that rank highest for `bucket` of `queue` (this node included).
+    pub(super) fn queue_ranked(&self, queue: &str, bucket: u32, k: usize) -> Vec<NodeId> {
         let mut ids: Vec<NodeId> = self.members().into_iter().map(|m| m.node).collect();
         if !ids.contains(&self.me) {
             ids.push(self.me);
         }
-        bucket::owner(queue, bucket, &ids).unwrap_or(self.me)
+        crate::cluster::queue::bucket::ranked(queue, bucket, &ids, k)
     }
 
     /// Pass a request this node does not own on to the owner; its answer.
-    async fn forward_queue(
+    pub(super) async fn forward_queue(
         &self,
         owner: NodeId,
         msg: Message,
@@ -335,13 +433,18 @@ impl Node {
             Message::Stream(_) => Err(bad("a queue answer cannot be a stream".into())),
         }
     }
-
-    fn answer_queue(&self, conn: u32, req: u64, answer: Result<Bytes, PulsingError>) {
-        self.send_on(conn, super::gateway::answer_frame(req, answer));
-    }
 }
 
-fn encode<T: Serialize>(v: &T) -> Result<Bytes, PulsingError> {
+fn check_get(limit: u32, wait_ms: u32) -> Result<Duration, PulsingError> {
+    if limit == 0 || limit > MAX_GET || wait_ms > MAX_WAIT_MS {
+        return Err(bad(format!(
+            "get: limit must be 1 to {MAX_GET} and waitMs at most {MAX_WAIT_MS}, got {limit} and {wait_ms}"
+        )));
+    }
+    Ok(Duration::from_millis(wait_ms.into()))
+}
+
+pub(super) fn encode<T: Serialize>(v: &T) -> Result<Bytes, PulsingError> {
     rmp_serde::to_vec_named(v)
         .map(Bytes::from)
         .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))

@@ -211,6 +211,36 @@ impl Node {
         }
     }
 
+    /// Answer request `req` on `c` with `result` (a reply, or a stream under the caller's
+    /// credit that stops when the caller cancels or its connection closes), from a task.
+    pub(super) fn serve_result(
+        &self,
+        c: &Arc<ConnHandle>,
+        req: u64,
+        result: Result<Message, PulsingError>,
+    ) {
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
+        let credits = Arc::new(Semaphore::new(STREAM_WINDOW as usize));
+        let mut serving = self.serve.serving.lock();
+        serving.insert(
+            (c.id, req),
+            Serving {
+                credits: credits.clone(),
+                task: None,
+            },
+        );
+        let conn = c.clone();
+        let task = self.rt.spawn(async move {
+            this.send_result(&conn, req, result, credits).await;
+            this.serve.serving.lock().remove(&(conn.id, req));
+        });
+        if let Some(s) = serving.get_mut(&(c.id, req)) {
+            s.task = Some(task.abort_handle());
+        }
+    }
+
     async fn send_result(
         &self,
         c: &Arc<ConnHandle>,

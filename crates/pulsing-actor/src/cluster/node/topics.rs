@@ -93,34 +93,81 @@ impl Subscribers {
 }
 
 impl Node {
-    /// Serve one `system/topic` request on `c`.
+    /// Serve one `system/topic` request on `c`: `deliver(topic, msg)` from a publisher's
+    /// node; for a client of this gateway, `publish(topic, msg, mode)` (this node publishes
+    /// for it) and `subscribe(topic)` (a stream of the topic's messages, subscribed here
+    /// until the client cancels it or its connection closes).
     pub(super) fn serve_topic(&self, c: &Arc<ConnHandle>, f: Frame) {
         let ask = match f.header {
             Header::Ask { req, .. } => Some(req),
             _ => None,
         };
-        let got = Message::single(MSGPACK, f.body)
-            .unpack::<(String, (String, serde_bytes::ByteBuf))>()
-            .and_then(|(method, (topic, msg))| match method.as_str() {
-                "deliver" => Ok(self
-                    .subscribers
-                    .deliver(&topic, &Bytes::from(msg.into_vec()))),
-                other => Err(PulsingError::Unsupported {
-                    operation: format!("{SERVICE}.{other}: it serves deliver"),
+        let msg = Message::single(MSGPACK, f.body);
+        let method = msg
+            .unpack::<(String, serde::de::IgnoredAny)>()
+            .map(|(m, _)| m);
+        let got = match method.as_deref() {
+            Ok("deliver") => msg
+                .unpack::<(String, (String, serde_bytes::ByteBuf))>()
+                .map(|(_, (topic, m))| {
+                    self.subscribers.deliver(&topic, &Bytes::from(m.into_vec()))
                 }),
-            });
+            Ok("publish") | Ok("subscribe") => {
+                let Some(req) = ask else {
+                    return tracing::warn!("dropping a topic tell that needs an answer");
+                };
+                return self.serve_topic_for_client(c, req, msg);
+            }
+            Ok(other) => Err(PulsingError::Unsupported {
+                operation: format!("{SERVICE}.{other}: it serves deliver, publish and subscribe"),
+            }),
+            Err(e) => Err(e.clone()),
+        };
         let Some(req) = ask else {
             if let Err(e) = got {
                 tracing::warn!("dropping a topic message: {e}");
             }
             return;
         };
-        let answer = got.and_then(|d| {
-            rmp_serde::to_vec_named(&d)
-                .map(Bytes::from)
-                .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
-        });
+        let answer = got.and_then(|d| encode(&d));
         let frame = super::gateway::answer_frame(req, answer);
         self.send_on(c.id, frame);
     }
+
+    fn serve_topic_for_client(&self, c: &Arc<ConnHandle>, req: u64, msg: Message) {
+        let (method, _) = match msg.unpack::<(String, serde::de::IgnoredAny)>() {
+            Ok(m) => m,
+            Err(e) => {
+                self.send_on(c.id, super::gateway::answer_frame(req, Err(e)));
+                return;
+            }
+        };
+        if method == "subscribe" {
+            let result = msg
+                .unpack::<(String, (String,))>()
+                .and_then(|(_, (topic,))| self.local.topic_subscribe(&topic));
+            return self.serve_result(c, req, result);
+        }
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
+        let conn = c.id;
+        self.rt.spawn(async move {
+            let answer = match msg.unpack::<(String, (String, serde_bytes::ByteBuf, String))>() {
+                Ok((_, (topic, m, mode))) => this
+                    .local
+                    .topic_publish(topic, Bytes::from(m.into_vec()), mode)
+                    .await
+                    .and_then(|counted| encode(&counted)),
+                Err(e) => Err(e),
+            };
+            this.send_on(conn, super::gateway::answer_frame(req, answer));
+        });
+    }
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Bytes, PulsingError> {
+    rmp_serde::to_vec_named(v)
+        .map(Bytes::from)
+        .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
 }

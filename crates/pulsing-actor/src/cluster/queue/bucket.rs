@@ -33,6 +33,19 @@ pub fn owner(queue: &str, bucket: u32, members: &[NodeId]) -> Option<NodeId> {
         .max_by_key(|n| (fnv1a32(format!("{queue}/{bucket}/{n}").as_bytes()), n.0))
 }
 
+/// The `k` members that rank highest for `bucket` of `queue`, best first: the owner, then
+/// its replicas. Losing the owner makes the first replica the owner, so a replica already
+/// holds what its new owner needs.
+pub fn ranked(queue: &str, bucket: u32, members: &[NodeId], k: usize) -> Vec<NodeId> {
+    let mut all: Vec<(u32, u64, NodeId)> = members
+        .iter()
+        .map(|n| (fnv1a32(format!("{queue}/{bucket}/{n}").as_bytes()), n.0, *n))
+        .collect();
+    all.sort_unstable_by_key(|e| std::cmp::Reverse((e.0, e.1)));
+    all.dedup_by_key(|e| e.2);
+    all.into_iter().take(k).map(|e| e.2).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +78,18 @@ mod tests {
             assert!(before.contains(m));
         }
         assert_eq!(owner("q", 0, &[]), None);
+    }
+
+    #[test]
+    fn the_first_ranked_is_the_owner_and_the_second_owns_once_the_first_is_gone() {
+        let members: Vec<NodeId> = (1..=5).map(|i| NodeId(i * 0x1111_1111)).collect();
+        for b in 0..32 {
+            let r = ranked("q", b, &members, 2);
+            assert_eq!(r.len(), 2);
+            assert_eq!(Some(r[0]), owner("q", b, &members));
+            let rest: Vec<NodeId> = members.iter().copied().filter(|n| *n != r[0]).collect();
+            assert_eq!(Some(r[1]), owner("q", b, &rest));
+        }
+        assert_eq!(ranked("q", 0, &members[..1], 2), vec![members[0]]);
     }
 }

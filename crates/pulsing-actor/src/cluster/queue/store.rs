@@ -1,111 +1,584 @@
-//! The records of the buckets a node holds, in memory: per (queue, bucket) an append-only
-//! list addressed by offset. Reads do not delete. A read can wait for records past its
-//! offset. The whole store is bounded in bytes: a put beyond it is refused, never dropped.
-//! A bucket moves whole: [`MemoryStore::take`] hands every record over (the new holder
-//! [`MemoryStore::install`]s them), so offsets mean the same on the new holder.
+//! The buckets a node keeps: per (queue, bucket) an append-only list of records addressed by
+//! offset, held as the bucket's owner (primary) or as a copy for its owner (replica). Reads
+//! do not delete; a read can wait for records past its offset. Memory is bounded in bytes,
+//! all queues together: a put beyond it is refused, never dropped.
+//!
+//! A `disk` bucket also writes every record to its log ([`super::log`]) before the put is
+//! acknowledged, and its metadata beside it; the node reads them back when it starts
+//! ([`QueueStore::recover`]). Records stay in memory as well: the log is for surviving a
+//! restart, reads are served from memory.
+//!
+//! Buckets move whole between nodes as a [`Snapshot`]. Copies of one bucket share its `origin`
+//! (a random id given when the bucket was first created), so when two copies meet (an old
+//! owner's and its replica's, or a restarted owner's disk and the new owner's) the longer
+//! one wins record by record and nothing is doubled; copies of different origins (written on
+//! both sides of a partition) are appended one after the other, so nothing is lost.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use super::disk::{Disk, Meta};
+use super::groups::Group;
+use super::log::Log;
 use crate::error::{PulsingError, RuntimeErrorKind};
 
 /// Bytes of records one node keeps in memory at most, all queues together.
 pub const MEMORY_LIMIT: usize = 1 << 30;
+/// Consumer groups one bucket keeps state for at most.
+pub const MAX_GROUPS: usize = 1024;
+/// Where a node keeps `disk` buckets unless told otherwise.
+pub const DEFAULT_STORAGE_PATH: &str = ".pulsing/queues";
 
-#[derive(Default)]
+/// How the writer wants a bucket kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// On disk (survives the owner's restart) rather than in memory only.
+    pub disk: bool,
+    /// How many nodes keep it: 1, or 2 for an owner and a replica.
+    pub replicas: u8,
+}
+
+/// A bucket as it travels between nodes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Its records, at their offsets.
+    pub records: Vec<serde_bytes::ByteBuf>,
+    /// Its lineage: copies of one bucket have the same.
+    pub origin: u64,
+    /// How it is kept.
+    pub placement: Placement,
+    /// Per consumer group, the committed offset.
+    pub committed: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Primary,
+    /// A copy for the owner; `stale` counts sweeps in which this node was not its replica.
+    Replica {
+        stale: u8,
+    },
+}
+
 struct Bucket {
     records: Vec<Bytes>,
+    bytes: usize,
     /// Woken on every append (readers waiting past the end).
     grew: Arc<Notify>,
+    origin: u64,
+    placement: Placement,
+    log: Option<Arc<Log>>,
+    role: Role,
+    groups: HashMap<String, Group>,
 }
 
-/// The memory backend of one node.
-#[derive(Default)]
-pub struct MemoryStore {
+impl Bucket {
+    fn new(origin: u64, placement: Placement, role: Role) -> Self {
+        Bucket {
+            records: Vec::new(),
+            bytes: 0,
+            grew: Arc::default(),
+            origin,
+            placement,
+            log: None,
+            role,
+            groups: HashMap::new(),
+        }
+    }
+
+    fn meta(&self) -> Meta {
+        Meta {
+            origin: self.origin,
+            replicas: self.placement.replicas,
+            committed: self.committed(),
+        }
+    }
+
+    fn committed(&self) -> BTreeMap<String, u64> {
+        self.groups
+            .iter()
+            .map(|(g, s)| (g.clone(), s.committed()))
+            .collect()
+    }
+
+    fn copy(&self) -> Snapshot {
+        Snapshot {
+            records: self
+                .records
+                .iter()
+                .map(|r| serde_bytes::ByteBuf::from(r.to_vec()))
+                .collect(),
+            origin: self.origin,
+            placement: self.placement,
+            committed: self.committed(),
+        }
+    }
+
+    /// Take `committed` offsets into account (the highest wins).
+    fn advance(&mut self, committed: &BTreeMap<String, u64>) {
+        for (g, c) in committed {
+            if self.groups.len() >= MAX_GROUPS && !self.groups.contains_key(g) {
+                continue;
+            }
+            self.groups
+                .entry(g.clone())
+                .or_insert_with(|| Group::at(0))
+                .advance(*c);
+        }
+    }
+}
+
+fn stopped(msg: String) -> PulsingError {
+    PulsingError::runtime(RuntimeErrorKind::Stopped, msg)
+}
+
+fn io(what: String, e: std::io::Error) -> PulsingError {
+    PulsingError::runtime(RuntimeErrorKind::Io, format!("{what}: {e}"))
+}
+
+/// A durable append to wait for: the log and the length it must reach.
+pub type Sync = Option<(Arc<Log>, u64)>;
+
+/// Wait for an append to be on disk (nothing to wait for in memory).
+pub async fn synced(sync: Sync) -> Result<(), PulsingError> {
+    match sync {
+        Some((log, end)) => log
+            .sync_to(end)
+            .await
+            .map_err(|e| io(format!("syncing {}", log.path().display()), e)),
+        None => Ok(()),
+    }
+}
+
+/// The buckets of one node.
+pub struct QueueStore {
     buckets: Mutex<HashMap<(String, u32), Bucket>>,
     bytes: Mutex<usize>,
+    root: PathBuf,
+    /// Opened (and locked) the first time a `disk` bucket needs it; closed at shutdown.
+    disk: Mutex<DiskState>,
 }
 
-impl MemoryStore {
-    /// Append `records` to `bucket` of `queue`, which this node holds; the offset of the
-    /// first.
+enum DiskState {
+    Unopened,
+    Open(Arc<Disk>),
+    Failed(PulsingError),
+    Closed,
+}
+
+impl Default for QueueStore {
+    fn default() -> Self {
+        QueueStore::at(DEFAULT_STORAGE_PATH)
+    }
+}
+
+impl QueueStore {
+    /// A store whose `disk` buckets live under `root`.
+    pub fn at(root: impl AsRef<Path>) -> Self {
+        QueueStore {
+            buckets: Mutex::default(),
+            bytes: Mutex::default(),
+            root: root.as_ref().to_path_buf(),
+            disk: Mutex::new(DiskState::Unopened),
+        }
+    }
+
+    fn disk(&self) -> Result<Arc<Disk>, PulsingError> {
+        let mut d = self.disk.lock();
+        if matches!(*d, DiskState::Unopened) {
+            *d = match Disk::open(&self.root) {
+                Ok(disk) => DiskState::Open(Arc::new(disk)),
+                Err(e) => DiskState::Failed(e),
+            };
+        }
+        match &*d {
+            DiskState::Open(disk) => Ok(disk.clone()),
+            DiskState::Failed(e) => Err(e.clone()),
+            DiskState::Closed => Err(stopped(format!(
+                "queue directory {}: the system shut down",
+                self.root.display()
+            ))),
+            DiskState::Unopened => unreachable!("opened above"),
+        }
+    }
+
+    /// Let go of the directory (its lock): the system shut down, another may use it.
+    pub fn close(&self) {
+        *self.disk.lock() = DiskState::Closed;
+        for b in self.buckets.lock().values_mut() {
+            b.log = None;
+        }
+    }
+
+    /// Hold the `disk` buckets left under the root by an earlier run of this node (if the
+    /// directory exists); how many.
+    pub fn recover(&self) -> Result<usize, PulsingError> {
+        if !self.root.exists() {
+            return Ok(0);
+        }
+        let disk = self.disk()?;
+        let mut n = 0;
+        for (queue, bucket, meta) in disk.scan() {
+            let path = disk.log_path(&queue, bucket);
+            let (log, records) =
+                Log::open(&path).map_err(|e| io(format!("opening {}", path.display()), e))?;
+            let placement = Placement {
+                disk: true,
+                replicas: meta.replicas.max(1),
+            };
+            let mut b = Bucket::new(meta.origin, placement, Role::Primary);
+            b.bytes = records.iter().map(|r| r.len()).sum();
+            *self.bytes.lock() += b.bytes;
+            b.records = records;
+            b.log = Some(Arc::new(log));
+            b.advance(&meta.committed);
+            tracing::info!(%queue, bucket, records = b.records.len(), "queue: recovered a bucket from disk");
+            self.buckets.lock().insert((queue, bucket), b);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn reserve(&self, queue: &str, size: usize) -> Result<(), PulsingError> {
+        let mut used = self.bytes.lock();
+        if *used + size > MEMORY_LIMIT {
+            return Err(stopped(format!(
+                "queue {queue}: this node keeps {MEMORY_LIMIT} bytes of records at most and is full: records were not written"
+            )));
+        }
+        *used += size;
+        Ok(())
+    }
+
+    fn release_bytes(&self, size: usize) {
+        let mut used = self.bytes.lock();
+        *used = used.saturating_sub(size);
+    }
+
+    /// Write `meta` and a log holding exactly `records` for a `disk` bucket.
+    fn persist(
+        &self,
+        queue: &str,
+        bucket: u32,
+        records: &[Bytes],
+        meta: &Meta,
+    ) -> Result<Arc<Log>, PulsingError> {
+        let disk = self.disk()?;
+        disk.write_meta(queue, bucket, meta)?;
+        let path = disk.log_path(queue, bucket);
+        Log::create(&path, records)
+            .map(Arc::new)
+            .map_err(|e| io(format!("writing {}", path.display()), e))
+    }
+
+    /// Whether this node holds `bucket` of `queue` as its owner.
+    pub fn holds(&self, queue: &str, bucket: u32) -> bool {
+        self.buckets
+            .lock()
+            .get(&(queue.to_string(), bucket))
+            .is_some_and(|b| b.role == Role::Primary)
+    }
+
+    /// Every (queue, bucket) this node holds as owner, with how it is kept.
+    pub fn held(&self) -> Vec<(String, u32, Placement)> {
+        self.buckets
+            .lock()
+            .iter()
+            .filter(|(_, b)| b.role == Role::Primary)
+            .map(|(k, b)| (k.0.clone(), k.1, b.placement))
+            .collect()
+    }
+
+    /// Every (queue, bucket) this node keeps a replica of.
+    pub fn replica_copies(&self) -> Vec<(String, u32)> {
+        self.buckets
+            .lock()
+            .iter()
+            .filter(|(_, b)| b.role != Role::Primary)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Hold `bucket` of `queue` from now on, made of what this node has of it (held or a
+    /// replica) and `copies` (what others had), merged by origin; kept as `placement` says
+    /// unless a copy says more.
+    pub fn install(
+        &self,
+        queue: &str,
+        bucket: u32,
+        placement: Placement,
+        copies: Vec<Snapshot>,
+    ) -> Result<(), PulsingError> {
+        let key = (queue.to_string(), bucket);
+        let mut buckets = self.buckets.lock();
+        let mut b = buckets
+            .remove(&key)
+            .unwrap_or_else(|| Bucket::new(0, placement, Role::Primary));
+        let was_disk = b.log.is_some();
+        let before = b.bytes;
+        let mut changed = false;
+        for c in copies {
+            b.placement.disk |= c.placement.disk;
+            b.placement.replicas = b.placement.replicas.max(c.placement.replicas);
+            let incoming: Vec<Bytes> = c
+                .records
+                .into_iter()
+                .map(|r| Bytes::from(r.into_vec()))
+                .collect();
+            if b.records.is_empty() && b.origin == 0 {
+                b.origin = c.origin;
+            }
+            let common = if c.origin == b.origin {
+                b.records
+                    .iter()
+                    .zip(&incoming)
+                    .take_while(|(x, y)| x == y)
+                    .count()
+            } else {
+                0
+            };
+            if incoming.len() > common {
+                changed = true;
+                b.records.extend(incoming[common..].iter().cloned());
+            }
+            if c.origin == b.origin {
+                b.advance(&c.committed);
+            }
+        }
+        if b.origin == 0 {
+            b.origin = rand::random::<u64>() | 1;
+        }
+        b.placement.disk |= placement.disk;
+        b.placement.replicas = b.placement.replicas.max(placement.replicas).max(1);
+        b.role = Role::Primary;
+        b.bytes = b.records.iter().map(|r| r.len()).sum();
+        // Counted, never refused: these records were handed over and exist nowhere else
+        // now. A store over its bound refuses the next puts instead.
+        *self.bytes.lock() += b.bytes.saturating_sub(before);
+        if b.placement.disk && (changed || !was_disk) {
+            b.log = Some(self.persist(queue, bucket, &b.records, &b.meta())?);
+        }
+        b.grew.notify_waiters();
+        buckets.insert(key, b);
+        Ok(())
+    }
+
+    /// Give up `bucket` of `queue` (held or a replica): what it is, for the node that holds
+    /// it next. Its files stay until [`QueueStore::release`]: if the taker never stores it,
+    /// a restart of this node brings it back.
+    pub fn take(&self, queue: &str, bucket: u32) -> Option<Snapshot> {
+        let b = self.buckets.lock().remove(&(queue.to_string(), bucket))?;
+        self.release_bytes(b.bytes);
+        b.grew.notify_waiters();
+        Some(b.copy())
+    }
+
+    /// Delete the files of a bucket this node handed over (unless it holds it again).
+    pub fn release(&self, queue: &str, bucket: u32) {
+        if self
+            .buckets
+            .lock()
+            .contains_key(&(queue.to_string(), bucket))
+        {
+            return;
+        }
+        if let Ok(disk) = self.disk() {
+            disk.remove(queue, bucket);
+        }
+    }
+
+    /// Append `records` to `bucket` of `queue`, which this node holds: the offset of the
+    /// first, and the sync to wait for before acknowledging.
     pub fn append(
         &self,
         queue: &str,
         bucket: u32,
         records: Vec<Bytes>,
-    ) -> Result<u64, PulsingError> {
+    ) -> Result<(u64, Sync), PulsingError> {
         let size: usize = records.iter().map(|r| r.len()).sum();
-        {
-            let mut used = self.bytes.lock();
-            if *used + size > MEMORY_LIMIT {
-                return Err(PulsingError::runtime(
-                    RuntimeErrorKind::Stopped,
-                    format!(
-                        "queue {queue}: the memory backend of this node is full ({MEMORY_LIMIT} bytes): records were not written"
-                    ),
-                ));
-            }
-            *used += size;
-        }
+        self.reserve(queue, size)?;
         let mut buckets = self.buckets.lock();
-        let Some(b) = buckets.get_mut(&(queue.to_string(), bucket)) else {
+        let b = match buckets.get_mut(&(queue.to_string(), bucket)) {
+            Some(b) if b.role == Role::Primary => b,
+            _ => {
+                drop(buckets);
+                self.release_bytes(size);
+                return Err(stopped(format!(
+                    "queue {queue}: bucket {bucket} is not held here (it moved)"
+                )));
+            }
+        };
+        if b.placement.disk && b.log.is_none() {
             drop(buckets);
-            *self.bytes.lock() -= size;
-            return Err(PulsingError::runtime(
-                RuntimeErrorKind::Stopped,
-                format!("queue {queue}: bucket {bucket} is not held here (it moved)"),
-            ));
+            self.release_bytes(size);
+            return Err(stopped(format!(
+                "queue {queue}: bucket {bucket} is kept on disk and the system shut down"
+            )));
+        }
+        let sync = match &b.log {
+            Some(log) => match log.write(&records) {
+                Ok(end) => Some((log.clone(), end)),
+                Err(e) => {
+                    let path = log.path().display().to_string();
+                    drop(buckets);
+                    self.release_bytes(size);
+                    return Err(io(format!("queue {queue}: writing {path}"), e));
+                }
+            },
+            None => None,
         };
         let first = b.records.len() as u64;
         b.records.extend(records);
+        b.bytes += size;
         b.grew.notify_waiters();
-        Ok(first)
+        Ok((first, sync))
     }
 
-    /// Whether this node holds `bucket` of `queue` (it took it over, or created it).
-    pub fn holds(&self, queue: &str, bucket: u32) -> bool {
-        self.buckets
-            .lock()
-            .contains_key(&(queue.to_string(), bucket))
-    }
-
-    /// Hold `bucket` of `queue` from now on, with `records` first (those of its previous
-    /// holder, at their offsets).
-    pub fn install(&self, queue: &str, bucket: u32, records: Vec<Bytes>) {
-        *self.bytes.lock() += records.iter().map(|r| r.len()).sum::<usize>();
+    /// Keep a replica of `bucket` of `queue` whose owner has `records` from offset `from`:
+    /// the replica's length after. A replica shorter than `from` stores nothing and answers
+    /// its length (the owner sends what it misses); one longer is cut to `from` first (the
+    /// owner's records are the ones acknowledged).
+    #[allow(clippy::too_many_arguments)]
+    pub fn replicate(
+        &self,
+        queue: &str,
+        bucket: u32,
+        from: u64,
+        records: Vec<Bytes>,
+        origin: u64,
+        placement: Placement,
+        committed: &BTreeMap<String, u64>,
+    ) -> Result<(u64, Sync), PulsingError> {
+        let key = (queue.to_string(), bucket);
         let mut buckets = self.buckets.lock();
-        let b = buckets.entry((queue.to_string(), bucket)).or_default();
-        let mut all = records;
-        all.append(&mut b.records);
-        b.records = all;
-        b.grew.notify_waiters();
-    }
-
-    /// Every (queue, bucket) this node holds.
-    pub fn held(&self) -> Vec<(String, u32)> {
-        self.buckets.lock().keys().cloned().collect()
-    }
-
-    /// Give up `bucket` of `queue`: its records, for the node that holds it next.
-    pub fn take(&self, queue: &str, bucket: u32) -> Vec<Bytes> {
-        let Some(b) = self.buckets.lock().remove(&(queue.to_string(), bucket)) else {
-            return Vec::new();
+        let b = buckets
+            .entry(key)
+            .or_insert_with(|| Bucket::new(origin, placement, Role::Replica { stale: 0 }));
+        if b.role == Role::Primary {
+            return Err(stopped(format!(
+                "queue {queue}: bucket {bucket} is held here, not a replica (the members' views disagree; retry)"
+            )));
+        }
+        b.role = Role::Replica { stale: 0 };
+        if b.origin != origin {
+            self.release_bytes(b.bytes);
+            *b = Bucket::new(origin, placement, Role::Replica { stale: 0 });
+        }
+        b.advance(committed);
+        let len = b.records.len() as u64;
+        if from > len {
+            return Ok((len, None));
+        }
+        let mut records = records;
+        let mut from = from;
+        if from < len {
+            // What it has already (a later put's catch-up arrived first) is skipped, not cut.
+            let same = b.records[from as usize..]
+                .iter()
+                .zip(&records)
+                .take_while(|(x, y)| x == y)
+                .count();
+            records.drain(..same);
+            from += same as u64;
+        }
+        if from < len && !records.is_empty() {
+            let cut: usize = b.records[from as usize..].iter().map(|r| r.len()).sum();
+            if let Some(log) = &b.log {
+                log.truncate(&b.records, from as usize)
+                    .map_err(|e| io(format!("queue {queue}: cutting a replica log"), e))?;
+            }
+            b.records.truncate(from as usize);
+            b.bytes -= cut;
+            self.release_bytes(cut);
+        }
+        let size: usize = records.iter().map(|r| r.len()).sum();
+        self.reserve(queue, size)?;
+        if placement.disk && b.log.is_none() {
+            b.placement.disk = true;
+            let meta = b.meta();
+            b.log = Some(self.persist(queue, bucket, &b.records, &meta)?);
+        }
+        let sync = match &b.log {
+            Some(log) => {
+                if !committed.is_empty() {
+                    self.disk()?.write_meta(queue, bucket, &b.meta())?;
+                }
+                let end = log
+                    .write(&records)
+                    .map_err(|e| io(format!("queue {queue}: writing a replica log"), e))?;
+                Some((log.clone(), end))
+            }
+            None => None,
         };
-        *self.bytes.lock() -= b.records.iter().map(|r| r.len()).sum::<usize>();
-        b.grew.notify_waiters();
-        b.records
+        b.records.extend(records);
+        b.bytes += size;
+        Ok((b.records.len() as u64, sync))
+    }
+
+    /// What a replica needs to catch up: the lineage, placement and committed offsets of
+    /// `bucket` of `queue`, and its records from `from`.
+    pub fn since(&self, queue: &str, bucket: u32, from: u64) -> Option<(Snapshot, u64)> {
+        let buckets = self.buckets.lock();
+        let b = buckets.get(&(queue.to_string(), bucket))?;
+        let from = (from as usize).min(b.records.len());
+        Some((
+            Snapshot {
+                records: b.records[from..]
+                    .iter()
+                    .map(|r| serde_bytes::ByteBuf::from(r.to_vec()))
+                    .collect(),
+                origin: b.origin,
+                placement: b.placement,
+                committed: b.committed(),
+            },
+            from as u64,
+        ))
+    }
+
+    /// Age the replicas this node keeps: those `wanted` says this node is still the replica
+    /// of are fresh; others are dropped (with their files) after `sweeps` sweeps without.
+    pub fn age_replicas(&self, wanted: impl Fn(&str, u32) -> bool, sweeps: u8) {
+        let mut gone = Vec::new();
+        {
+            let mut buckets = self.buckets.lock();
+            buckets.retain(|(q, n), b| {
+                let Role::Replica { stale } = &mut b.role else {
+                    return true;
+                };
+                if wanted(q, *n) {
+                    *stale = 0;
+                    return true;
+                }
+                *stale += 1;
+                if *stale < sweeps {
+                    return true;
+                }
+                gone.push((q.clone(), *n, b.bytes, b.log.is_some()));
+                false
+            });
+        }
+        for (q, n, bytes, disk) in gone {
+            self.release_bytes(bytes);
+            if disk {
+                self.release(&q, n);
+            }
+        }
     }
 
     /// Up to `limit` records of `bucket` from `offset`, and the offset after them.
     pub fn read(&self, queue: &str, bucket: u32, offset: u64, limit: usize) -> (Vec<Bytes>, u64) {
         let buckets = self.buckets.lock();
-        let Some(b) = buckets.get(&(queue.to_string(), bucket)) else {
+        let Some(b) = buckets
+            .get(&(queue.to_string(), bucket))
+            .filter(|b| b.role == Role::Primary)
+        else {
             return (Vec::new(), offset);
         };
         let from = (offset as usize).min(b.records.len());
@@ -113,7 +586,7 @@ impl MemoryStore {
         (b.records[from..to].to_vec(), to as u64)
     }
 
-    /// [`MemoryStore::read`], waiting up to `wait` for a record past `offset` when there is
+    /// [`QueueStore::read`], waiting up to `wait` for a record past `offset` when there is
     /// none yet.
     pub async fn read_waiting(
         &self,
@@ -125,10 +598,9 @@ impl MemoryStore {
     ) -> (Vec<Bytes>, u64) {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let grew = match self.buckets.lock().get(&(queue.to_string(), bucket)) {
-                Some(b) => b.grew.clone(),
+            let Some(grew) = self.grew(queue, bucket) else {
                 // Not held (it moved away while we waited): the caller asks its owner again.
-                None => return (Vec::new(), offset),
+                return (Vec::new(), offset);
             };
             // Registered before looking, so an append in between still wakes us.
             let notified = grew.notified();
@@ -143,59 +615,101 @@ impl MemoryStore {
             }
         }
     }
+
+    fn grew(&self, queue: &str, bucket: u32) -> Option<Arc<Notify>> {
+        self.buckets
+            .lock()
+            .get(&(queue.to_string(), bucket))
+            .filter(|b| b.role == Role::Primary)
+            .map(|b| b.grew.clone())
+    }
+
+    /// Hand out up to `limit` records of `bucket` to `group` (see [`Group::hand_out`]),
+    /// waiting up to `wait` when none is ready: the records with their offsets.
+    pub async fn group_get(
+        &self,
+        queue: &str,
+        bucket: u32,
+        group: &str,
+        limit: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<(u64, Bytes)>, PulsingError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let Some(grew) = self.grew(queue, bucket) else {
+                return Ok(Vec::new());
+            };
+            let notified = grew.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (got, due) = {
+                let mut buckets = self.buckets.lock();
+                let b = buckets
+                    .get_mut(&(queue.to_string(), bucket))
+                    .expect("held: checked above under the same view");
+                if b.groups.len() >= MAX_GROUPS && !b.groups.contains_key(group) {
+                    return Err(stopped(format!(
+                        "queue {queue}: bucket {bucket} keeps {MAX_GROUPS} consumer groups at most"
+                    )));
+                }
+                let len = b.records.len() as u64;
+                let g = b
+                    .groups
+                    .entry(group.to_string())
+                    .or_insert_with(|| Group::at(0));
+                let offsets = g.hand_out(len, limit, visibility);
+                let due = g.next_due();
+                let got: Vec<(u64, Bytes)> = offsets
+                    .into_iter()
+                    .map(|o| (o, b.records[o as usize].clone()))
+                    .collect();
+                (got, due)
+            };
+            if !got.is_empty() || wait.is_zero() {
+                return Ok(got);
+            }
+            // Woken by a new record, or when a record handed out comes back.
+            let until = due.map_or(deadline, |d| d.min(deadline));
+            let _ = tokio::time::timeout_at(until, notified).await;
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// Acknowledge `offsets` of `bucket` for `group`: its committed offset, whether it moved,
+    /// and (for a `disk` bucket) already on disk.
+    pub fn group_ack(
+        &self,
+        queue: &str,
+        bucket: u32,
+        group: &str,
+        offsets: &[u64],
+    ) -> Result<(u64, bool), PulsingError> {
+        let mut buckets = self.buckets.lock();
+        let Some(b) = buckets
+            .get_mut(&(queue.to_string(), bucket))
+            .filter(|b| b.role == Role::Primary)
+        else {
+            return Err(stopped(format!(
+                "queue {queue}: bucket {bucket} is not held here (it moved)"
+            )));
+        };
+        let Some(g) = b.groups.get_mut(group) else {
+            return Ok((0, false));
+        };
+        let moved = g.ack(offsets);
+        let committed = g.committed();
+        if moved && b.log.is_some() {
+            let meta = b.meta();
+            drop(buckets);
+            self.disk()?.write_meta(queue, bucket, &meta)?;
+        }
+        Ok((committed, moved))
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn appends_are_read_by_offset_and_a_waiting_read_wakes_on_append() {
-        let s = Arc::new(MemoryStore::default());
-        s.install("q", 1, vec![]);
-        assert!(s.append("q", 9, vec![Bytes::new()]).is_err(), "not held");
-        assert_eq!(
-            s.append(
-                "q",
-                1,
-                vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]
-            )
-            .unwrap(),
-            0
-        );
-        assert_eq!(s.append("q", 1, vec![Bytes::from_static(b"c")]).unwrap(), 2);
-        let (r, next) = s.read("q", 1, 1, 10);
-        assert_eq!((r.len(), next), (2, 3));
-        assert_eq!(s.read("q", 2, 0, 10), (vec![], 0));
-        let waiting = tokio::spawn({
-            let s = s.clone();
-            async move { s.read_waiting("q", 1, 3, 10, Duration::from_secs(10)).await }
-        });
-        tokio::task::yield_now().await;
-        s.append("q", 1, vec![Bytes::from_static(b"d")]).unwrap();
-        let (r, next) = waiting.await.unwrap();
-        assert_eq!((r, next), (vec![Bytes::from_static(b"d")], 4));
-        // Nothing arrives: the wait ends empty at its deadline.
-        assert_eq!(
-            s.read_waiting("q", 1, 4, 10, Duration::from_millis(20))
-                .await,
-            (vec![], 4)
-        );
-        // Taken whole, installed whole: the offsets mean the same on the next holder, and
-        // what arrived there first comes after them.
-        let t = MemoryStore::default();
-        t.install("q", 1, vec![]);
-        t.append("q", 1, vec![Bytes::from_static(b"new")]).unwrap();
-        t.install("q", 1, s.take("q", 1));
-        assert!(!s.holds("q", 1) && t.holds("q", 1));
-        let (r, next) = t.read("q", 1, 3, 10);
-        assert_eq!(
-            (r, next),
-            (
-                vec![Bytes::from_static(b"d"), Bytes::from_static(b"new")],
-                5
-            )
-        );
-        assert!(s.append("q", 1, vec![Bytes::new()]).is_err(), "moved away");
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

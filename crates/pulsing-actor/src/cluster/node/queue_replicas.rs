@@ -1,0 +1,224 @@
+//! Replicas of queue buckets (`replicas: 2`) and the sweep that keeps buckets where they
+//! belong.
+//!
+//! A bucket's replica is the member ranked second for it by rendezvous hashing, so when the
+//! owner dies the replica is the next owner and already has the records. The owner
+//! acknowledges a put only once the replica stored it too (`replicate`); a replica that is
+//! behind (new, or it missed a put) says how far it is, and the owner sends what it misses.
+//! The committed offsets of consumer groups travel the same way.
+//!
+//! Every second a node
+//! - hands the buckets it holds but does not own to their owner (`merge`), so records written
+//!   while two views of the members disagreed are not left behind once they agree;
+//! - brings the replica of each bucket it owns up to date (a replica that just changed gets
+//!   everything);
+//! - takes over the buckets it keeps a replica of and now owns (their owner died);
+//! - drops replicas it is no longer the replica of, after a few sweeps (time for the new
+//!   replica to catch up).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::queues::{bad, call, encode, SERVICE};
+use super::Node;
+use crate::cluster::queue::store::{synced, Placement};
+use crate::cluster::queue::{pack, unpack};
+use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::id::NodeId;
+use crate::message::Message;
+use crate::transport::frame::Target;
+
+/// Sweeps a node keeps a replica it is no longer the replica of.
+const STALE_SWEEPS: u8 = 5;
+
+type ReplicateArgs = (
+    String,
+    u32,
+    u64,
+    serde_bytes::ByteBuf,
+    u64,
+    Placement,
+    BTreeMap<String, u64>,
+);
+
+impl Node {
+    /// Serve `replicate(queue, bucket, from, packed, origin, placement, committed)`: the
+    /// replica's length after.
+    pub(super) async fn serve_replicate(&self, msg: Message) -> Result<Bytes, PulsingError> {
+        let (_, (queue, bucket, from, packed, origin, placement, committed)) =
+            msg.unpack::<(String, ReplicateArgs)>()?;
+        if queue.is_empty() || queue.len() > crate::protocol::MAX_NAME_BYTES {
+            return Err(bad("replicate: bad queue name".into()));
+        }
+        if committed.len() > crate::cluster::queue::store::MAX_GROUPS {
+            return Err(bad("replicate: too many groups".into()));
+        }
+        let records = unpack(Bytes::from(packed.into_vec()), usize::MAX)?;
+        let (len, sync) = self
+            .queues
+            .replicate(&queue, bucket, from, records, origin, placement, &committed)?;
+        synced(sync).await?;
+        encode(&len)
+    }
+
+    /// The node keeping the replica of `bucket` of `queue` for this owner: the best-ranked
+    /// live member other than this node (none when it is alone).
+    fn replica_of(&self, queue: &str, bucket: u32) -> Option<NodeId> {
+        self.queue_ranked(queue, bucket, 2)
+            .into_iter()
+            .find(|n| *n != self.me)
+    }
+
+    /// Bring the replica of `bucket` of `queue` up to date after `records` were appended at
+    /// `first` (`u64::MAX` when nothing was: only the committed offsets changed). Nothing to
+    /// do for a bucket with one replica, or when this node is alone.
+    pub(super) async fn replicate_append(
+        &self,
+        queue: &str,
+        bucket: u32,
+        first: u64,
+        records: &[Bytes],
+    ) -> Result<(), PulsingError> {
+        let Some((meta, len)) = self.queues.since(queue, bucket, u64::MAX) else {
+            return Ok(());
+        };
+        if meta.placement.replicas < 2 {
+            return Ok(());
+        }
+        let Some(replica) = self.replica_of(queue, bucket) else {
+            return Ok(());
+        };
+        let (from, records) = if first == u64::MAX {
+            (len, &[][..])
+        } else {
+            (first, records)
+        };
+        let need = from + records.len() as u64;
+        let failed = |e: PulsingError| {
+            PulsingError::runtime(
+                RuntimeErrorKind::ConnectionFailed,
+                format!(
+                    "queue {queue}: bucket {bucket} is stored on its owner but not on its replica (node {replica}), so it is not acknowledged: {e}"
+                ),
+            )
+        };
+        let send = |from: u64, packed: Vec<u8>| {
+            let msg = call(
+                "replicate",
+                (
+                    queue,
+                    bucket,
+                    from,
+                    serde_bytes::Bytes::new(&packed),
+                    meta.origin,
+                    meta.placement,
+                    &meta.committed,
+                ),
+            );
+            async move {
+                let timeout = self.cfg.idle_timeout;
+                self.ask_target(replica, Target::Name(SERVICE.into()), msg?, timeout)
+                    .await?
+                    .unpack::<u64>()
+            }
+        };
+        let has = send(from, pack(records)).await.map_err(failed)?;
+        if has >= need {
+            return Ok(());
+        }
+        // Behind: send what it misses, from where it is.
+        let Some((missing, at)) = self.queues.since(queue, bucket, has) else {
+            return Ok(()); // moved away meanwhile
+        };
+        let missing: Vec<Bytes> = missing
+            .records
+            .into_iter()
+            .map(|r| Bytes::from(r.into_vec()))
+            .collect();
+        let has = send(at, pack(&missing)).await.map_err(failed)?;
+        if has < need {
+            return Err(failed(bad(format!(
+                "the replica has {has} records, {need} needed"
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Every second, keep the buckets where they belong (see the module's text).
+    pub(super) async fn queue_sweep_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.queue_sweep().await;
+        }
+    }
+
+    async fn queue_sweep(&self) {
+        for (queue, bucket, placement) in self.queues.held() {
+            let owner = self.queue_owner(&queue, bucket);
+            if owner == self.me {
+                if placement.replicas >= 2 {
+                    if let Err(e) = self.replicate_append(&queue, bucket, u64::MAX, &[]).await {
+                        tracing::debug!(%queue, bucket, "replica not brought up to date yet: {e}");
+                    }
+                }
+                continue;
+            }
+            self.hand_over(&queue, bucket, owner).await;
+        }
+        let mine: HashSet<(String, u32)> = self
+            .queues
+            .replica_copies()
+            .into_iter()
+            .filter(|(q, b)| self.queue_ranked(q, *b, 2).contains(&self.me))
+            .collect();
+        for (queue, bucket) in &mine {
+            if self.queue_owner(queue, *bucket) == self.me {
+                // Its owner is gone and this node is next: take over now, not on first use.
+                if let Err(e) = self.hold_bucket(queue, *bucket, Placement::default()).await {
+                    tracing::debug!(%queue, bucket, "cannot take over a replicated bucket yet: {e}");
+                }
+            }
+        }
+        self.queues
+            .age_replicas(|q, b| mine.contains(&(q.to_string(), b)), STALE_SWEEPS);
+    }
+
+    /// Hand `bucket` of `queue`, held here, to its `owner`; kept here when that fails.
+    async fn hand_over(&self, queue: &str, bucket: u32, owner: NodeId) {
+        let Some(snap) = self.queues.take(queue, bucket) else {
+            return;
+        };
+        let placement = snap.placement;
+        let n = snap.records.len();
+        let sent = match call("merge", (queue, bucket, &snap)) {
+            Ok(msg) => self
+                .ask_target(
+                    owner,
+                    Target::Name(SERVICE.into()),
+                    msg,
+                    self.cfg.handshake_timeout,
+                )
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => {
+                self.queues.release(queue, bucket);
+                tracing::debug!(%queue, bucket, n, %owner, "handed a bucket to its owner");
+            }
+            Err(e) => {
+                // Kept here, at their offsets, for the next sweep or the owner's take.
+                tracing::debug!(%queue, bucket, "could not hand a bucket over yet: {e}");
+                if let Err(e) = self.queues.install(queue, bucket, placement, vec![snap]) {
+                    tracing::error!(%queue, bucket, "could not keep a bucket it failed to hand over: {e}");
+                }
+            }
+        }
+    }
+}

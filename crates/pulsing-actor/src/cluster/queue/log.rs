@@ -1,0 +1,214 @@
+//! A bucket's records on disk: one append-only file, each record framed as
+//! `u32 length LE | u32 CRC-32 LE | bytes`.
+//!
+//! Writes go to the file in the order records are appended (the caller holds the bucket's
+//! lock); [`Log::sync_to`] makes them durable with `fdatasync` before a put is acknowledged.
+//! Concurrent puts share a sync: the first to sync covers every record written before it
+//! (group commit), so the cost is one sync per batch at most and fewer under load.
+//!
+//! Opening a log reads it back and stops at the first record that is cut short or whose
+//! checksum does not match: that is the tail a crash left half written, never acknowledged
+//! (its sync had not returned). The file is cut there, so the next append starts clean.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+/// Bytes in front of each record: its length and its checksum.
+const FRAME: usize = 8;
+
+/// The file of one bucket.
+pub struct Log {
+    path: PathBuf,
+    file: Arc<File>,
+    /// Bytes written to the file (not all of them synced yet).
+    written: AtomicU64,
+    /// Bytes known to be on disk; held while a sync runs, so one sync runs at a time.
+    synced: tokio::sync::Mutex<u64>,
+}
+
+impl Log {
+    /// Open (or create) the log at `path`; its valid records, the torn tail cut off.
+    pub fn open(path: &Path) -> io::Result<(Log, Vec<Bytes>)> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        let mut all = Vec::new();
+        file.read_to_end(&mut all)?;
+        let all = Bytes::from(all);
+        let (records, good) = parse(&all);
+        if good < all.len() {
+            tracing::warn!(
+                path = %path.display(),
+                kept = records.len(),
+                cut = all.len() - good,
+                "queue log: cut a torn or corrupt tail (records never acknowledged)"
+            );
+            file.set_len(good as u64)?;
+            file.sync_data()?;
+        }
+        Ok((
+            Log {
+                path: path.to_path_buf(),
+                file: Arc::new(file),
+                written: AtomicU64::new(good as u64),
+                synced: tokio::sync::Mutex::new(good as u64),
+            },
+            records,
+        ))
+    }
+
+    /// Create the log at `path` holding exactly `records`, replacing any file there, synced.
+    /// Written beside it first and renamed over it, so a crash leaves the old or the new.
+    pub fn create(path: &Path, records: &[Bytes]) -> io::Result<Log> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("log.tmp");
+        {
+            let mut f = File::create(&tmp)?;
+            let mut buf = Vec::new();
+            for r in records {
+                frame_into(&mut buf, r);
+            }
+            f.write_all(&buf)?;
+            f.sync_data()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        sync_dir(path)?;
+        let (log, _) = Log::open(path)?;
+        Ok(log)
+    }
+
+    /// Write `records` at the end of the file (not synced); the file's length after them.
+    pub fn write(&self, records: &[Bytes]) -> io::Result<u64> {
+        let mut buf = Vec::with_capacity(records.iter().map(|r| FRAME + r.len()).sum());
+        for r in records {
+            frame_into(&mut buf, r);
+        }
+        (&*self.file).write_all(&buf)?;
+        Ok(self.written.fetch_add(buf.len() as u64, Ordering::AcqRel) + buf.len() as u64)
+    }
+
+    /// Cut the file to its first `keep` records (`records` being what it holds now).
+    pub fn truncate(&self, records: &[Bytes], keep: usize) -> io::Result<()> {
+        let len: u64 = records[..keep.min(records.len())]
+            .iter()
+            .map(|r| (FRAME + r.len()) as u64)
+            .sum();
+        self.file.set_len(len)?;
+        self.file.sync_data()?;
+        self.written.store(len, Ordering::Release);
+        Ok(())
+    }
+
+    /// Return once the first `end` bytes are on disk.
+    pub async fn sync_to(&self, end: u64) -> io::Result<()> {
+        let mut synced = self.synced.lock().await;
+        if *synced >= end {
+            return Ok(());
+        }
+        let upto = self.written.load(Ordering::Acquire);
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(io::Error::other)??;
+        *synced = upto;
+        Ok(())
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn frame_into(buf: &mut Vec<u8>, r: &[u8]) {
+    buf.extend_from_slice(&(r.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&crc32fast::hash(r).to_le_bytes());
+    buf.extend_from_slice(r);
+}
+
+/// The valid records at the start of `all`, and how many bytes they take.
+fn parse(all: &Bytes) -> (Vec<Bytes>, usize) {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while let Some(head) = all.get(at..at + FRAME) {
+        let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
+        let start = at + FRAME;
+        let Some(body) = all.get(start..start.saturating_add(len)) else {
+            break;
+        };
+        if crc32fast::hash(body) != crc {
+            break;
+        }
+        out.push(all.slice(start..start + len));
+        at = start + len;
+    }
+    (out, at)
+}
+
+/// Make a rename in `path`'s directory durable.
+pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) => File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pulsing-log-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d.join("b.log")
+    }
+
+    #[tokio::test]
+    async fn records_come_back_after_reopen_and_a_torn_or_corrupt_tail_is_cut() {
+        let p = tmp("torn");
+        let (log, none) = Log::open(&p).unwrap();
+        assert!(none.is_empty());
+        let end = log
+            .write(&[Bytes::from_static(b"one"), Bytes::from_static(b"two")])
+            .unwrap();
+        log.sync_to(end).await.unwrap();
+        drop(log);
+        // A crash in the middle of a write: half a frame at the end.
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(&[9, 0, 0, 0, 1, 2]).unwrap();
+        drop(f);
+        let (log, got) = Log::open(&p).unwrap();
+        assert_eq!(
+            got,
+            vec![Bytes::from_static(b"one"), Bytes::from_static(b"two")]
+        );
+        log.write(&[Bytes::from_static(b"three")]).unwrap();
+        drop(log);
+        // A flipped byte in the last record: it and what follows are dropped.
+        let mut raw = std::fs::read(&p).unwrap();
+        let n = raw.len();
+        raw[n - 1] ^= 0xff;
+        std::fs::write(&p, &raw).unwrap();
+        let (log, got) = Log::open(&p).unwrap();
+        assert_eq!(got.len(), 2);
+        log.truncate(&got, 1).unwrap();
+        drop(log);
+        assert_eq!(Log::open(&p).unwrap().1, vec![Bytes::from_static(b"one")]);
+        let log = Log::create(&p, &[Bytes::from_static(b"x")]).unwrap();
+        assert_eq!(log.path(), p.as_path());
+        assert_eq!(Log::open(&p).unwrap().1, vec![Bytes::from_static(b"x")]);
+    }
+}

@@ -1,0 +1,155 @@
+//! Tests of the queue store: offsets, merges by origin, replicas, disk recovery.
+
+use super::*;
+
+fn recs(v: &[&'static str]) -> Vec<Bytes> {
+    v.iter().map(|s| Bytes::from_static(s.as_bytes())).collect()
+}
+
+fn copy_of(records: &[&'static str], origin: u64) -> Snapshot {
+    Snapshot {
+        records: records
+            .iter()
+            .map(|r| serde_bytes::ByteBuf::from(r.as_bytes().to_vec()))
+            .collect(),
+        origin,
+        placement: Placement {
+            disk: false,
+            replicas: 1,
+        },
+        committed: BTreeMap::new(),
+    }
+}
+
+#[tokio::test]
+async fn appends_are_read_by_offset_and_a_waiting_read_wakes_on_append() {
+    let s = Arc::new(QueueStore::default());
+    s.install("q", 1, Placement::default(), vec![]).unwrap();
+    assert!(s.append("q", 9, recs(&["x"])).is_err(), "not held");
+    assert_eq!(s.append("q", 1, recs(&["a", "b"])).unwrap().0, 0);
+    assert_eq!(s.append("q", 1, recs(&["c"])).unwrap().0, 2);
+    let (r, next) = s.read("q", 1, 1, 10);
+    assert_eq!((r.len(), next), (2, 3));
+    assert_eq!(s.read("q", 2, 0, 10), (vec![], 0));
+    let waiting = tokio::spawn({
+        let s = s.clone();
+        async move { s.read_waiting("q", 1, 3, 10, Duration::from_secs(10)).await }
+    });
+    tokio::task::yield_now().await;
+    s.append("q", 1, recs(&["d"])).unwrap();
+    assert_eq!(waiting.await.unwrap(), (recs(&["d"]), 4));
+    assert_eq!(
+        s.read_waiting("q", 1, 4, 10, Duration::from_millis(20))
+            .await,
+        (vec![], 4)
+    );
+    // Taken whole, installed whole: the offsets mean the same on the next holder, and
+    // what it had of another origin comes after them.
+    let t = QueueStore::default();
+    t.install("q", 1, Placement::default(), vec![]).unwrap();
+    t.append("q", 1, recs(&["new"])).unwrap();
+    let c = s.take("q", 1).unwrap();
+    t.install("q", 1, Placement::default(), vec![c]).unwrap();
+    assert!(!s.holds("q", 1) && t.holds("q", 1));
+    assert_eq!(t.read("q", 1, 0, 10).0.len(), 5);
+    assert!(s.append("q", 1, recs(&["x"])).is_err(), "moved away");
+}
+
+#[test]
+fn copies_of_one_origin_merge_without_doubling_and_others_are_appended() {
+    let s = QueueStore::default();
+    // An old owner's copy and its replica's (shorter): the longer wins.
+    s.install(
+        "q",
+        0,
+        Placement::default(),
+        vec![copy_of(&["a", "b"], 5), copy_of(&["a", "b", "c"], 5)],
+    )
+    .unwrap();
+    assert_eq!(s.read("q", 0, 0, 10).0, recs(&["a", "b", "c"]));
+    // The same lineage again, behind: nothing added.
+    s.install("q", 0, Placement::default(), vec![copy_of(&["a"], 5)])
+        .unwrap();
+    // Another lineage (the other side of a partition): all of it appended.
+    s.install("q", 0, Placement::default(), vec![copy_of(&["a"], 9)])
+        .unwrap();
+    assert_eq!(s.read("q", 0, 0, 10).0, recs(&["a", "b", "c", "a"]));
+}
+
+#[test]
+fn a_replica_follows_its_owner_and_asks_for_what_it_misses() {
+    let s = QueueStore::default();
+    let p = Placement {
+        disk: false,
+        replicas: 2,
+    };
+    let none = BTreeMap::new();
+    assert_eq!(
+        s.replicate("q", 0, 2, recs(&["c"]), 7, p, &none).unwrap().0,
+        0,
+        "behind: tells its length"
+    );
+    assert_eq!(
+        s.replicate("q", 0, 0, recs(&["a", "b", "c"]), 7, p, &none)
+            .unwrap()
+            .0,
+        3
+    );
+    assert!(!s.holds("q", 0), "a replica is not held");
+    assert_eq!(s.read("q", 0, 0, 10).0.len(), 0, "nor read");
+    // Longer than its owner (records never acknowledged): cut to the owner's.
+    assert_eq!(
+        s.replicate("q", 0, 1, recs(&["x"]), 7, p, &none).unwrap().0,
+        2
+    );
+    assert_eq!(s.replica_copies(), vec![("q".to_string(), 0)]);
+    // Its owner gone, it becomes the owner with what it has.
+    s.install("q", 0, p, vec![]).unwrap();
+    assert_eq!(s.read("q", 0, 0, 10).0, recs(&["a", "x"]));
+    assert!(s.replicate("q", 0, 2, vec![], 7, p, &none).is_err());
+    let r = QueueStore::default();
+    r.replicate("q", 1, 0, vec![], 7, p, &none).unwrap();
+    r.age_replicas(|_, _| false, 2);
+    assert_eq!(r.replica_copies().len(), 1);
+    r.age_replicas(|_, _| false, 2);
+    assert!(r.replica_copies().is_empty());
+}
+
+#[tokio::test]
+async fn disk_buckets_come_back_on_recover_with_their_group_offsets() {
+    let root = std::env::temp_dir().join(format!("pulsing-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let p = Placement {
+        disk: true,
+        replicas: 1,
+    };
+    {
+        let s = QueueStore::at(&root);
+        s.install("jobs", 2, p, vec![]).unwrap();
+        let (_, sync) = s.append("jobs", 2, recs(&["a", "b", "c"])).unwrap();
+        synced(sync).await.unwrap();
+        let got = s
+            .group_get("jobs", 2, "g", 2, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(s.group_ack("jobs", 2, "g", &[0, 1]).unwrap(), (2, true));
+    }
+    let s = QueueStore::at(&root);
+    assert_eq!(s.recover().unwrap(), 1);
+    assert_eq!(s.read("jobs", 2, 0, 10).0, recs(&["a", "b", "c"]));
+    let got = s
+        .group_get("jobs", 2, "g", 10, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![(2, Bytes::from_static(b"c"))],
+        "resumes at its commit"
+    );
+    let c = s.take("jobs", 2).unwrap();
+    assert_eq!(c.committed["g"], 2);
+    s.release("jobs", 2);
+    drop(s);
+    assert_eq!(QueueStore::at(&root).recover().unwrap(), 0);
+}

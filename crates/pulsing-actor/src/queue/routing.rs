@@ -1,0 +1,240 @@
+//! Where a queue request goes. A member hands it to its node, which serves it or passes it on
+//! to the bucket's owner; a client (`Connect`) sends it to its gateway, which does the same; a
+//! system that does not listen serves it from its own store.
+//!
+//! A request that fails because the owner cannot be reached (it died, the connection broke)
+//! is tried again, with the owner computed afresh, until the system's default timeout: once
+//! the members agree the owner is gone, the next owner (the replica, with `replicas: 2`)
+//! answers. A put tried again may be stored twice (at-least-once).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::cluster::node::{Got, GATEWAY, QUEUE_SERVICE};
+use crate::cluster::queue::store::{synced, Placement};
+use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::message::Message;
+use crate::protocol::MSGPACK;
+use crate::system::ActorSystem;
+use crate::transport::frame::Target;
+
+/// Pause between two tries of a request whose owner could not be reached.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+fn retryable(e: &PulsingError) -> bool {
+    matches!(
+        e.kind(),
+        Some(
+            RuntimeErrorKind::ConnectionFailed
+                | RuntimeErrorKind::NodeDown
+                | RuntimeErrorKind::NodeNotFound
+        )
+    )
+}
+
+impl ActorSystem {
+    /// Send `method(args)` to `system/queue` as this system reaches it; the answer.
+    async fn queue_call<A: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: A,
+        wait: Duration,
+    ) -> Result<T, PulsingError> {
+        let msg = || {
+            Message::call(method, &args)
+                .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
+        };
+        let Some(node) = self.cluster() else {
+            return self.queue_alone(msg()?).await?.unpack();
+        };
+        let deadline = tokio::time::Instant::now() + self.default_timeout();
+        loop {
+            let answer = if node.in_client_mode() {
+                node.ask_target(
+                    GATEWAY,
+                    Target::Name(QUEUE_SERVICE.into()),
+                    msg()?,
+                    self.default_timeout() + wait,
+                )
+                .await
+            } else {
+                // Bounded like any call: an owner that never answers is a timeout.
+                let within = self.default_timeout() + wait;
+                match tokio::time::timeout(within, node.queue_request(msg()?)).await {
+                    Ok(r) => r.map(|b| Message::single(MSGPACK, b)),
+                    Err(_) => Err(PulsingError::Timeout {
+                        operation: format!("{QUEUE_SERVICE}.{method}"),
+                        duration_ms: within.as_millis() as u64,
+                    }),
+                }
+            };
+            match answer {
+                Err(e) if retryable(&e) && tokio::time::Instant::now() + RETRY_PAUSE < deadline => {
+                    tracing::debug!("queue {method}: owner not reached, trying again: {e}");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                other => return other?.unpack(),
+            }
+        }
+    }
+
+    /// Serve a queue request from this system's own store (it does not listen: it owns every
+    /// bucket).
+    async fn queue_alone(&self, msg: Message) -> Result<Message, PulsingError> {
+        let store = self.queue_store();
+        let (method, _) = msg.unpack::<(String, serde::de::IgnoredAny)>()?;
+        let hold = |queue: &str, bucket: u32, p: Placement| {
+            if store.holds(queue, bucket) {
+                Ok(())
+            } else {
+                store.install(queue, bucket, p, Vec::new())
+            }
+        };
+        let out = match method.as_str() {
+            "put" => {
+                let (_, (queue, bucket, packed, placement)) =
+                    msg.unpack::<(String, (String, u32, serde_bytes::ByteBuf, Placement))>()?;
+                hold(&queue, bucket, placement)?;
+                let records = crate::cluster::queue::unpack(
+                    Bytes::from(packed.into_vec()),
+                    crate::cluster::node::QUEUE_MAX_PUT,
+                )?;
+                let (first, sync) = store.append(&queue, bucket, records)?;
+                synced(sync).await?;
+                encode(&first)
+            }
+            "get" => {
+                let (_, (queue, bucket, offset, limit, wait_ms)) =
+                    msg.unpack::<(String, (String, u32, u64, u32, u32))>()?;
+                hold(&queue, bucket, Placement::default())?;
+                let wait = Duration::from_millis(wait_ms.into());
+                let (records, next) = store
+                    .read_waiting(&queue, bucket, offset, limit as usize, wait)
+                    .await;
+                encode(&Got {
+                    count: records.len() as u32,
+                    packed: serde_bytes::ByteBuf::from(crate::cluster::queue::pack(&records)),
+                    next,
+                    offsets: Vec::new(),
+                })
+            }
+            "gget" => {
+                let (_, (queue, bucket, group, limit, wait_ms, vis_ms)) =
+                    msg.unpack::<(String, (String, u32, String, u32, u32, u32))>()?;
+                hold(&queue, bucket, Placement::default())?;
+                let got = store
+                    .group_get(
+                        &queue,
+                        bucket,
+                        &group,
+                        limit as usize,
+                        Duration::from_millis(vis_ms.into()),
+                        Duration::from_millis(wait_ms.into()),
+                    )
+                    .await?;
+                let records: Vec<Bytes> = got.iter().map(|g| g.1.clone()).collect();
+                encode(&Got {
+                    count: records.len() as u32,
+                    packed: serde_bytes::ByteBuf::from(crate::cluster::queue::pack(&records)),
+                    next: got.last().map_or(0, |g| g.0 + 1),
+                    offsets: got.iter().map(|g| g.0).collect(),
+                })
+            }
+            "gack" => {
+                let (_, (queue, bucket, group, offsets)) =
+                    msg.unpack::<(String, (String, u32, String, Vec<u64>))>()?;
+                hold(&queue, bucket, Placement::default())?;
+                encode(&store.group_ack(&queue, bucket, &group, &offsets)?.0)
+            }
+            other => {
+                return Err(PulsingError::Unsupported {
+                    operation: format!("{QUEUE_SERVICE}.{other} on a system that does not listen"),
+                })
+            }
+        }?;
+        Ok(Message::single(MSGPACK, out))
+    }
+
+    /// Store the records of `packed` (MessagePack each, packed: see
+    /// [`crate::cluster::queue::pack`]) in `bucket` of `queue` on its owner, kept as
+    /// `placement` says; the offset of the first.
+    #[doc(hidden)]
+    pub async fn queue_put(
+        &self,
+        queue: &str,
+        bucket: u32,
+        packed: Bytes,
+        placement: Placement,
+    ) -> Result<u64, PulsingError> {
+        self.queue_call(
+            "put",
+            (queue, bucket, serde_bytes::Bytes::new(&packed), placement),
+            Duration::ZERO,
+        )
+        .await
+    }
+
+    /// Up to `limit` records of `bucket` of `queue` from `offset`, from its owner (waiting up
+    /// to `wait` for one), packed, with their count and the offset after them.
+    #[doc(hidden)]
+    pub async fn queue_get(
+        &self,
+        queue: &str,
+        bucket: u32,
+        offset: u64,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<(Bytes, u32, u64), PulsingError> {
+        let limit = limit.min(crate::cluster::node::QUEUE_MAX_GET as usize) as u32;
+        let wait_ms = wait.as_millis().min(60_000) as u32;
+        let got: Got = self
+            .queue_call("get", (queue, bucket, offset, limit, wait_ms), wait)
+            .await?;
+        Ok((Bytes::from(got.packed.into_vec()), got.count, got.next))
+    }
+
+    /// Hand up to `limit` records of `bucket` of `queue` out to consumer `group` (waiting up
+    /// to `wait` for one), each invisible to the group's other readers for `visibility`:
+    /// packed, with their offsets.
+    #[doc(hidden)]
+    pub async fn queue_group_get(
+        &self,
+        queue: &str,
+        bucket: u32,
+        group: &str,
+        limit: usize,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<(Bytes, Vec<u64>), PulsingError> {
+        let limit = limit.min(crate::cluster::node::QUEUE_MAX_GET as usize) as u32;
+        let wait_ms = wait.as_millis().min(60_000) as u32;
+        let vis_ms = visibility.as_millis().clamp(1, 3_600_000) as u32;
+        let got: Got = self
+            .queue_call("gget", (queue, bucket, group, limit, wait_ms, vis_ms), wait)
+            .await?;
+        Ok((Bytes::from(got.packed.into_vec()), got.offsets))
+    }
+
+    /// Acknowledge `offsets` of `bucket` of `queue` for consumer `group`; the group's
+    /// committed offset in that bucket (every record before it acknowledged).
+    #[doc(hidden)]
+    pub async fn queue_group_ack(
+        &self,
+        queue: &str,
+        bucket: u32,
+        group: &str,
+        offsets: &[u64],
+    ) -> Result<u64, PulsingError> {
+        self.queue_call("gack", (queue, bucket, group, offsets), Duration::ZERO)
+            .await
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Bytes, PulsingError> {
+    rmp_serde::to_vec_named(v)
+        .map(Bytes::from)
+        .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
+}

@@ -1,0 +1,149 @@
+/**
+ * Consumer groups of a queue: readers that share the records of the queue's buckets. The
+ * group's place in each bucket is kept by the bucket's owner in the cluster, not by a reader:
+ * a record is handed to one member at a time, a restarted member resumes where its group
+ * committed, and a record not acknowledged within the visibility timeout is handed out again
+ * (at-least-once: process records so that a second delivery does no harm).
+ */
+import type { NativeSystem } from './native';
+import { errorFromJs } from './native';
+import { PulsingRuntimeError } from './errors';
+import { checkDuration } from './deadline';
+import { checkBucketIds, checkCount, config, unpack } from './packed';
+import type { QueueGetOptions, QueueGroupReadOptions } from './queue';
+
+/** How long a record handed out stays invisible to the group's other readers, unless set. */
+const DEFAULT_VISIBILITY_MS = 30_000;
+const MAX_VISIBILITY_MS = 3_600_000;
+/** How long `get({ wait: true })` waits unless `timeoutMs` says otherwise. */
+const DEFAULT_WAIT_MS = 30_000;
+/** Longest single wait of the core's. */
+const MAX_WAIT_MS = 60_000;
+
+/** A record handed to a group reader: pass it to `ack` once processed. */
+export interface GroupRecord<T = unknown> {
+  /** The record as written. */
+  value: T;
+  /** Its bucket. */
+  bucket: number;
+  /** Its offset in the bucket. */
+  offset: number;
+}
+
+/**
+ * A member of a consumer group (`queue.read(name, { group })`).
+ *
+ * @example
+ * ```ts
+ * const g = await pul.queue.read('jobs', { group: 'indexers', visibilityTimeoutMs: 10_000 });
+ * for await (const rec of g) {
+ *   await index(rec.value);
+ *   await g.ack([rec]);
+ * }
+ * ```
+ */
+export class QueueGroupReader implements AsyncIterable<GroupRecord> {
+  /** Handed to this reader and not acknowledged, per bucket (what `commit` acknowledges). */
+  private readonly unacked = new Map<number, Set<number>>();
+  private turn = 0;
+  private closed = false;
+
+  /** @internal */
+  constructor(private readonly core: NativeSystem, readonly name: string, readonly group: string, readonly bucketIds: number[], private readonly visibilityMs: number) {}
+
+  /**
+   * Up to `limit` records handed to this reader; with `wait`, waits for one (a new record,
+   * or one coming back after its visibility timeout).
+   */
+  async get(opts: QueueGetOptions = {}): Promise<GroupRecord[]> {
+    if (this.closed) throw new PulsingRuntimeError('Stopped', `the group reader ${this.group} of queue ${this.name} is closed`);
+    const limit = checkCount(opts.limit, 'limit', 100_000, 100);
+    if (opts.timeoutMs !== undefined) checkDuration(opts.timeoutMs, 'timeoutMs');
+    const buckets = this.bucketIds;
+    const out: GroupRecord[] = [];
+    for (let i = 0; i < buckets.length && out.length < limit; i++) {
+      out.push(...(await this.fetch(buckets[(this.turn + i) % buckets.length], limit - out.length, 0)));
+    }
+    this.turn = (this.turn + 1) % buckets.length;
+    if (out.length === 0 && opts.wait) {
+      const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_WAIT_MS);
+      for (let left = deadline - Date.now(); out.length === 0 && left > 0 && !this.closed; left = deadline - Date.now()) {
+        const slice = Math.min(left, buckets.length > 1 ? 50 : MAX_WAIT_MS);
+        out.push(...(await this.fetch(buckets[this.turn], limit, Math.ceil(slice))));
+        this.turn = (this.turn + 1) % buckets.length;
+      }
+    }
+    return out;
+  }
+
+  private async fetch(bucket: number, limit: number, waitMs: number): Promise<GroupRecord[]> {
+    const r = await this.core.queueGroupGet(this.name, bucket, this.group, limit, waitMs, this.visibilityMs);
+    if (!('packed' in r)) throw errorFromJs(r);
+    const values = unpack(r.packed, r.count);
+    let mine = this.unacked.get(bucket);
+    if (!mine) this.unacked.set(bucket, (mine = new Set()));
+    return values.map((value, i) => {
+      mine.add(r.offsets[i]);
+      return { value, bucket, offset: r.offsets[i] };
+    });
+  }
+
+  /**
+   * Acknowledge `records`: the group does not hand them out again, and its committed offset
+   * in each bucket (kept in the cluster) moves past every record acknowledged without a gap.
+   */
+  async ack(records: GroupRecord | GroupRecord[]): Promise<void> {
+    const list = Array.isArray(records) ? records : [records];
+    const byBucket = new Map<number, number[]>();
+    for (const r of list) {
+      if (typeof r !== 'object' || r === null || !Number.isInteger(r.bucket) || !Number.isInteger(r.offset)) {
+        throw config(`ack takes records returned by get, got ${JSON.stringify(r)}`);
+      }
+      let o = byBucket.get(r.bucket);
+      if (!o) byBucket.set(r.bucket, (o = []));
+      o.push(r.offset);
+    }
+    await Promise.all([...byBucket].map(([b, offsets]) => this.ackBucket(b, offsets)));
+  }
+
+  /** Acknowledge every record handed to this reader so far. */
+  async commit(): Promise<void> {
+    await Promise.all([...this.unacked].filter(([, o]) => o.size > 0).map(([b, o]) => this.ackBucket(b, [...o])));
+  }
+
+  private async ackBucket(bucket: number, offsets: number[]): Promise<void> {
+    for (let i = 0; i < offsets.length; i += 100_000) {
+      const chunk = offsets.slice(i, i + 100_000);
+      const r = await this.core.queueGroupAck(this.name, bucket, this.group, chunk);
+      if (typeof r !== 'number') throw errorFromJs(r);
+      const mine = this.unacked.get(bucket);
+      for (const o of chunk) mine?.delete(o);
+    }
+  }
+
+  /** Every record handed to this reader, waiting for more, until `close()`. */
+  async *[Symbol.asyncIterator](): AsyncIterator<GroupRecord> {
+    while (!this.closed) {
+      for (const rec of await this.get({ limit: 100, wait: true, timeoutMs: 1000 })) yield rec;
+    }
+  }
+
+  /** Stop reading: a `for await` over it ends. Records not acknowledged come back to the group. */
+  close(): void {
+    this.closed = true;
+  }
+}
+
+/** @internal */
+export function groupReader(core: NativeSystem, name: string, numBuckets: number, opts: QueueGroupReadOptions): QueueGroupReader {
+  if (typeof opts.group !== 'string' || opts.group === '' || Buffer.byteLength(opts.group) > 1024) {
+    throw config(`queue ${name}: group must be a string of 1 to 1024 bytes, got ${JSON.stringify(opts.group)}`);
+  }
+  for (const k of ['rank', 'worldSize'] as const) {
+    if (k in opts) throw config(`queue ${name}: a group shares every bucket among its readers: ${k} does not apply (use bucketIds to narrow)`);
+  }
+  const vis = opts.visibilityTimeoutMs ?? DEFAULT_VISIBILITY_MS;
+  if (!Number.isInteger(vis) || vis < 1 || vis > MAX_VISIBILITY_MS) throw config(`visibilityTimeoutMs must be a whole number from 1 to ${MAX_VISIBILITY_MS}, got ${String(vis)}`);
+  const buckets = opts.bucketIds === undefined ? Array.from({ length: numBuckets }, (_, b) => b) : checkBucketIds(opts.bucketIds, numBuckets);
+  return new QueueGroupReader(core, name, opts.group, buckets, vis);
+}
