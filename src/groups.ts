@@ -8,17 +8,12 @@
 import type { NativeSystem } from './native';
 import { errorFromJs } from './native';
 import { PulsingRuntimeError } from './errors';
-import { checkDuration } from './deadline';
-import { checkBucketIds, checkCount, config, unpack } from './packed';
+import { checkBucketIds, config, takeTurns, unpack, type Turns } from './packed';
 import type { QueueGetOptions, QueueGroupReadOptions } from './queue';
 
 /** How long a record handed out stays invisible to the group's other readers, unless set. */
 const DEFAULT_VISIBILITY_MS = 30_000;
 const MAX_VISIBILITY_MS = 3_600_000;
-/** How long `get({ wait: true })` waits unless `timeoutMs` says otherwise. */
-const DEFAULT_WAIT_MS = 30_000;
-/** Longest single wait of the core's. */
-const MAX_WAIT_MS = 60_000;
 
 /** A record handed to a group reader: pass it to `ack` once processed. */
 export interface GroupRecord<T = unknown> {
@@ -45,8 +40,7 @@ export interface GroupRecord<T = unknown> {
 export class QueueGroupReader implements AsyncIterable<GroupRecord> {
   /** Handed to this reader and not acknowledged, per bucket (what `commit` acknowledges). */
   private readonly unacked = new Map<number, Set<number>>();
-  private turn = 0;
-  private closed = false;
+  private readonly turns: Turns = { turn: 0, closed: false };
 
   /** @internal */
   constructor(private readonly core: NativeSystem, readonly name: string, readonly group: string, readonly bucketIds: number[], private readonly visibilityMs: number) {}
@@ -56,24 +50,8 @@ export class QueueGroupReader implements AsyncIterable<GroupRecord> {
    * or one coming back after its visibility timeout).
    */
   async get(opts: QueueGetOptions = {}): Promise<GroupRecord[]> {
-    if (this.closed) throw new PulsingRuntimeError('Stopped', `the group reader ${this.group} of queue ${this.name} is closed`);
-    const limit = checkCount(opts.limit, 'limit', 100_000, 100);
-    if (opts.timeoutMs !== undefined) checkDuration(opts.timeoutMs, 'timeoutMs');
-    const buckets = this.bucketIds;
-    const out: GroupRecord[] = [];
-    for (let i = 0; i < buckets.length && out.length < limit; i++) {
-      out.push(...(await this.fetch(buckets[(this.turn + i) % buckets.length], limit - out.length, 0)));
-    }
-    this.turn = (this.turn + 1) % buckets.length;
-    if (out.length === 0 && opts.wait) {
-      const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_WAIT_MS);
-      for (let left = deadline - Date.now(); out.length === 0 && left > 0 && !this.closed; left = deadline - Date.now()) {
-        const slice = Math.min(left, buckets.length > 1 ? 50 : MAX_WAIT_MS);
-        out.push(...(await this.fetch(buckets[this.turn], limit, Math.ceil(slice))));
-        this.turn = (this.turn + 1) % buckets.length;
-      }
-    }
-    return out;
+    if (this.turns.closed) throw new PulsingRuntimeError('Stopped', `the group reader ${this.group} of queue ${this.name} is closed`);
+    return takeTurns(this.bucketIds, this.turns, opts, (b, limit, waitMs) => this.fetch(b, limit, waitMs));
   }
 
   private async fetch(bucket: number, limit: number, waitMs: number): Promise<GroupRecord[]> {
@@ -123,14 +101,14 @@ export class QueueGroupReader implements AsyncIterable<GroupRecord> {
 
   /** Every record handed to this reader, waiting for more, until `close()`. */
   async *[Symbol.asyncIterator](): AsyncIterator<GroupRecord> {
-    while (!this.closed) {
+    while (!this.turns.closed) {
       for (const rec of await this.get({ limit: 100, wait: true, timeoutMs: 1000 })) yield rec;
     }
   }
 
   /** Stop reading: a `for await` over it ends. Records not acknowledged come back to the group. */
   close(): void {
-    this.closed = true;
+    this.turns.closed = true;
   }
 }
 

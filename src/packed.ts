@@ -3,6 +3,7 @@
  * @internal
  */
 import { decode } from './codec';
+import { checkDuration } from './deadline';
 import { PulsingRuntimeError } from './errors';
 
 /** A `Config` error. */
@@ -50,6 +51,44 @@ export function unpack(packed: Buffer, count: number): unknown[] {
     const len = packed.readUInt32LE(at);
     out[i] = decode(packed.subarray(at + 4, at + 4 + len));
     at += 4 + len;
+  }
+  return out;
+}
+
+/** How long `get({ wait: true })` waits for a record unless `timeoutMs` says otherwise. */
+const DEFAULT_WAIT_MS = 30_000;
+/** One wait of the core's at most; longer waits ask again. */
+const MAX_WAIT_MS = 60_000;
+
+/** What a reader of several buckets keeps between gets. */
+export interface Turns {
+  /** The bucket the next get starts with (buckets take turns). */
+  turn: number;
+  /** Whether the reader is closed (a wait ends early). */
+  closed: boolean;
+}
+
+/**
+ * One `get` over `buckets`: up to `limit` from each in turn, starting at `state.turn`; when
+ * none has any and `wait` is set, waits on one bucket at a time until one has or the
+ * deadline passes. `fetch(bucket, limit, waitMs)` reads one bucket.
+ */
+export async function takeTurns<T>(buckets: number[], state: Turns, opts: { limit?: number; wait?: boolean; timeoutMs?: number }, fetch: (bucket: number, limit: number, waitMs: number) => Promise<T[]>): Promise<T[]> {
+  const limit = checkCount(opts.limit, 'limit', 100_000, 100);
+  if (opts.timeoutMs !== undefined) checkDuration(opts.timeoutMs, 'timeoutMs');
+  const out: T[] = [];
+  for (let i = 0; i < buckets.length && out.length < limit; i++) {
+    out.push(...(await fetch(buckets[(state.turn + i) % buckets.length], limit - out.length, 0)));
+  }
+  state.turn = (state.turn + 1) % buckets.length;
+  if (out.length === 0 && opts.wait) {
+    const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_WAIT_MS);
+    for (let left = deadline - Date.now(); out.length === 0 && left > 0 && !state.closed; left = deadline - Date.now()) {
+      // With several buckets, short waits in turn, so a record in any of them is seen soon.
+      const slice = Math.min(left, buckets.length > 1 ? 50 : MAX_WAIT_MS);
+      out.push(...(await fetch(buckets[state.turn], limit, Math.ceil(slice))));
+      state.turn = (state.turn + 1) % buckets.length;
+    }
   }
   return out;
 }

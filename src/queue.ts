@@ -9,21 +9,16 @@
 import type { NativeSystem } from './native';
 import { errorFromJs } from './native';
 import { encode } from './codec';
-import { checkBucketIds, checkCount, config, pack, unpack } from './packed';
+import { checkBucketIds, checkCount, config, pack, takeTurns, unpack, type Turns } from './packed';
 import { PulsingRuntimeError, PulsingUnsupportedError } from './errors';
-import { checkDuration } from './deadline';
 import { type QueueGroupReader, groupReader } from './groups';
 
 /** Buckets of a queue unless set. */
 export const DEFAULT_NUM_BUCKETS = 4;
 /** Records buffered per bucket before a send, unless set. */
 export const DEFAULT_BATCH_SIZE = 100;
-/** How long `get({ wait: true })` waits for a record unless `timeoutMs` says otherwise. */
-const DEFAULT_WAIT_MS = 30_000;
 /** Batches one writer has on the way at most; `put` waits beyond (backpressure). */
 const MAX_IN_FLIGHT = 64;
-/** One wait of the core's at most; longer waits ask again. */
-const MAX_WAIT_MS = 60_000;
 
 /** Options of `queue.write`. */
 export interface QueueWriteOptions {
@@ -190,8 +185,7 @@ export class QueueWriter {
 /** Reads some buckets of a queue, each from where it left off. */
 export class QueueReader implements AsyncIterable<unknown> {
   private readonly offsets: Map<number, number>;
-  private turn = 0;
-  private closed = false;
+  private readonly turns: Turns = { turn: 0, closed: false };
 
   /** @internal */
   constructor(private readonly core: NativeSystem, readonly name: string, buckets: number[]) {
@@ -212,25 +206,8 @@ export class QueueReader implements AsyncIterable<unknown> {
    * ```
    */
   async get(opts: QueueGetOptions = {}): Promise<unknown[]> {
-    if (this.closed) throw new PulsingRuntimeError('Stopped', `the reader of queue ${this.name} is closed`);
-    const limit = checkCount(opts.limit, 'limit', 100_000, 100);
-    if (opts.timeoutMs !== undefined) checkDuration(opts.timeoutMs, 'timeoutMs');
-    const buckets = this.bucketIds;
-    const out: unknown[] = [];
-    for (let i = 0; i < buckets.length && out.length < limit; i++) {
-      out.push(...(await this.read(buckets[(this.turn + i) % buckets.length], limit - out.length, 0)));
-    }
-    this.turn = (this.turn + 1) % buckets.length;
-    if (out.length === 0 && opts.wait) {
-      // Wait on one bucket at a time, in turn, until the deadline.
-      const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_WAIT_MS);
-      for (let left = deadline - Date.now(); out.length === 0 && left > 0 && !this.closed; left = deadline - Date.now()) {
-        const slice = Math.min(left, buckets.length > 1 ? 50 : MAX_WAIT_MS);
-        out.push(...(await this.read(buckets[this.turn], limit, Math.ceil(slice))));
-        this.turn = (this.turn + 1) % buckets.length;
-      }
-    }
-    return out;
+    if (this.turns.closed) throw new PulsingRuntimeError('Stopped', `the reader of queue ${this.name} is closed`);
+    return takeTurns(this.bucketIds, this.turns, opts, (b, limit, waitMs) => this.read(b, limit, waitMs));
   }
 
   private async read(bucket: number, limit: number, waitMs: number): Promise<unknown[]> {
@@ -242,14 +219,14 @@ export class QueueReader implements AsyncIterable<unknown> {
 
   /** Every record, waiting for more, until `close()`. */
   async *[Symbol.asyncIterator](): AsyncIterator<unknown> {
-    while (!this.closed) {
+    while (!this.turns.closed) {
       for (const rec of await this.get({ limit: 100, wait: true, timeoutMs: 1000 })) yield rec;
     }
   }
 
   /** Stop reading: a `for await` over it ends. */
   close(): void {
-    this.closed = true;
+    this.turns.closed = true;
   }
 }
 

@@ -50,6 +50,13 @@ fn bincode_decode_config() -> bincode::config::Configuration<
     bincode::config::standard().with_limit::<{ 256 * 1024 * 1024 }>()
 }
 
+/// A serde value as MessagePack with field names (what the node's own services answer).
+pub(crate) fn to_msgpack<T: Serialize>(value: &T) -> Result<Bytes, PulsingError> {
+    rmp_serde::to_vec_named(value)
+        .map(Bytes::from)
+        .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
+}
+
 impl Message {
     /// Encode a serde value with bincode; the type tag is the value's type name.
     pub fn pack<T: Serialize>(value: &T) -> anyhow::Result<Message> {

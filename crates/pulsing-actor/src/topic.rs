@@ -294,9 +294,8 @@ impl Topics {
         value: &T,
         mode: PublishMode,
     ) -> Result<Published, PulsingError> {
-        let bytes = rmp_serde::to_vec_named(value)
-            .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))?;
-        self.publish(topic, Bytes::from(bytes), mode).await
+        let bytes = crate::message::to_msgpack(value)?;
+        self.publish(topic, bytes, mode).await
     }
 }
 

@@ -7,6 +7,7 @@
 //! the members agree the owner is gone, the next owner (the replica, with `replicas: 2`)
 //! answers. A put tried again may be stored twice (at-least-once).
 
+use crate::message::to_msgpack;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -104,7 +105,7 @@ impl ActorSystem {
                 )?;
                 let (first, sync) = store.append(&queue, bucket, records)?;
                 synced(sync).await?;
-                encode(&first)
+                to_msgpack(&first)
             }
             "get" => {
                 let (_, (queue, bucket, offset, limit, wait_ms)) =
@@ -114,12 +115,7 @@ impl ActorSystem {
                 let (records, next) = store
                     .read_waiting(&queue, bucket, offset, limit as usize, wait)
                     .await;
-                encode(&Got {
-                    count: records.len() as u32,
-                    packed: serde_bytes::ByteBuf::from(crate::cluster::queue::pack(&records)),
-                    next,
-                    offsets: Vec::new(),
-                })
+                to_msgpack(&Got::of(&records, next, Vec::new()))
             }
             "gget" => {
                 let (_, (queue, bucket, group, limit, wait_ms, vis_ms)) =
@@ -135,19 +131,13 @@ impl ActorSystem {
                         Duration::from_millis(wait_ms.into()),
                     )
                     .await?;
-                let records: Vec<Bytes> = got.iter().map(|g| g.1.clone()).collect();
-                encode(&Got {
-                    count: records.len() as u32,
-                    packed: serde_bytes::ByteBuf::from(crate::cluster::queue::pack(&records)),
-                    next: got.last().map_or(0, |g| g.0 + 1),
-                    offsets: got.iter().map(|g| g.0).collect(),
-                })
+                to_msgpack(&Got::handed_out(&got))
             }
             "gack" => {
                 let (_, (queue, bucket, group, offsets)) =
                     msg.unpack::<(String, (String, u32, String, Vec<u64>))>()?;
                 hold(&queue, bucket, Placement::default())?;
-                encode(&store.group_ack(&queue, bucket, &group, &offsets)?.0)
+                to_msgpack(&store.group_ack(&queue, bucket, &group, &offsets)?.0)
             }
             other => {
                 return Err(PulsingError::Unsupported {
@@ -231,10 +221,4 @@ impl ActorSystem {
         self.queue_call("gack", (queue, bucket, group, offsets), Duration::ZERO)
             .await
     }
-}
-
-fn encode<T: Serialize>(v: &T) -> Result<Bytes, PulsingError> {
-    rmp_serde::to_vec_named(v)
-        .map(Bytes::from)
-        .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{packed, WriteOptions};
 use crate::cluster::queue::bucket;
 use crate::cluster::queue::store::Placement;
-use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::error::PulsingError;
 use crate::system::ActorSystem;
 
 /// Writes records to a queue, batched per bucket.
@@ -24,13 +24,12 @@ pub struct QueueWriter {
 impl QueueWriter {
     /// Buffer `record`, whose bucket column has the value `key`; a full batch is sent now.
     pub async fn put<T: Serialize>(&self, key: &str, record: &T) -> Result<(), PulsingError> {
-        let bytes = rmp_serde::to_vec_named(record)
-            .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))?;
+        let bytes = crate::message::to_msgpack(record)?;
         let b = bucket::bucket_of(key, self.opts.num_buckets);
         let full = {
             let mut pending = self.pending.lock();
             let batch = pending.entry(b).or_default();
-            batch.push(Bytes::from(bytes));
+            batch.push(bytes);
             (batch.len() >= self.opts.batch_size).then(|| std::mem::take(batch))
         };
         match full {

@@ -3,6 +3,7 @@
 //! members, so a client can refresh its gateways), and requests addressed to an actor on a
 //! named node (`Target::Remote`), relayed there.
 
+use crate::message::to_msgpack;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -60,7 +61,7 @@ impl Node {
 
     fn gateway_call(&self, method: &str, args: &[String]) -> Result<Bytes, PulsingError> {
         match (method, args) {
-            ("resolve", [name]) => encode(&self.resolve_for_client(name)?),
+            ("resolve", [name]) => to_msgpack(&self.resolve_for_client(name)?),
             ("members", []) => {
                 let members: Vec<GatewayMember> = self
                     .members()
@@ -75,7 +76,7 @@ impl Node {
                         .into(),
                     })
                     .collect();
-                encode(&members)
+                to_msgpack(&members)
             }
             _ => Err(PulsingError::Unsupported {
                 operation: format!(
@@ -128,13 +129,6 @@ impl Node {
             )),
         }
     }
-}
-
-/// MessagePack with field names: plain objects in TypeScript, structs in Rust.
-fn encode<T: Serialize>(v: &T) -> Result<Bytes, PulsingError> {
-    rmp_serde::to_vec_named(v)
-        .map(Bytes::from)
-        .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
 }
 
 /// The answer to request `req` of a service this node serves itself: the MessagePack reply,

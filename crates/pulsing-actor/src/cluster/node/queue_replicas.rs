@@ -22,12 +22,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::queues::{bad, call, encode, SERVICE};
+use super::queues::{bad, call, SERVICE};
 use super::Node;
 use crate::cluster::queue::store::{synced, Placement};
 use crate::cluster::queue::{pack, unpack};
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::id::NodeId;
+use crate::message::to_msgpack;
 use crate::message::Message;
 use crate::transport::frame::Target;
 
@@ -61,7 +62,7 @@ impl Node {
             .queues
             .replicate(&queue, bucket, from, records, origin, placement, &committed)?;
         synced(sync).await?;
-        encode(&len)
+        to_msgpack(&len)
     }
 
     /// The node keeping the replica of `bucket` of `queue` for this owner: the best-ranked

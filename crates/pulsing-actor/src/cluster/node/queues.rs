@@ -26,6 +26,7 @@
 //! name limit, at most `MAX_PUT` records per put, `limit`, `waitMs` and `visibilityMs` within
 //! their bounds.
 
+use crate::message::to_msgpack;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +68,25 @@ pub struct Got {
     /// For a group, the offset of each record (to acknowledge it by).
     #[serde(default)]
     pub offsets: Vec<u64>,
+}
+
+impl Got {
+    /// The answer to a group's get: the records handed out, with their offsets.
+    pub fn handed_out(got: &[(u64, Bytes)]) -> Got {
+        let records: Vec<Bytes> = got.iter().map(|g| g.1.clone()).collect();
+        let next = got.last().map_or(0, |g| g.0 + 1);
+        Got::of(&records, next, got.iter().map(|g| g.0).collect())
+    }
+
+    /// The answer carrying `records` (at `offsets`, for a group), the next offset `next`.
+    pub fn of(records: &[Bytes], next: u64, offsets: Vec<u64>) -> Got {
+        Got {
+            packed: serde_bytes::ByteBuf::from(pack(records)),
+            count: records.len() as u32,
+            next,
+            offsets,
+        }
+    }
 }
 
 type PutArgs = (String, u32, serde_bytes::ByteBuf, Placement);
@@ -148,7 +168,7 @@ impl Node {
                     return self.forward_queue(owner, fwd, Duration::ZERO).await;
                 }
                 let records = unpack(Bytes::from(packed.into_vec()), MAX_PUT)?;
-                encode(
+                to_msgpack(
                     &self
                         .queue_put_here(&queue, bucket, placement, records)
                         .await?,
@@ -167,12 +187,7 @@ impl Node {
                 let (records, next) = self
                     .queue_get_here(&queue, bucket, offset, limit as usize, wait)
                     .await?;
-                encode(&Got {
-                    packed: serde_bytes::ByteBuf::from(pack(&records)),
-                    count: records.len() as u32,
-                    next,
-                    offsets: Vec::new(),
-                })
+                to_msgpack(&Got::of(&records, next, Vec::new()))
             }
             "gget" | "gread" => {
                 let (_, (queue, bucket, group, limit, wait_ms, vis_ms)) =
@@ -194,13 +209,7 @@ impl Node {
                 let got = self
                     .queue_group_get_here(&queue, bucket, &group, limit as usize, visibility, wait)
                     .await?;
-                let records: Vec<Bytes> = got.iter().map(|g| g.1.clone()).collect();
-                encode(&Got {
-                    packed: serde_bytes::ByteBuf::from(pack(&records)),
-                    count: records.len() as u32,
-                    next: got.last().map_or(0, |g| g.0 + 1),
-                    offsets: got.iter().map(|g| g.0).collect(),
-                })
+                to_msgpack(&Got::handed_out(&got))
             }
             "gack" | "gstore" => {
                 let (_, (queue, bucket, group, offsets)) =
@@ -218,7 +227,7 @@ impl Node {
                     let fwd = call("gstore", (&queue, bucket, &group, &offsets))?;
                     return self.forward_queue(owner, fwd, Duration::ZERO).await;
                 }
-                encode(
+                to_msgpack(
                     &self
                         .queue_group_ack_here(&queue, bucket, &group, &offsets)
                         .await?,
@@ -231,7 +240,7 @@ impl Node {
                 let placement = snap.placement;
                 self.hold_bucket(&queue, bucket, placement).await?;
                 self.queues.install(&queue, bucket, placement, vec![snap])?;
-                encode(&())
+                to_msgpack(&())
             }
             "take" => {
                 let (_, (queue, bucket)) = msg.unpack::<(String, (String, u32))>()?;
@@ -239,12 +248,12 @@ impl Node {
                 if let Some(s) = &snap {
                     tracing::debug!(%queue, bucket, n = s.records.len(), "handing a bucket over");
                 }
-                encode(&snap)
+                to_msgpack(&snap)
             }
             "release" => {
                 let (_, (queue, bucket)) = msg.unpack::<(String, (String, u32))>()?;
                 self.queues.release(&queue, bucket);
-                encode(&())
+                to_msgpack(&())
             }
             "replicate" => self.serve_replicate(msg).await,
             other => Err(PulsingError::Unsupported {
@@ -442,10 +451,4 @@ fn check_get(limit: u32, wait_ms: u32) -> Result<Duration, PulsingError> {
         )));
     }
     Ok(Duration::from_millis(wait_ms.into()))
-}
-
-pub(super) fn encode<T: Serialize>(v: &T) -> Result<Bytes, PulsingError> {
-    rmp_serde::to_vec_named(v)
-        .map(Bytes::from)
-        .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
 }

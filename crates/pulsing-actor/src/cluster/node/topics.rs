@@ -9,6 +9,7 @@
 //! - `deliver(topic, message)` answers `{ delivered, failed }` for this node's subscribers;
 //!   sent as a tell, it answers nothing.
 
+use crate::message::to_msgpack;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::Node;
-use crate::error::{PulsingError, RuntimeErrorKind};
+use crate::error::PulsingError;
 use crate::message::Message;
 use crate::protocol::MSGPACK;
 use crate::transport::conn::ConnHandle;
@@ -129,7 +130,7 @@ impl Node {
             }
             return;
         };
-        let answer = got.and_then(|d| encode(&d));
+        let answer = got.and_then(|d| to_msgpack(&d));
         let frame = super::gateway::answer_frame(req, answer);
         self.send_on(c.id, frame);
     }
@@ -158,16 +159,10 @@ impl Node {
                     .local
                     .topic_publish(topic, Bytes::from(m.into_vec()), mode)
                     .await
-                    .and_then(|counted| encode(&counted)),
+                    .and_then(|counted| to_msgpack(&counted)),
                 Err(e) => Err(e),
             };
             this.send_on(conn, super::gateway::answer_frame(req, answer));
         });
     }
-}
-
-fn encode<T: serde::Serialize>(v: &T) -> Result<Bytes, PulsingError> {
-    rmp_serde::to_vec_named(v)
-        .map(Bytes::from)
-        .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))
 }

@@ -88,8 +88,7 @@ impl Disk {
     pub fn write_meta(&self, queue: &str, bucket: u32, meta: &Meta) -> Result<(), PulsingError> {
         let path = self.meta_path(queue, bucket);
         let tmp = path.with_extension("meta.tmp");
-        let bytes = rmp_serde::to_vec_named(meta)
-            .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))?;
+        let bytes = crate::message::to_msgpack(meta)?;
         (|| {
             std::fs::create_dir_all(self.dir(queue))?;
             let f = File::create(&tmp)?;
