@@ -49,6 +49,8 @@ describe('codec', () => {
     expect(() => pul.encode({ a: { b: [1, () => 1] } })).toThrow(/function at a\.b\[1\]/);
     expect(() => pul.encode({ s: Symbol('x') })).toThrow(/symbol at s/);
     expect(() => pul.encode(() => 1)).toThrow(/function at the value itself/);
+    expect(() => pul.encode({ m: new Map([['k', { deep: [0, () => 1] }]]) })).toThrow(/function at m\.get\(0\)\.deep\[1\]/);
+    expect(() => pul.encode([new Set([1, Symbol('y')])])).toThrow(/symbol at \[0\]<item 1>/);
     const cyc: Record<string, unknown> = {};
     cyc.self = cyc;
     expect(() => pul.encode(cyc)).toThrow(/cyclic value at self/);

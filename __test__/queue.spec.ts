@@ -20,6 +20,7 @@ describe('queues', () => {
     expect(fnv1a32('')).toBe(0x811c9dc5);
     expect(fnv1a32('a')).toBe(0xe40c292c);
     expect(fnv1a32('foobar')).toBe(0xbf9cf968);
+    expect(fnv1a32('é-ü')).toBe(0x73909e7b); // UTF-8 bytes, as the core hashes them
     expect(bucketOf('u1', 4)).toBe(fnv1a32('u1') % 4);
     expect(bucketOf(42, 4)).toBe(fnv1a32('42') % 4);
   });

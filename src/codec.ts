@@ -89,15 +89,42 @@ const packr = new Packr({
   int64AsType: 'bigint',
 });
 
-function describe(path: string): string {
-  return path === '' ? 'the value itself' : path;
+/**
+ * Where in a value the walk is: object keys (strings), array indices (numbers), and Map/Set
+ * positions (strings starting with `\0`, already spelled). Kept as a stack and spelled only
+ * for an error, so a walk allocates no path strings.
+ */
+type Path = (string | number)[];
+
+function describe(path: Path): string {
+  if (path.length === 0) return 'the value itself';
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (seg.startsWith('\0')) out += seg.slice(1);
+    else out += out === '' ? seg : `.${seg}`;
+  }
+  return out;
+}
+
+/** Walk `v` under `seg` of `path`. */
+function under(v: unknown, path: Path, seg: string | number, seen: object[], oob: OutOfBandSink | null): unknown {
+  // Primitives need no walk (and no path).
+  const t = typeof v;
+  if (t !== 'object' && t !== 'function' && t !== 'symbol') return v;
+  path.push(seg);
+  try {
+    return prepare(v, path, seen, oob);
+  } finally {
+    path.pop();
+  }
 }
 
 /**
  * Walk `value`, refuse functions and symbols (naming the path), turn Maps into tagged maps.
  * Returns the value unchanged when nothing needs tagging (no copy on the common path).
  */
-function prepare(value: unknown, path: string, seen: Set<object>, oob: OutOfBandSink | null = null): unknown {
+function prepare(value: unknown, path: Path, seen: object[], oob: OutOfBandSink | null = null): unknown {
   switch (typeof value) {
     case 'function':
       throw new PulsingRuntimeError('Serialization', `cannot send a function at ${describe(path)}`);
@@ -125,16 +152,17 @@ function prepare(value: unknown, path: string, seen: Set<object>, oob: OutOfBand
     const forced = oob ? { list: oob.list, threshold: settings.mode === 'off' ? Infinity : 0 } : null;
     return prepare({ dtype: d.dtype, shape: d.shape, strides: d.strides, buffers: d.buffers }, path, seen, forced);
   }
-  if (seen.has(value)) {
+  // The objects above this one: values nest shallowly, so a scan beats a Set.
+  if (seen.includes(value)) {
     throw new PulsingRuntimeError('Serialization', `cannot send a cyclic value at ${describe(path)}`);
   }
-  seen.add(value);
+  seen.push(value);
   try {
     if (value instanceof Map) {
       const entries: [unknown, unknown][] = [];
       let i = 0;
       for (const [k, v] of value) {
-        entries.push([prepare(k, `${path}<key ${i}>`, seen, oob), prepare(v, `${path}.get(${i})`, seen, oob)]);
+        entries.push([under(k, path, `\0<key ${i}>`, seen, oob), under(v, path, `\0.get(${i})`, seen, oob)]);
         i++;
       }
       return new TaggedMap(entries);
@@ -144,7 +172,7 @@ function prepare(value: unknown, path: string, seen: Set<object>, oob: OutOfBand
       const items: unknown[] = [];
       let i = 0;
       for (const v of value) {
-        const p = prepare(v, `${path}<item ${i++}>`, seen, oob);
+        const p = under(v, path, `\0<item ${i++}>`, seen, oob);
         changed ||= p !== v;
         items.push(p);
       }
@@ -154,15 +182,16 @@ function prepare(value: unknown, path: string, seen: Set<object>, oob: OutOfBand
     if (Array.isArray(value)) {
       let out: unknown[] | undefined;
       for (let i = 0; i < value.length; i++) {
-        const p = prepare(value[i], `${path}[${i}]`, seen, oob);
+        const p = under(value[i], path, i, seen, oob);
         if (p !== value[i]) (out ??= value.slice())[i] = p;
       }
       return out ?? value;
     }
     let out: Record<string, unknown> | undefined;
-    for (const key of Object.keys(value)) {
+    for (const key in value) {
+      if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
       const v = (value as Record<string, unknown>)[key];
-      const p = prepare(v, path === '' ? key : `${path}.${key}`, seen, oob);
+      const p = under(v, path, key, seen, oob);
       if (p !== v) (out ??= { ...(value as Record<string, unknown>) })[key] = p;
     }
     for (const s of Object.getOwnPropertySymbols(value)) {
@@ -172,13 +201,13 @@ function prepare(value: unknown, path: string, seen: Set<object>, oob: OutOfBand
     }
     return out ?? value;
   } finally {
-    seen.delete(value);
+    seen.pop();
   }
 }
 
 /** Encode a value to MessagePack bytes. Throws `PulsingRuntimeError('Serialization')`. */
 export function encode(value: unknown): Buffer {
-  const prepared = prepare(value, '', new Set());
+  const prepared = prepare(value, [], []);
   try {
     return packr.pack(prepared);
   } catch (e) {
@@ -210,7 +239,7 @@ export interface Parts { body: Buffer; attachments: Buffer[] }
  */
 export function encodeParts(value: unknown): Parts {
   const sink: OutOfBandSink = { list: [], threshold: settings.threshold };
-  const prepared = prepare(value, '', new Set(), sink);
+  const prepared = prepare(value, [], [], sink);
   try {
     return { body: packr.pack(prepared), attachments: sink.list };
   } catch (e) {
