@@ -70,6 +70,10 @@ describe('lifecycle', () => {
         const sys = await pul.init();
         const R = pul.remote(class Echo { hi(x) { return x; } });
         const e = await R.spawn({ name: 'e' });
+        // A started topic reader holds the process too, until the shutdown ends it.
+        const tr = await pul.topic.read('t');
+        tr.onMessage(() => {});
+        await tr.start();
         console.log('ready', await e.hi(1));
         if (process.argv[1] === 'shutdown') await pul.shutdown();
       })();`;

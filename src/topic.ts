@@ -79,35 +79,50 @@ export class TopicReader implements AsyncIterable<unknown> {
 
   /**
    * Start receiving: messages published from now on reach the handlers. A started reader
-   * keeps the process alive until `stop()`.
+   * keeps the process alive until `stop()` (or its system's shutdown, which ends it).
    */
   async start(): Promise<void> {
     if (this.sub) return;
     const sub = this.subscribe();
     this.running = (async () => {
-      for (let batch = await sub.next(256); batch; batch = await sub.next(256)) {
-        for (const b of batch) {
-          const msg = decode(b);
-          for (const h of this.handlers) {
-            try {
-              await h(msg);
-            } catch (e) {
-              process.emitWarning(`pulsing: a handler of topic ${this.name} failed: ${(e as Error)?.message ?? e}`, { code: 'PULSING_TOPIC_HANDLER' });
-            }
+      try {
+        await this.pump(sub);
+      } finally {
+        // Ended by stop(), or by the system's shutdown: the process is free to exit.
+        if (this.sub === sub) this.release();
+      }
+    })();
+  }
+
+  /** Hand each message to the handlers, in turn, until the subscription ends. */
+  private async pump(sub: NativeSubscription): Promise<void> {
+    for (let batch = await sub.next(256); batch; batch = await sub.next(256)) {
+      for (const b of batch) {
+        const msg = decode(b);
+        for (const h of this.handlers) {
+          try {
+            await h(msg);
+          } catch (e) {
+            process.emitWarning(`pulsing: a handler of topic ${this.name} failed: ${(e as Error)?.message ?? e}`, { code: 'PULSING_TOPIC_HANDLER' });
           }
         }
       }
-    })();
+    }
+  }
+
+  private release(): void {
+    this.sub = null;
+    clearInterval(this.keepAlive);
+    this.keepAlive = undefined;
   }
 
   /** Stop receiving (unsubscribe); resolves once the handlers are done. Idempotent. */
   async stop(): Promise<void> {
     const sub = this.sub;
-    if (!sub) return;
-    this.sub = null;
-    sub.close();
-    clearInterval(this.keepAlive);
-    this.keepAlive = undefined;
+    if (sub) {
+      this.release();
+      sub.close();
+    }
     await this.running;
     this.running = null;
   }

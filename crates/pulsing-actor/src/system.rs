@@ -574,6 +574,8 @@ impl ActorSystem {
         }
         // Another system (this node restarted in the same process) may use the directory.
         self.inner.queues.close();
+        // Subscriptions end, so nothing waits on them (a started TS reader lets go).
+        self.inner.subscribers.close_all();
         Ok(())
     }
 

@@ -315,7 +315,8 @@ impl Subscription {
         self.rx.recv().await.map(|b| Message::single(MSGPACK, b))
     }
 
-    /// The next messages as they were published, up to `max`, waiting for the first.
+    /// The next messages as they were published, up to `max`, waiting for the first; none
+    /// once the subscription ended (the system shut down).
     #[doc(hidden)]
     pub async fn recv_many(&mut self, max: usize) -> Vec<Bytes> {
         let mut out = Vec::new();

@@ -42,7 +42,8 @@ impl NativeSubscription {
         }
         let sub = guard.as_mut()?;
         let got = tokio::select! {
-            got = sub.recv_many(max as usize) => Some(got),
+            // Empty only once the subscription ended (the system shut down).
+            got = sub.recv_many(max as usize) => Some(got).filter(|g| !g.is_empty()),
             _ = self.wake.notified() => None,
         };
         if self.closed.load(Ordering::SeqCst) {

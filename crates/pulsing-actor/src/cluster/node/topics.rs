@@ -50,6 +50,8 @@ struct Sub {
 pub struct Subscribers {
     by_topic: Mutex<HashMap<String, Vec<Sub>>>,
     next: AtomicU64,
+    /// The system shut down: subscriptions end, new ones end at once.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Subscribers {
@@ -59,9 +61,20 @@ impl Subscribers {
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let mut m = self.by_topic.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return (id, rx, false); // its sender is gone: it ends at once
+        }
         let subs = m.entry(topic.to_string()).or_default();
         subs.push(Sub { id, tx });
         (id, rx, subs.len() == 1)
+    }
+
+    /// End every subscription (the system shut down): each receiver sees the end once it
+    /// has what was already given to it.
+    pub fn close_all(&self) {
+        let mut m = self.by_topic.lock();
+        self.closed.store(true, Ordering::Release);
+        m.clear();
     }
 
     /// Remove subscriber `id` of `topic`; whether it was the last on this node.
