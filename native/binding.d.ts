@@ -105,11 +105,11 @@ export declare class NativeSystem {
    */
   shutdown(): Promise<JsWireError | null>
   /**
-   * Publish MessagePack `message` to every subscriber of `topic`; `mode` is
-   * `fire-and-forget`, `best-effort`, `wait-all-acks` or `wait-any-ack`. Resolves to what
-   * it counted, or to the typed error.
+   * Publish several messages in one crossing (the TS publishers of one tick): message `i`
+   * of `packed` goes to `topics[i]` in `modes[i]`. They run at once; resolves to one outcome each, in
+   * order.
    */
-  topicPublish(topic: string, message: Buffer, mode: string): Promise<JsPublished | JsWireError>
+  topicPublishMany(topics: Array<string>, packed: Buffer, modes: Array<string>): Promise<Array<JsPublishOutcome>>
   /** Subscribe to `topic` on this node. */
   topicSubscribe(topic: string): NativeSubscription
 }
@@ -211,6 +211,16 @@ export interface JsPublished {
   delivered: number
   /** Subscribers (or nodes) that did not. */
   failed: number
+}
+
+/** What one publish of a batch did: its counts, or its error. */
+export interface JsPublishOutcome {
+  /** Subscribers that got the message. */
+  delivered: number
+  /** Subscribers (or nodes) that did not. */
+  failed: number
+  /** Set when the publish failed as a whole. */
+  error?: JsWireError
 }
 
 /** What a queue read returned. */

@@ -265,15 +265,10 @@ impl Topics {
             }
             return Ok(out);
         }
+        // Batched per node (see `cluster::node::topic_outbox`): many publishes, few frames.
         let mut asks: FuturesUnordered<_> = remote
             .into_iter()
-            .map(|n| {
-                let msg = call();
-                async move {
-                    let d: Delivery = node.ask_target(n, target(), msg?, wait).await?.unpack()?;
-                    Ok::<_, PulsingError>(d)
-                }
-            })
+            .map(|n| node.deliver_to(n, topic, message.clone(), wait))
             .collect();
         while let Some(r) = asks.next().await {
             match r {
@@ -285,6 +280,20 @@ impl Topics {
             }
         }
         Ok(out)
+    }
+
+    /// Publish several messages at once, each `(topic, MessagePack message, mode)` with the
+    /// mode as TypeScript spells it: one result each, in order. Messages for one node leave
+    /// in the order given.
+    pub async fn publish_many(
+        &self,
+        items: impl IntoIterator<Item = (String, Bytes, String)>,
+    ) -> Vec<Result<Published, PulsingError>> {
+        let each = items.into_iter().map(|(topic, message, mode)| async move {
+            let mode = mode.parse::<PublishMode>()?;
+            self.publish(&topic, message, mode).await
+        });
+        futures::future::join_all(each).await
     }
 
     /// Publish a serde value, encoded as MessagePack.

@@ -37,6 +37,7 @@ mod queues;
 mod relay;
 mod serve;
 mod swim;
+mod topic_outbox;
 mod topics;
 
 use std::net::SocketAddr;
@@ -68,6 +69,7 @@ pub use host_api::AnswerKind;
 pub use queues::{
     Got, MAX_GET as QUEUE_MAX_GET, MAX_PUT as QUEUE_MAX_PUT, SERVICE as QUEUE_SERVICE,
 };
+pub use topic_outbox::MAX_BATCH as TOPIC_MAX_BATCH;
 pub use topics::{Delivery, Subscribers, SERVICE as TOPIC_SERVICE, SUBSCRIBER_BUFFER};
 
 /// One node of the cluster.
@@ -94,6 +96,8 @@ pub struct Node {
     claims: queues::Claims,
     /// Topic subscribers on this node.
     subscribers: Arc<topics::Subscribers>,
+    /// Topic deliveries waiting to leave, per node.
+    outboxes: topic_outbox::Outboxes,
     foreign: RwLock<Option<Arc<dyn ForeignHost>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopped: AtomicBool,
@@ -210,6 +214,7 @@ impl Node {
             queues,
             claims: Default::default(),
             subscribers,
+            outboxes: Default::default(),
             foreign: RwLock::new(None),
             tasks: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),

@@ -7,7 +7,8 @@
 //! subscriber loses messages, never slows the others or the publisher.
 //!
 //! - `deliver(topic, message)` answers `{ delivered, failed }` for this node's subscribers;
-//!   sent as a tell, it answers nothing.
+//!   sent as a tell, it answers nothing. `deliver_many([[topic, message], ...])` (at most
+//!   `TOPIC_MAX_BATCH`, see [`super::topic_outbox`]) answers one such count per message.
 
 use crate::message::to_msgpack;
 use std::collections::HashMap;
@@ -126,6 +127,32 @@ impl Node {
                 .map(|(_, (topic, m))| {
                     self.subscribers.deliver(&topic, &Bytes::from(m.into_vec()))
                 }),
+            Ok("deliver_many") => {
+                let Some(req) = ask else {
+                    return tracing::warn!("dropping a deliver_many sent as a tell");
+                };
+                let answer = msg
+                    .unpack::<(String, (Vec<(String, serde_bytes::ByteBuf)>,))>()
+                    .and_then(|(_, (items,))| {
+                        if items.len() > super::topic_outbox::MAX_BATCH {
+                            return Err(PulsingError::runtime(
+                                crate::error::RuntimeErrorKind::Protocol,
+                                format!(
+                                    "deliver_many carries {} messages at most, got {}",
+                                    super::topic_outbox::MAX_BATCH,
+                                    items.len()
+                                ),
+                            ));
+                        }
+                        let each: Vec<Delivery> = items
+                            .into_iter()
+                            .map(|(t, m)| self.subscribers.deliver(&t, &Bytes::from(m.into_vec())))
+                            .collect();
+                        to_msgpack(&each)
+                    });
+                self.send_on(c.id, super::gateway::answer_frame(req, answer));
+                return;
+            }
             Ok("publish") | Ok("subscribe") => {
                 let Some(req) = ask else {
                     return tracing::warn!("dropping a topic tell that needs an answer");
@@ -133,7 +160,9 @@ impl Node {
                 return self.serve_topic_for_client(c, req, msg);
             }
             Ok(other) => Err(PulsingError::Unsupported {
-                operation: format!("{SERVICE}.{other}: it serves deliver, publish and subscribe"),
+                operation: format!(
+                    "{SERVICE}.{other}: it serves deliver, deliver_many, publish and subscribe"
+                ),
             }),
             Err(e) => Err(e.clone()),
         };
