@@ -839,5 +839,6 @@ module.exports.NativeSubscription = nativeBinding.NativeSubscription
 module.exports.NativeSystem = nativeBinding.NativeSystem
 module.exports.connect = nativeBinding.connect
 module.exports.createSystem = nativeBinding.createSystem
+module.exports.httpToken = nativeBinding.httpToken
 module.exports.normalizeName = nativeBinding.normalizeName
 module.exports.protocol = nativeBinding.protocol

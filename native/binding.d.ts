@@ -126,6 +126,12 @@ export declare function connect(config: JsConnectConfig): Promise<NativeSystem |
  */
 export declare function createSystem(config?: JsSystemConfig | undefined | null): Promise<NativeSystem | JsWireError>
 
+/**
+ * The bearer token that opens the HTTP surface of a cluster with `passphrase` to clients
+ * without its certificate.
+ */
+export declare function httpToken(passphrase: string): string
+
 /** A frame of a batch that could not be sent. */
 export interface JsBatchFailure {
   /** Its position in the batch. */
@@ -249,6 +255,8 @@ export interface JsSystemConfig {
   nodeId?: string
   /** Default call timeout in milliseconds. */
   defaultTimeoutMs?: number
+  /** Serve HTTP on the node's port too (default true). */
+  http?: boolean
   /** Where this node keeps `disk` queue buckets (default `.pulsing/queues`). */
   storagePath?: string
   /** Address to bind; absent = standalone. */

@@ -22,6 +22,7 @@ export type { PublishMode, PublishResult, TopicHandler } from './topic';
 export { remote } from './remote';
 export type { ActorClass, AnyCtor, RemoteOptions, SpawnOptions } from './remote';
 export { ActorSystem } from './system';
+export { httpToken } from './http';
 export { Faults } from './faults';
 export { ActorRef } from './ref';
 export { Actor } from './actor';

@@ -8,6 +8,7 @@ import { binding, protocol } from './binding';
 
 export type NativeSystem = import('../native/binding').NativeSystem;
 export const normalizeName = binding.normalizeName;
+export const nativeHttpToken = binding.httpToken;
 
 export { protocol };
 

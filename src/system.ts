@@ -76,6 +76,7 @@ function checkInitOptions(opts: InitOptions): void {
   if (m.probeTimeoutMs !== undefined && m.probeIntervalMs !== undefined && m.probeTimeoutMs > m.probeIntervalMs) {
     throw config(`membership.probeTimeoutMs must be at most membership.probeIntervalMs, got ${m.probeTimeoutMs} > ${m.probeIntervalMs}`);
   }
+  if (opts.http !== undefined && typeof opts.http !== 'boolean') throw config('http must be a boolean');
   if (opts.storagePath !== undefined && (typeof opts.storagePath !== 'string' || opts.storagePath === '')) {
     throw config(`storagePath must be a non-empty directory path, got ${JSON.stringify(opts.storagePath)}`);
   }
@@ -193,6 +194,7 @@ export class ActorSystem {
         suspicionTimeoutMs: m.suspicionTimeoutMs,
         syncIntervalMs: m.syncIntervalMs,
         insecure: opts.insecure,
+        http: opts.http,
         maxConnections: t.maxConnections,
         handshakeTimeoutMs: t.handshakeTimeoutMs,
         idleTimeoutMs: t.idleTimeoutMs,

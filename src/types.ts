@@ -63,6 +63,15 @@ export interface InitOptions {
    * @example `storagePath: '/var/lib/myapp/queues'`
    */
   storagePath?: string;
+  /**
+   * Serve HTTP on this node's port too: `/health`, `/cluster/members`, `/actors`,
+   * `/metrics` (Prometheus), a live dashboard at `/`, and `POST /v1/actors/<name>/<method>`
+   * (a JSON gateway). With a passphrase, a request needs the cluster's TLS certificate or
+   * `Authorization: Bearer <httpToken(passphrase)>`.
+   * @defaultValue true
+   * @example `http: false` (the port speaks only the cluster protocol)
+   */
+  http?: boolean;
   /** Encode local messages too, so tests prove values survive the wire. */
   strictLocal?: boolean;
   /**

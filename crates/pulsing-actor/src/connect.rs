@@ -177,6 +177,19 @@ impl Connect {
         self.system
     }
 
+    /// The client-mode node (the HTTP gateway sends through it).
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// [`Connect::close`] through a shared reference (boxed: a system's shutdown shuts its
+    /// HTTP gateway's client down, which is a system too).
+    pub(crate) fn shut(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self.system.shutdown().await;
+        })
+    }
+
     /// Close the connection: calls still in flight fail with `Stopped`.
     pub async fn close(self) {
         let _ = self.system.shutdown().await;

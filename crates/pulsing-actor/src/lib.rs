@@ -41,6 +41,7 @@ mod cell;
 pub mod cluster;
 pub mod connect;
 pub mod error;
+pub mod http;
 pub mod id;
 mod mailbox;
 pub mod message;

@@ -22,6 +22,15 @@ impl LocalActors for WeakSystem {
     fn is_gone(&self) -> bool {
         self.upgrade().is_none()
     }
+    fn serve_http(
+        &self,
+        stream: crate::transport::conn::BoxStream,
+        peer: String,
+        secure: bool,
+        slot: crate::cluster::node::HttpSlot,
+    ) {
+        crate::http::serve(self.clone(), stream, peer, secure, slot);
+    }
     fn topic_subscribe(&self, topic: &str) -> Result<Message, PulsingError> {
         let system = self.upgrade().ok_or_else(gone)?;
         Ok(system.topics().subscribe(topic)?.into_message())

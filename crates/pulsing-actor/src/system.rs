@@ -105,6 +105,8 @@ struct Inner {
     /// Topic subscribers on this node.
     subscribers: Arc<Subscribers>,
     next_local: AtomicU64,
+    /// The HTTP gateway's client of this very node (made on its first call).
+    http_client: tokio::sync::OnceCell<crate::connect::Connect>,
     registry: Mutex<Registry>,
     cells: Mutex<HashMap<u64, CellHandle>>,
     shut_down: AtomicBool,
@@ -227,6 +229,7 @@ impl ActorSystemBuilder {
                 queues,
                 subscribers: Arc::default(),
                 next_local: AtomicU64::new(1),
+                http_client: tokio::sync::OnceCell::new(),
                 registry: Mutex::new(Registry::default()),
                 cells: Mutex::new(HashMap::new()),
                 shut_down: AtomicBool::new(false),
@@ -340,6 +343,10 @@ impl ActorSystem {
     /// This node's topic subscribers.
     pub(crate) fn subscribers(&self) -> &Arc<Subscribers> {
         &self.inner.subscribers
+    }
+
+    pub(crate) fn http_client(&self) -> &tokio::sync::OnceCell<crate::connect::Connect> {
+        &self.inner.http_client
     }
 
     /// How long a stop lets a message still being handled finish.
@@ -571,6 +578,9 @@ impl ActorSystem {
         }
         if let Some(n) = self.cluster() {
             n.shutdown().await;
+        }
+        if let Some(c) = self.inner.http_client.get() {
+            c.shut().await;
         }
         // Another system (this node restarted in the same process) may use the directory.
         self.inner.queues.close();

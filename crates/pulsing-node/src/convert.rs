@@ -98,6 +98,8 @@ pub struct JsSystemConfig {
     pub node_id: Option<String>,
     /// Default call timeout in milliseconds.
     pub default_timeout_ms: Option<u32>,
+    /// Serve HTTP on the node's port too (default true).
+    pub http: Option<bool>,
     /// Where this node keeps `disk` queue buckets (default `.pulsing/queues`).
     pub storage_path: Option<String>,
     /// Address to bind; absent = standalone.

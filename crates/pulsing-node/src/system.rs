@@ -36,6 +36,7 @@ fn cluster_config(
     cfg.advertise = c.advertise_addr.take();
     cfg.passphrase = c.passphrase.take();
     cfg.insecure = c.insecure.unwrap_or(false);
+    cfg.http = c.http.unwrap_or(true);
     if let Some(n) = c.chunk_bytes {
         cfg.chunk_bytes = n as usize;
     }
@@ -88,6 +89,13 @@ pub async fn create_system(config: Option<JsSystemConfig>) -> Either<NativeSyste
         Ok(inner) => Either::A(NativeSystem { inner }),
         Err(e) => Either::B(to_wire(&e)),
     }
+}
+
+/// The bearer token that opens the HTTP surface of a cluster with `passphrase` to clients
+/// without its certificate.
+#[napi]
+pub fn http_token(passphrase: String) -> String {
+    pulsing_actor::transport::tls::http_token(&passphrase)
 }
 
 /// Protocol constants shared with the TypeScript layer.

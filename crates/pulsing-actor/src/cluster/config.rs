@@ -88,6 +88,8 @@ pub struct ClusterConfig {
     pub handshake_timeout: Duration,
     /// A connection that receives nothing for this long is closed.
     pub idle_timeout: Duration,
+    /// Serve HTTP on the node's port too (health, members, actors, metrics, a JSON gateway).
+    pub http: bool,
 }
 
 impl ClusterConfig {
@@ -111,6 +113,7 @@ impl ClusterConfig {
             max_connections: 512,
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
+            http: true,
         }
     }
 

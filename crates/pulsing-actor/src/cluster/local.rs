@@ -29,6 +29,16 @@ pub trait LocalActors: Send + Sync + 'static {
     fn mailbox(&self, local: u64) -> Option<Arc<dyn LocalMailbox>>;
     /// The system is gone (the node stops serving).
     fn is_gone(&self) -> bool;
+    /// Serve an HTTP connection that reached the node's port (`secure`: it came over mutual
+    /// TLS with the cluster's certificate).
+    /// `slot` counts the connection as open until it is dropped.
+    fn serve_http(
+        &self,
+        stream: crate::transport::conn::BoxStream,
+        peer: String,
+        secure: bool,
+        slot: crate::cluster::node::HttpSlot,
+    );
     /// Subscribe to `topic` on this node for a client of this gateway: the messages as a
     /// stream (MessagePack each); dropping the stream unsubscribes.
     fn topic_subscribe(&self, topic: &str) -> Result<Message, PulsingError>;

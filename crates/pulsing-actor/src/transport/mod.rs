@@ -5,6 +5,7 @@
 
 pub mod conn;
 pub mod frame;
+pub mod sniff;
 pub mod tls;
 pub mod wire_error;
 

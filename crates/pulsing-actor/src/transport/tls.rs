@@ -69,6 +69,16 @@ pub fn ca_seed(passphrase: &str) -> [u8; 32] {
     seed
 }
 
+/// The bearer token that opens a node's HTTP surface to a client without the cluster's
+/// certificate: HMAC-SHA256 of a fixed label keyed by the passphrase's CA seed, in hex. Anyone
+/// with the passphrase can compute it (`pulsing` CLI, `httpToken`); nobody can go back from it
+/// to the passphrase or the CA key.
+pub fn http_token(passphrase: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &ca_seed(passphrase));
+    let tag = ring::hmac::sign(&key, b"pulsing http bearer token v1");
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Build the CA from the passphrase, issue this node a certificate, and configure both sides.
 pub fn setup(passphrase: &str) -> Result<TlsSetup, PulsingError> {
     if passphrase.is_empty() {

@@ -54,9 +54,13 @@ impl From<&PulsingError> for WireError {
                 w.cls = "PulsingRuntimeError".into();
                 w.kind = Some(kind.as_str().into());
             }
-            PulsingError::Business { code, .. } => {
+            PulsingError::Business { code, details, .. } => {
                 w.cls = "PulsingBusinessError".into();
                 w.code = Some(*code);
+                w.details = details
+                    .as_deref()
+                    .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                    .and_then(|v| rmp_serde::to_vec_named(&v).ok());
             }
             PulsingError::System { error, recoverable } => {
                 w.cls = "PulsingSystemError".into();
@@ -91,9 +95,16 @@ impl From<&WireError> for PulsingError {
                     .unwrap_or(RuntimeErrorKind::Protocol);
                 PulsingError::runtime(kind, w.message.clone())
             }
-            "PulsingBusinessError" => {
-                PulsingError::business(w.code.unwrap_or(0), w.message.clone())
-            }
+            "PulsingBusinessError" => PulsingError::Business {
+                code: w.code.unwrap_or(0),
+                message: w.message.clone(),
+                // MessagePack on the wire, JSON text in Rust (what a TS caller passed).
+                details: w
+                    .details
+                    .as_deref()
+                    .and_then(|b| rmp_serde::from_slice::<serde_json::Value>(b).ok())
+                    .map(|v| v.to_string()),
+            },
             "PulsingTimeoutError" => PulsingError::Timeout {
                 operation: w.operation.clone().unwrap_or_default(),
                 duration_ms: w.duration_ms.unwrap_or(0),

@@ -90,6 +90,12 @@ impl Calls {
     }
 }
 
+impl Calls {
+    pub(super) fn pending_len(&self) -> usize {
+        self.pending.lock().len()
+    }
+}
+
 impl Node {
     /// Ask an actor on another node from Rust.
     pub(crate) async fn ask(

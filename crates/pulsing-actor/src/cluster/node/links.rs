@@ -17,6 +17,7 @@ use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::id::NodeId;
 use crate::transport::conn::{self, BoxStream, ConnHandle, FrameSink, Opening, Queue};
 use crate::transport::frame::{Frame, Header};
+use crate::transport::sniff::{sniff, Speaks};
 use crate::transport::WireError;
 
 pub(super) enum PeerLink {
@@ -35,6 +36,8 @@ pub(crate) struct Links {
     next_conn: AtomicU32,
     /// Accepted sockets still in their TLS handshake (they count against the cap).
     handshaking: AtomicUsize,
+    /// Open HTTP connections (they count against the cap too).
+    http: AtomicUsize,
     /// When each repeated warning was last logged (a peer retrying must not flood the log).
     warned: Mutex<HashMap<String, Instant>>,
 }
@@ -45,7 +48,9 @@ impl Links {
     }
 
     fn open(&self) -> usize {
-        self.conns.lock().len() + self.handshaking.load(Ordering::Relaxed)
+        self.conns.lock().len()
+            + self.handshaking.load(Ordering::Relaxed)
+            + self.http.load(Ordering::Relaxed)
     }
 
     /// Log `msg` as a warning at most once a minute per host of `peer` and kind of event
@@ -444,44 +449,79 @@ impl Node {
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            match &self.tls {
-                None => {
-                    self.accept_conn(Box::new(stream), peer);
-                }
-                Some(t) => {
-                    let acceptor = t.acceptor.clone();
-                    let this = self.clone();
-                    self.links.handshaking.fetch_add(1, Ordering::Relaxed);
-                    tokio::spawn(async move {
-                        let r = tokio::time::timeout(
-                            this.cfg.handshake_timeout,
-                            acceptor.accept(stream),
-                        )
-                        .await;
-                        this.links.handshaking.fetch_sub(1, Ordering::Relaxed);
-                        match r {
-                            Ok(Ok(s)) => {
-                                this.accept_conn(Box::new(s), peer);
-                            }
-                            Ok(Err(e)) => this.links.warn_once(
-                                &peer,
-                                "tls",
-                                format!(
-                                    "refused a connection from {peer}: TLS handshake failed: {e}"
-                                ),
-                            ),
-                            Err(_) => this.links.warn_once(
-                                &peer,
-                                "tls",
-                                format!(
-                                    "refused a connection from {peer}: TLS handshake timed out"
-                                ),
-                            ),
-                        }
-                    });
-                }
+            if !self.cfg.http && self.tls.is_none() {
+                // Frames only: nothing to tell apart, and nothing to wait for.
+                self.accept_conn(Box::new(stream), peer);
+                continue;
             }
+            let this = self.clone();
+            self.links.handshaking.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let r = this.accept_stream(Box::new(stream), &peer).await;
+                this.links.handshaking.fetch_sub(1, Ordering::Relaxed);
+                if let Err((key, why)) = r {
+                    this.links.warn_once(
+                        &peer,
+                        key,
+                        format!("refused a connection from {peer}: {why}"),
+                    );
+                }
+            });
         }
+    }
+
+    /// Tell what an accepted connection speaks (see `transport::sniff`) and serve it: the
+    /// node's frames, TLS (then frames or HTTP inside), or plain HTTP. An HTTP request on a
+    /// node with a passphrase is served only with the bearer token (see `serve_http`).
+    async fn accept_stream(
+        &self,
+        stream: BoxStream,
+        peer: &str,
+    ) -> Result<(), (&'static str, String)> {
+        let within = self.cfg.handshake_timeout;
+        let (what, stream) = sniff(stream, within)
+            .await
+            .map_err(|e| ("sniff", e.to_string()))?;
+        if what == Speaks::Http && self.cfg.http {
+            self.local
+                .serve_http(stream, peer.to_string(), false, self.http_slot());
+            return Ok(());
+        }
+        let Some(t) = &self.tls else {
+            self.accept_conn(stream, peer.to_string());
+            return Ok(());
+        };
+        let tls: BoxStream = match tokio::time::timeout(within, t.acceptor.accept(stream)).await {
+            Ok(Ok(s)) => Box::new(s),
+            Ok(Err(e)) => return Err(("tls", format!("TLS handshake failed: {e}"))),
+            Err(_) => return Err(("tls", "TLS handshake timed out".into())),
+        };
+        if !self.cfg.http {
+            self.accept_conn(tls, peer.to_string());
+            return Ok(());
+        }
+        let (what, tls) = sniff(tls, within)
+            .await
+            .map_err(|e| ("sniff", e.to_string()))?;
+        if what == Speaks::Http {
+            // Over mutual TLS with the cluster's certificate: already proven.
+            self.local
+                .serve_http(tls, peer.to_string(), true, self.http_slot());
+        } else {
+            self.accept_conn(tls, peer.to_string());
+        }
+        Ok(())
+    }
+
+    /// An HTTP connection's place among the node's open connections (`max_connections`).
+    fn http_slot(&self) -> HttpSlot {
+        self.links.http.fetch_add(1, Ordering::Relaxed);
+        HttpSlot(self.this.clone())
+    }
+
+    /// How many connections are open (frames, HTTP, and handshakes in progress).
+    pub fn open_connections(&self) -> usize {
+        self.links.open()
     }
 
     fn accept_conn(&self, stream: BoxStream, peer: String) -> Arc<ConnHandle> {
@@ -560,5 +600,16 @@ impl Node {
             peers.insert(link, PeerLink::Connected(c.clone()));
         }
         tracing::debug!(%node, %addr, conn = c.id, "hello");
+    }
+}
+
+/// Held by an HTTP connection while it is open: it counts against `max_connections`.
+pub struct HttpSlot(std::sync::Weak<Node>);
+
+impl Drop for HttpSlot {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.upgrade() {
+            n.links.http.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }

@@ -66,6 +66,7 @@ pub use client::GATEWAY;
 pub use gateway::{GatewayMember, Resolved, SERVICE as GATEWAY_SERVICE};
 #[doc(hidden)]
 pub use host_api::AnswerKind;
+pub use links::HttpSlot;
 pub use queues::{
     Got, MAX_GET as QUEUE_MAX_GET, MAX_PUT as QUEUE_MAX_PUT, SERVICE as QUEUE_SERVICE,
 };
@@ -254,6 +255,21 @@ impl Node {
             .filter(|s| matches!(s.liveness, Liveness::Alive | Liveness::Suspect))
             .filter(|s| m.is_proven(s.node))
             .collect()
+    }
+
+    /// Every member this node knows of, whatever its liveness (this node included).
+    pub fn all_members(&self) -> Vec<MemberState> {
+        self.swim.membership.lock().all()
+    }
+
+    /// The cluster's passphrase, if it has one.
+    pub fn passphrase(&self) -> Option<&str> {
+        self.cfg.passphrase.as_deref()
+    }
+
+    /// Calls this node sent and waits for.
+    pub fn pending_calls(&self) -> usize {
+        self.calls.pending_len()
     }
 
     /// The state of `node`, if known.

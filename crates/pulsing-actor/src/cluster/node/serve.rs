@@ -106,8 +106,10 @@ impl Node {
                 return;
             }
             Target::Name(n) if n.starts_with("system/") => (0, Some(n.clone())),
+            // A user actor by name is served as by its id (the host reads a name as a
+            // `system/*` service).
             Target::Name(n) => match self.local.lookup(n) {
-                Some(local) => (local, Some(n.clone())),
+                Some(local) => (local, None),
                 None => {
                     // A client (not a member) reaches actors anywhere through this node.
                     if self.is_client(c) {
