@@ -15,6 +15,9 @@ class Worker {
 }
 const RWorker = pul.remote(Worker, { className: 'fixtures/Worker' });
 const fast = { probeIntervalMs: 100, probeTimeoutMs: 60, suspicionTimeoutMs: 500, syncIntervalMs: 100 };
+/** A JSON answer of the gateway (its shape is what the test checks). */
+type Answer = { result?: unknown; error: { class: string; kind?: string } } & Record<string, unknown>;
+const body = async (r: Response) => (await r.json()) as Answer;
 
 describe('HTTP on the node port', () => {
   let a: Child;
@@ -80,13 +83,13 @@ describe('HTTP on the node port', () => {
     expect(await rejected.json()).toEqual({ error: { class: 'PulsingBusinessError', code: 409, message: 'rejected by worker', details: { label: 'hw-b' } } });
     const typo = await call(sys.addr!, 'hw-b', 'nope', []);
     expect(typo.status).toBe(501);
-    expect((await typo.json()).error.class).toBe('PulsingUnsupportedError');
+    expect((await body(typo)).error.class).toBe('PulsingUnsupportedError');
     const missing = await call(sys.addr!, 'nobody', 'x', []);
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error).toMatchObject({ class: 'PulsingRuntimeError', kind: 'ActorNotFound' });
+    expect((await body(missing)).error).toMatchObject({ class: 'PulsingRuntimeError', kind: 'ActorNotFound' });
     const bad = await fetch(url(sys.addr!, '/v1/actors/hw-b/echo'), { method: 'POST', body: '{nope' });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error.kind).toBe('Config');
+    expect((await body(bad)).error.kind).toBe('Config');
 
     // NDJSON: one item per line; closing the response cancels the generator on hw-b.
     const wb = await RWorker.resolve('hw-b');
@@ -114,7 +117,7 @@ describe('HTTP on the node port', () => {
       expect(wrong.status).toBe(401);
       const ok = await fetch(url(secured.addr!, '/health'), { headers: { authorization: `Bearer ${pul.httpToken('http secret')}` } });
       expect(ok.status).toBe(200);
-      expect((await ok.json()).nodeId).toBe(secured.nodeId);
+      expect((await body(ok)).nodeId).toBe(secured.nodeId);
       await expect(fetch(url(off.addr!, '/health'))).rejects.toThrow();
       expect(() => pul.httpToken('')).toThrow(/passphrase/);
     } finally {
