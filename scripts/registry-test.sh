@@ -102,6 +102,10 @@ user_path=$(node -e "const fs=require('fs'),p=require('path');console.log(proces
   npx tsc -p tsconfig.bundler.json
   step "vitest with the package inlined"
   npx vitest run --config vitest.config.mjs
+  step "the CLI (npx pulsing)"
+  npx pulsing --help | grep -q 'inspect cluster'
+  set +e; npx pulsing inspect cluster --seeds 127.0.0.1:1 --timeout-ms 200 2>/dev/null; rc=$?; set -e
+  test "$rc" = 1 || { echo "npx pulsing with no cluster exited $rc, not 1"; exit 1; }
   step "attw"
   npx attw "$repo/$main_tgz"
 )
