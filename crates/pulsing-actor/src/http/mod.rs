@@ -8,7 +8,7 @@
 //! | `GET /actors` | every named actor in the cluster, with its instances (node, id, metadata) |
 //! | `GET /metrics` | Prometheus text format ([`metrics`]) |
 //! | `GET /` | a live dashboard (one page, no build step) |
-//! | `POST /v1/actors/<name>/<method>` | calls the actor with `{"args": [...]}` ([`call`]) |
+//! | `POST /v1/actors/<name>/<method>` | calls the actor with `{"args": [...]}` (see the `call` module) |
 //!
 //! With a passphrase, a request that did not come over mutual TLS with the cluster's
 //! certificate needs `Authorization: Bearer <token>` (`transport::tls::http_token`); without
