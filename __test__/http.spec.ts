@@ -71,6 +71,29 @@ describe('HTTP on the node port', () => {
     expect(alive.labels?.node).toBe(a.nodeId);
     const here = by.get('pulsing_named_actors')!.metrics.find((m) => m.labels?.scope === 'node')!;
     expect(Number(here.value)).toBeGreaterThanOrEqual(1);
+    for (const name of ['pulsing_frames_total', 'pulsing_frame_bytes_total', 'pulsing_gossip_bytes_total']) {
+      expect(by.get(name)?.type, name).toBe('COUNTER');
+    }
+
+    // system.metrics() gives the same numbers as the endpoint, and the counters move.
+    const before = await sys.metrics();
+    await (await RWorker.resolve('hw-b')).finallyCount();
+    const after = await sys.metrics();
+    expect(after.lanes.control.framesOut).toBeGreaterThan(before.lanes.control.framesOut);
+    expect(after.lanes.control.bytesIn).toBeGreaterThan(before.lanes.control.bytesIn);
+    const scraped = new Map(parsePrometheus(await (await fetch(url(sys.addr!, '/metrics'))).text()).map((f) => [f.name, f]));
+    const sample = (name: string, labels: Record<string, string>) =>
+      Number(scraped.get(name)!.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))!.value);
+    const now = await sys.metrics();
+    expect(now.nodeId).toBe(sys.nodeId);
+    expect(sample('pulsing_members', { status: 'alive' })).toBe(now.members.alive);
+    expect(now.members.alive).toBe(3);
+    expect(sample('pulsing_named_actors', { scope: 'cluster' })).toBe(now.namedActors.cluster);
+    // Counters only grow: the scrape came between the two readings.
+    const out = sample('pulsing_frames_total', { lane: 'control', direction: 'out' });
+    expect(out).toBeGreaterThanOrEqual(after.lanes.control.framesOut);
+    expect(out).toBeLessThanOrEqual(now.lanes.control.framesOut);
+    expect(now.gossipBytes).toBeGreaterThan(0);
   });
 
   it('the JSON gateway calls an actor on another node: values, errors with their class, and a stream cancelled by closing it', async () => {

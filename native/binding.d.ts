@@ -31,6 +31,8 @@ export declare class NativeSystem {
    * list, or to the typed error.
    */
   refreshGateways(timeoutMs: number): Promise<Array<string> | JsWireError>
+  /** This node's numbers (what `/metrics` reports). */
+  metrics(): Promise<JsMetrics>
   /**
    * Store the packed records in `bucket` of `queue` on its owner; resolves to the first
    * one's offset, or to the typed error.
@@ -175,11 +177,40 @@ export interface JsEventBatch {
   errors: Array<JsWireError>
 }
 
+/** What one lane carried. */
+export interface JsLaneTraffic {
+  framesIn: number
+  framesOut: number
+  bytesIn: number
+  bytesOut: number
+}
+
 /** A member of the cluster. */
 export interface JsMember {
   nodeId: string
   addr?: string
   status: string
+}
+
+/** Members by status. */
+export interface JsMemberCounts {
+  alive: number
+  suspect: number
+  dead: number
+  left: number
+}
+
+/** A node's numbers. */
+export interface JsMetrics {
+  nodeId: string
+  members: JsMemberCounts
+  connections: number
+  pendingCalls: number
+  namedHere: number
+  namedCluster: number
+  control: JsLaneTraffic
+  bulk: JsLaneTraffic
+  gossipBytes: number
 }
 
 /** A name and its instances. */

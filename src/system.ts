@@ -2,7 +2,7 @@
  * `ActorSystem`: hosts TypeScript actors, keeps their ids and names in step with the native
  * core (which owns node identity and the name registry), resolves refs, and shuts down.
  */
-import type { InitOptions, Member, NamedActorInfo, ResolveOptions, SupervisionOptions, SystemSpawnOptions } from './types';
+import type { InitOptions, Member, NamedActorInfo, NodeMetrics, ResolveOptions, SupervisionOptions, SystemSpawnOptions } from './types';
 import { ActorCell, type CellHost } from './cell';
 import { ActorRef } from './ref';
 import { PulsingRuntimeError, PulsingUnsupportedError, native, fromNative } from './errors';
@@ -323,7 +323,30 @@ export class ActorSystem {
     return ms.map((m) => ({ nodeId: m.nodeId, addr: m.addr ?? null, status: m.status as Member['status'] }));
   }
 
-  /** @internal Bytes of gossip this node has sent (benches; metrics come with `metrics()`). */
+  /**
+   * This node's numbers: the same as its `/metrics` endpoint reports.
+   *
+   * @example
+   * ```ts
+   * const m = await system.metrics();
+   * console.log(m.members.alive, m.lanes.control.framesOut);
+   * ```
+   */
+  async metrics(): Promise<NodeMetrics> {
+    const m = await this.core.metrics();
+    const lane = (t: typeof m.control) => ({ framesIn: t.framesIn, framesOut: t.framesOut, bytesIn: t.bytesIn, bytesOut: t.bytesOut });
+    return {
+      nodeId: m.nodeId,
+      members: { ...m.members },
+      connections: m.connections,
+      pendingCalls: m.pendingCalls,
+      namedActors: { node: m.namedHere, cluster: m.namedCluster },
+      lanes: { control: lane(m.control), bulk: lane(m.bulk) },
+      gossipBytes: m.gossipBytes,
+    };
+  }
+
+  /** @internal Bytes of gossip this node has sent (benches; `metrics()` has it too). */
   gossipBytesSent(): number {
     return this.core.gossipBytesSent();
   }

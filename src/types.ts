@@ -149,3 +149,28 @@ export interface NamedActorInfo {
   name: string;
   instances: { nodeId: string; actorId: string; metadata: Record<string, string> }[];
 }
+
+/** What one lane of a node's connections carried (frames, and their bodies' bytes). */
+export interface LaneMetrics {
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** A node's numbers (`system.metrics()`), the same as its `/metrics` endpoint. */
+export interface NodeMetrics {
+  nodeId: string;
+  /** Members this node knows of, by status. */
+  members: { alive: number; suspect: number; dead: number; left: number };
+  /** Connections open (peers, clients, HTTP, handshakes in progress). */
+  connections: number;
+  /** Calls this node sent and waits for. */
+  pendingCalls: number;
+  /** Named actors hosted here, and names in the cluster. */
+  namedActors: { node: number; cluster: number };
+  /** The control lane (calls, gossip) and the bulk lane (large transfers). */
+  lanes: { control: LaneMetrics; bulk: LaneMetrics };
+  /** Bytes of gossip this node sent. */
+  gossipBytes: number;
+}

@@ -78,6 +78,7 @@ async fn client(addr: &str, me: NodeId) -> (Arc<ConnHandle>, Arc<Client>) {
                 addr: String::new(),
                 bulk: false,
             })],
+            traffic: Default::default(),
         },
     );
     (c, sink)

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod connect;
 pub mod convert;
 pub mod host;
+pub mod metrics;
 pub mod queue;
 pub mod system;
 pub mod topic;

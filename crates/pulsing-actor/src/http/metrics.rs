@@ -1,73 +1,152 @@
-//! `/metrics`: the node's numbers in the Prometheus text format (version 0.0.4). Every
-//! sample carries `node="<id>"`, so one scrape config covers every node of a cluster.
+//! The node's numbers: [`ActorSystem::metrics`] (also `system.metrics()` in JS) and
+//! `/metrics` in the Prometheus text format (version 0.0.4). Every sample carries
+//! `node="<id>"`, so one scrape config covers every node of a cluster.
 
 use std::fmt::Write;
 
 use crate::cluster::gossip::Liveness;
+use crate::id::NodeId;
 use crate::system::ActorSystem;
+use crate::transport::traffic::LaneTraffic;
 
-/// The text of `/metrics` for `system`.
-pub async fn render(system: &ActorSystem) -> String {
-    let node = system.node_id().to_string();
+/// What a node reports about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metrics {
+    /// The node.
+    pub node_id: NodeId,
+    /// Members it knows of, by status: alive, suspect, dead, left.
+    pub members: [u32; 4],
+    /// Connections open (peers, clients, HTTP, handshakes in progress).
+    pub connections: usize,
+    /// Calls it sent and waits for.
+    pub pending_calls: usize,
+    /// Named actors hosted here.
+    pub named_here: usize,
+    /// Names registered in the cluster.
+    pub named_cluster: usize,
+    /// What the control lane carried.
+    pub control: LaneTraffic,
+    /// What the bulk lane carried.
+    pub bulk: LaneTraffic,
+    /// Bytes of gossip it sent (membership updates piggybacked on probes and syncs).
+    pub gossip_bytes: u64,
+}
+
+impl ActorSystem {
+    /// This node's numbers, as `/metrics` reports them.
+    pub async fn metrics(&self) -> Metrics {
+        let mut members = [0u32; 4];
+        let gossip_bytes = self.cluster().map_or(0, |n| n.gossip_bytes_sent());
+        let (connections, pending_calls, (control, bulk)) = match self.cluster() {
+            Some(n) => {
+                for m in n.all_members() {
+                    members[match m.liveness {
+                        Liveness::Alive => 0,
+                        Liveness::Suspect => 1,
+                        Liveness::Dead => 2,
+                        Liveness::Left => 3,
+                    }] += 1;
+                }
+                (n.open_connections(), n.pending_calls(), n.traffic())
+            }
+            None => {
+                members[0] = 1;
+                (0, 0, Default::default())
+            }
+        };
+        let named = self.all_named_actors().await;
+        let named_here = named
+            .iter()
+            .flat_map(|a| &a.instances)
+            .filter(|i| i.node_id == self.node_id())
+            .count();
+        Metrics {
+            node_id: self.node_id(),
+            members,
+            connections,
+            pending_calls,
+            named_here,
+            named_cluster: named.len(),
+            control,
+            bulk,
+            gossip_bytes,
+        }
+    }
+}
+
+/// `m` in the Prometheus text format.
+pub fn render(m: &Metrics) -> String {
+    let node = m.node_id.to_string();
     let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, samples: &[(&str, f64)]| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (labels, v) in samples {
             let sep = if labels.is_empty() { "" } else { "," };
             let _ = writeln!(out, "{name}{{node=\"{node}\"{sep}{labels}}} {v}");
         }
     };
-    let (mut alive, mut suspect, mut dead, mut left) = (0, 0, 0, 0);
-    let (connections, pending) = match system.cluster() {
-        Some(n) => {
-            for m in n.all_members() {
-                match m.liveness {
-                    Liveness::Alive => alive += 1,
-                    Liveness::Suspect => suspect += 1,
-                    Liveness::Dead => dead += 1,
-                    Liveness::Left => left += 1,
-                }
-            }
-            (n.open_connections(), n.pending_calls())
-        }
-        None => {
-            alive = 1;
-            (0, 0)
-        }
-    };
-    gauge(
+    let statuses = ["alive", "suspect", "dead", "left"];
+    family(
         "pulsing_members",
+        "gauge",
         "Members this node knows of, by status.",
-        &[
-            ("status=\"alive\"", alive as f64),
-            ("status=\"suspect\"", suspect as f64),
-            ("status=\"dead\"", dead as f64),
-            ("status=\"left\"", left as f64),
-        ],
+        &statuses
+            .iter()
+            .zip(m.members)
+            .map(|(s, n)| (format!("status=\"{s}\""), n as u64))
+            .collect::<Vec<_>>(),
     );
-    gauge(
+    family(
         "pulsing_connections",
+        "gauge",
         "Connections open on this node (peers, clients, HTTP, handshakes).",
-        &[("", connections as f64)],
+        &[(String::new(), m.connections as u64)],
     );
-    gauge(
+    family(
         "pulsing_pending_calls",
+        "gauge",
         "Calls this node sent and waits for.",
-        &[("", pending as f64)],
+        &[(String::new(), m.pending_calls as u64)],
     );
-    let named = system.all_named_actors().await;
-    let here = named
-        .iter()
-        .flat_map(|a| &a.instances)
-        .filter(|i| i.node_id == system.node_id())
-        .count();
-    gauge(
+    family(
         "pulsing_named_actors",
+        "gauge",
         "Named actors: hosted on this node, and in the cluster.",
         &[
-            ("scope=\"node\"", here as f64),
-            ("scope=\"cluster\"", named.len() as f64),
+            ("scope=\"node\"".into(), m.named_here as u64),
+            ("scope=\"cluster\"".into(), m.named_cluster as u64),
         ],
+    );
+    let lanes = [("control", m.control), ("bulk", m.bulk)];
+    let per = |f: fn(&LaneTraffic) -> (u64, u64)| {
+        lanes
+            .iter()
+            .flat_map(|(lane, t)| {
+                let (i, o) = f(t);
+                [
+                    (format!("lane=\"{lane}\",direction=\"in\""), i),
+                    (format!("lane=\"{lane}\",direction=\"out\""), o),
+                ]
+            })
+            .collect::<Vec<_>>()
+    };
+    family(
+        "pulsing_frames_total",
+        "counter",
+        "Frames this node's connections carried, per lane and direction.",
+        &per(|t| (t.frames_in, t.frames_out)),
+    );
+    family(
+        "pulsing_frame_bytes_total",
+        "counter",
+        "Bytes of frame bodies and attachments carried, per lane and direction.",
+        &per(|t| (t.bytes_in, t.bytes_out)),
+    );
+    family(
+        "pulsing_gossip_bytes_total",
+        "counter",
+        "Bytes of gossip this node sent.",
+        &[(String::new(), m.gossip_bytes)],
     );
     out
 }

@@ -82,7 +82,7 @@ async fn handle(system: WeakSystem, req: Request<Incoming>, secure: bool) -> Res
         (&Method::GET, "/cluster/members") => members(&system).await,
         (&Method::GET, "/actors") => actors(&system).await,
         (&Method::GET, "/metrics") => {
-            let text = metrics::render(&system).await;
+            let text = metrics::render(&system.metrics().await);
             let mut r = Response::new(full(Bytes::from(text)));
             r.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,

@@ -67,9 +67,16 @@ pub struct ConnHandle {
     closed: AtomicBool,
     reader: Mutex<Option<JoinHandle<()>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    traffic: Arc<super::traffic::Traffic>,
 }
 
 impl ConnHandle {
+    fn count(&self, out: bool, f: &Frame) {
+        let bytes = f.body.len() + f.attachments.iter().map(|a| a.len()).sum::<usize>();
+        self.traffic
+            .add(self.bulk.load(Ordering::Relaxed), out, bytes);
+    }
+
     /// Queue a frame; false when the connection is closed.
     pub fn send(&self, frame: Frame) -> bool {
         if self.closed.load(Ordering::Relaxed) {
@@ -141,6 +148,8 @@ pub struct Opening {
     pub queue: Option<Queue>,
     /// Frames sent right after the magic (our `Hello`).
     pub first: Vec<Frame>,
+    /// Where its frames are counted (the node's counters).
+    pub traffic: Arc<super::traffic::Traffic>,
 }
 
 /// Start a connection over `stream`.
@@ -152,6 +161,7 @@ pub fn start(stream: BoxStream, sink: Arc<dyn FrameSink>, open: Opening) -> Arc<
         limits,
         queue,
         first,
+        traffic,
     } = open;
     let (tx, rx) = queue.unwrap_or_else(mpsc::unbounded_channel);
     let (r, w) = tokio::io::split(stream);
@@ -165,10 +175,11 @@ pub fn start(stream: BoxStream, sink: Arc<dyn FrameSink>, open: Opening) -> Arc<
         closed: AtomicBool::new(false),
         reader: Mutex::new(None),
         writer: Mutex::new(None),
+        traffic,
     });
     let h = handle.clone();
     let writer = tokio::spawn(async move {
-        if let Err(e) = write_loop(w, rx, first, limits).await {
+        if let Err(e) = write_loop(w, rx, first, limits, &h).await {
             tracing::debug!(conn = h.id, "write failed: {e}");
         }
     });
@@ -193,6 +204,7 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Frame>,
     first: Vec<Frame>,
     limits: ConnLimits,
+    h: &ConnHandle,
 ) -> std::io::Result<()> {
     let chunk_bytes = limits.chunk_bytes.max(4096);
     // Well inside the peer's idle timeout (the same setting cluster-wide).
@@ -215,6 +227,7 @@ async fn write_loop(
             }
         }
         for f in batch.drain(..) {
+            h.count(true, &f);
             if let Err(e) = encode_head(&f, &mut buf) {
                 tracing::warn!("dropping an unencodable frame: {e}");
                 continue;
@@ -288,6 +301,7 @@ async fn read_loop(
     let Some(hello) = hello else {
         return Ok(());
     };
+    h.count(false, &hello);
     sink.on_frame(h, hello);
     loop {
         loop {
@@ -330,17 +344,16 @@ async fn read_loop(
                 }
                 attachments.push(Bytes::from(v));
             }
-            if p.header == Header::Keepalive {
+            let f = Frame {
+                header: p.header,
+                body: p.body,
+                attachments,
+            };
+            h.count(false, &f);
+            if f.header == Header::Keepalive {
                 continue;
             }
-            sink.on_frame(
-                h,
-                Frame {
-                    header: p.header,
-                    body: p.body,
-                    attachments,
-                },
-            );
+            sink.on_frame(h, f);
         }
         match tokio::time::timeout(limits.idle, r.read_buf(&mut buf)).await {
             Err(_) => {

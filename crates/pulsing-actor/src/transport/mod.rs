@@ -7,6 +7,7 @@ pub mod conn;
 pub mod frame;
 pub mod sniff;
 pub mod tls;
+pub mod traffic;
 pub mod wire_error;
 
 pub use frame::{Frame, Header, Target, WireError};

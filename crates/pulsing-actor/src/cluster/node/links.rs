@@ -38,6 +38,8 @@ pub(crate) struct Links {
     handshaking: AtomicUsize,
     /// Open HTTP connections (they count against the cap too).
     http: AtomicUsize,
+    /// Frames and bytes every connection carried.
+    traffic: Arc<crate::transport::traffic::Traffic>,
     /// When each repeated warning was last logged (a peer retrying must not flood the log).
     warned: Mutex<HashMap<String, Instant>>,
 }
@@ -389,6 +391,7 @@ impl Node {
                 limits: self.cfg.limits(),
                 queue,
                 first: vec![hello],
+                traffic: self.links.traffic.clone(),
             },
         );
         if let Some(node) = expect {
@@ -519,6 +522,16 @@ impl Node {
         HttpSlot(self.this.clone())
     }
 
+    /// Frames and bytes this node's connections carried: the control lane's, the bulk lane's.
+    pub fn traffic(
+        &self,
+    ) -> (
+        crate::transport::traffic::LaneTraffic,
+        crate::transport::traffic::LaneTraffic,
+    ) {
+        self.links.traffic.snapshot()
+    }
+
     /// How many connections are open (frames, HTTP, and handshakes in progress).
     pub fn open_connections(&self) -> usize {
         self.links.open()
@@ -541,6 +554,7 @@ impl Node {
                     addr: self.addr.clone(),
                     bulk: false,
                 })],
+                traffic: self.links.traffic.clone(),
             },
         );
         if self.stopped.load(Ordering::Relaxed) {
