@@ -14,7 +14,10 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::cluster::node::{Got, GATEWAY, QUEUE_SERVICE};
+use crate::cluster::node::{
+    check_get, check_name, check_visibility, GetArgs, Got, GroupAckArgs, GroupGetArgs, PutArgs,
+    GATEWAY, QUEUE_SERVICE,
+};
 use crate::cluster::queue::store::{synced, Placement};
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::message::Message;
@@ -94,10 +97,11 @@ impl ActorSystem {
                 store.install(queue, bucket, p, Vec::new())
             }
         };
+        // The node's argument types and checks: the same requests, served from one store.
         let out = match method.as_str() {
             "put" => {
-                let (_, (queue, bucket, packed, placement)) =
-                    msg.unpack::<(String, (String, u32, serde_bytes::ByteBuf, Placement))>()?;
+                let (_, (queue, bucket, packed, placement)) = msg.unpack::<(String, PutArgs)>()?;
+                check_name("queue", &queue)?;
                 hold(&queue, bucket, placement)?;
                 let records = crate::cluster::queue::unpack(
                     Bytes::from(packed.into_vec()),
@@ -109,9 +113,10 @@ impl ActorSystem {
             }
             "get" => {
                 let (_, (queue, bucket, offset, limit, wait_ms)) =
-                    msg.unpack::<(String, (String, u32, u64, u32, u32))>()?;
+                    msg.unpack::<(String, GetArgs)>()?;
+                check_name("queue", &queue)?;
+                let wait = check_get(limit, wait_ms)?;
                 hold(&queue, bucket, Placement::default())?;
-                let wait = Duration::from_millis(wait_ms.into());
                 let (records, next) = store
                     .read_waiting(&queue, bucket, offset, limit as usize, wait)
                     .await;
@@ -119,23 +124,22 @@ impl ActorSystem {
             }
             "gget" => {
                 let (_, (queue, bucket, group, limit, wait_ms, vis_ms)) =
-                    msg.unpack::<(String, (String, u32, String, u32, u32, u32))>()?;
+                    msg.unpack::<(String, GroupGetArgs)>()?;
+                check_name("queue", &queue)?;
+                check_name("group", &group)?;
+                let wait = check_get(limit, wait_ms)?;
+                let visibility = check_visibility(vis_ms)?;
                 hold(&queue, bucket, Placement::default())?;
                 let got = store
-                    .group_get(
-                        &queue,
-                        bucket,
-                        &group,
-                        limit as usize,
-                        Duration::from_millis(vis_ms.into()),
-                        Duration::from_millis(wait_ms.into()),
-                    )
+                    .group_get(&queue, bucket, &group, limit as usize, visibility, wait)
                     .await?;
                 to_msgpack(&Got::handed_out(&got))
             }
             "gack" => {
                 let (_, (queue, bucket, group, offsets)) =
-                    msg.unpack::<(String, (String, u32, String, Vec<u64>))>()?;
+                    msg.unpack::<(String, GroupAckArgs)>()?;
+                check_name("queue", &queue)?;
+                check_name("group", &group)?;
                 hold(&queue, bucket, Placement::default())?;
                 to_msgpack(&store.group_ack(&queue, bucket, &group, &offsets)?.0)
             }

@@ -67,6 +67,9 @@ pub use gateway::{GatewayMember, Resolved, SERVICE as GATEWAY_SERVICE};
 #[doc(hidden)]
 pub use host_api::AnswerKind;
 pub use links::HttpSlot;
+pub(crate) use queues::{
+    check_get, check_name, check_visibility, GetArgs, GroupAckArgs, GroupGetArgs, PutArgs,
+};
 pub use queues::{
     Got, MAX_GET as QUEUE_MAX_GET, MAX_PUT as QUEUE_MAX_PUT, SERVICE as QUEUE_SERVICE,
 };

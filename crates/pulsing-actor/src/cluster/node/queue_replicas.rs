@@ -83,12 +83,17 @@ impl Node {
         first: u64,
         records: &[Bytes],
     ) -> Result<(), PulsingError> {
+        // Most buckets have one replica: nothing to copy, checked before any snapshot.
+        if self
+            .queues
+            .placement(queue, bucket)
+            .is_none_or(|p| p.replicas < 2)
+        {
+            return Ok(());
+        }
         let Some((meta, len)) = self.queues.since(queue, bucket, u64::MAX) else {
             return Ok(());
         };
-        if meta.placement.replicas < 2 {
-            return Ok(());
-        }
         let Some(replica) = self.replica_of(queue, bucket) else {
             return Ok(());
         };

@@ -89,16 +89,20 @@ impl Got {
     }
 }
 
-type PutArgs = (String, u32, serde_bytes::ByteBuf, Placement);
-type GetArgs = (String, u32, u64, u32, u32);
-type GroupGetArgs = (String, u32, String, u32, u32, u32);
-type GroupAckArgs = (String, u32, String, Vec<u64>);
+/// `put`/`store`: queue, bucket, packed records, placement.
+pub(crate) type PutArgs = (String, u32, serde_bytes::ByteBuf, Placement);
+/// `get`/`read`: queue, bucket, offset, limit, waitMs.
+pub(crate) type GetArgs = (String, u32, u64, u32, u32);
+/// `gget`/`gread`: queue, bucket, group, limit, waitMs, visibilityMs.
+pub(crate) type GroupGetArgs = (String, u32, String, u32, u32, u32);
+/// `gack`/`gstore`: queue, bucket, group, offsets.
+pub(crate) type GroupAckArgs = (String, u32, String, Vec<u64>);
 
 pub(super) fn bad(msg: String) -> PulsingError {
     PulsingError::runtime(RuntimeErrorKind::Protocol, msg)
 }
 
-fn check_name(what: &str, name: &str) -> Result<(), PulsingError> {
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), PulsingError> {
     if name.is_empty() || name.len() > MAX_NAME_BYTES {
         return Err(bad(format!(
             "a {what} name must have 1 to {MAX_NAME_BYTES} bytes, got {}",
@@ -195,11 +199,7 @@ impl Node {
                 check_name("queue", &queue)?;
                 check_name("group", &group)?;
                 let wait = check_get(limit, wait_ms)?;
-                if vis_ms == 0 || vis_ms > MAX_VISIBILITY_MS {
-                    return Err(bad(format!(
-                        "visibilityMs must be 1 to {MAX_VISIBILITY_MS}, got {vis_ms}"
-                    )));
-                }
+                check_visibility(vis_ms)?;
                 let owner = self.queue_owner(&queue, bucket);
                 if method == "gget" && owner != self.me {
                     let fwd = call("gread", (&queue, bucket, &group, limit, wait_ms, vis_ms))?;
@@ -444,7 +444,16 @@ impl Node {
     }
 }
 
-fn check_get(limit: u32, wait_ms: u32) -> Result<Duration, PulsingError> {
+pub(crate) fn check_visibility(vis_ms: u32) -> Result<Duration, PulsingError> {
+    if vis_ms == 0 || vis_ms > MAX_VISIBILITY_MS {
+        return Err(bad(format!(
+            "visibilityMs must be 1 to {MAX_VISIBILITY_MS}, got {vis_ms}"
+        )));
+    }
+    Ok(Duration::from_millis(vis_ms.into()))
+}
+
+pub(crate) fn check_get(limit: u32, wait_ms: u32) -> Result<Duration, PulsingError> {
     if limit == 0 || limit > MAX_GET || wait_ms > MAX_WAIT_MS {
         return Err(bad(format!(
             "get: limit must be 1 to {MAX_GET} and waitMs at most {MAX_WAIT_MS}, got {limit} and {wait_ms}"

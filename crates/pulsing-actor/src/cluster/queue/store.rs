@@ -522,6 +522,14 @@ impl QueueStore {
         Ok((b.records.len() as u64, sync))
     }
 
+    /// How `bucket` of `queue` is kept, if this node has it.
+    pub fn placement(&self, queue: &str, bucket: u32) -> Option<Placement> {
+        self.buckets
+            .lock()
+            .get(&(queue.to_string(), bucket))
+            .map(|b| b.placement)
+    }
+
     /// What a replica needs to catch up: the lineage, placement and committed offsets of
     /// `bucket` of `queue`, and its records from `from`.
     pub fn since(&self, queue: &str, bucket: u32, from: u64) -> Option<(Snapshot, u64)> {
