@@ -14,6 +14,14 @@ class Worker {
   members(): Promise<number> { return Promise.resolve(0); }
 }
 const RWorker = pul.remote(Worker, { className: 'fixtures/Worker' });
+class Counted {
+  n = 0;
+  ok(): number { return ++this.n; }
+  fail(): never { throw new Error('refused'); }
+  async later(): Promise<number> { await new Promise((r) => setImmediate(r)); return this.n; }
+  crash(): never { throw new pul.PulsingSystemError('broke', false); }
+}
+const RCounted = pul.remote(Counted, { className: 'http/Counted', restartPolicy: 'on-failure', maxRestarts: 5, minBackoffMs: 1 });
 const fast = { probeIntervalMs: 100, probeTimeoutMs: 60, suspicionTimeoutMs: 500, syncIntervalMs: 100 };
 /** A JSON answer of the gateway (its shape is what the test checks). */
 type Answer = { result?: unknown; error: { class: string; kind?: string } } & Record<string, unknown>;
@@ -94,6 +102,57 @@ describe('HTTP on the node port', () => {
     expect(out).toBeGreaterThanOrEqual(after.lanes.control.framesOut);
     expect(out).toBeLessThanOrEqual(now.lanes.control.framesOut);
     expect(now.gossipBytes).toBeGreaterThan(0);
+  });
+
+  it('per named actor: messages, errors, restarts, mailbox depth and latency, the same in system.metrics(), /metrics and /actors', async () => {
+    const c = await RCounted.spawn({ name: 'hw-counted' });
+    for (let i = 0; i < 60; i++) await c.ok();
+    for (let i = 0; i < 4; i++) await c.later();
+    for (let i = 0; i < 3; i++) await expect(c.fail()).rejects.toThrow('refused');
+    // Across the wire, by the JSON gateway of another node (once the name reached it).
+    await waitFor(async () => ((await (await fetch(url(a.addr, '/actors'))).json()) as { name: string }[]).some((x) => x.name === 'actors/hw-counted'), 10_000, 'the name on node a');
+    for (let i = 0; i < 5; i++) expect((await call(a.addr, 'hw-counted', 'ok', [])).status).toBe(200);
+    await expect(c.crash()).rejects.toThrow('broke');
+    await waitFor(async () => { try { await c.ok(); return true; } catch { return false; } }, 5_000, 'the restart');
+    const handled = 60 + 4 + 3 + 5 + 1 + 1;
+
+    const mine = (await sys.metrics()).actors.find((x) => x.name === 'actors/hw-counted')!;
+    expect(mine).toMatchObject({ handled, errors: 4, restarts: 1, mailboxDepth: 0 });
+    expect(mine.latency.counts).toHaveLength(mine.latency.boundsSeconds.length + 1);
+    // One call in 16 is timed.
+    expect(mine.latency.count).toBe(Math.floor(handled / 16));
+    expect(mine.latency.counts.reduce((x, y) => x + y, 0)).toBe(mine.latency.count);
+    expect(mine.latency.sumSeconds).toBeGreaterThan(0);
+
+    const text = await (await fetch(url(sys.addr!, '/metrics'))).text();
+    const scraped = parsePrometheus(text);
+    const fam = (name: string) => scraped.find((f) => f.name === name)!;
+    const of = (name: string) => Number(fam(name).metrics.find((m) => m.labels?.actor === 'actors/hw-counted')!.value);
+    expect(of('pulsing_actor_messages_total')).toBe(handled);
+    expect(of('pulsing_actor_errors_total')).toBe(4);
+    expect(of('pulsing_actor_restarts_total')).toBe(1);
+    expect(of('pulsing_actor_mailbox_depth')).toBe(0);
+    expect(fam('pulsing_actor_latency_seconds').type).toBe('HISTOGRAM');
+    // The parser folds labelled histograms into one: the series are read from the lines.
+    const line = (suffix: string, extra = '') => {
+      const m = text.match(new RegExp(`^pulsing_actor_latency_seconds_${suffix}\\{node="${sys.nodeId}",actor="actors/hw-counted"${extra}\\} (\\S+)$`, 'm'));
+      return Number(m![1]);
+    };
+    expect(line('count')).toBe(mine.latency.count);
+    expect(line('bucket', ',le="\\+Inf"')).toBe(mine.latency.count);
+    expect(line('sum')).toBeCloseTo(mine.latency.sumSeconds, 6);
+    expect(line('bucket', ',le="10"')).toBeLessThanOrEqual(mine.latency.count);
+
+    // Another node shows it with its figures, asked of this node.
+    const listed = (await (await fetch(url(b.addr, '/actors'))).json()) as { name: string; instances: { nodeId: string; handled: number; errors: number; mailboxDepth: number }[] }[];
+    const inst = listed.find((x) => x.name === 'actors/hw-counted')!.instances[0];
+    expect(inst).toMatchObject({ nodeId: sys.nodeId, handled, errors: 4, mailboxDepth: 0 });
+    // And the actors of the other processes, with theirs (a node reports its JS actors'
+    // figures to its core once a second).
+    await waitFor(async () => {
+      const all = (await (await fetch(url(b.addr, '/actors'))).json()) as typeof listed;
+      return all.find((x) => x.name === 'actors/hw-a')!.instances[0].handled > 0;
+    }, 5_000, "hw-a's figures");
   });
 
   it('the JSON gateway calls an actor on another node: values, errors with their class, and a stream cancelled by closing it', async () => {

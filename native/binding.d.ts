@@ -34,6 +34,11 @@ export declare class NativeSystem {
   /** This node's numbers (what `/metrics` reports). */
   metrics(): Promise<JsMetrics>
   /**
+   * The JS layer's report of the named actors it hosts: `names[i]` (full name) and
+   * `locals[i]` own row `i` of `values` (`REPORT_ROW` numbers each); `removed` are gone.
+   */
+  reportActorStats(names: Array<string>, locals: Array<number>, values: Float64Array, removed: Array<string>): void
+  /**
    * Store the packed records in `bucket` of `queue` on its owner; resolves to the first
    * one's offset, or to the typed error.
    */
@@ -134,6 +139,20 @@ export declare function createSystem(config?: JsSystemConfig | undefined | null)
  */
 export declare function httpToken(passphrase: string): string
 
+/** One named actor's figures. */
+export interface JsActorStats {
+  name: string
+  local: number
+  mailboxDepth: number
+  handled: number
+  errors: number
+  restarts: number
+  /** Calls per latency bucket, not cumulative (`+Inf` last). */
+  latencyBuckets: Array<number>
+  latencySumSeconds: number
+  latencyCount: number
+}
+
 /** A frame of a batch that could not be sent. */
 export interface JsBatchFailure {
   /** Its position in the batch. */
@@ -211,6 +230,7 @@ export interface JsMetrics {
   control: JsLaneTraffic
   bulk: JsLaneTraffic
   gossipBytes: number
+  actors: Array<JsActorStats>
 }
 
 /** A name and its instances. */

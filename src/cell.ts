@@ -20,6 +20,7 @@ import { guard } from './deadline';
 import { roundTrip } from './codec';
 import { ActorStream, type StreamHost } from './stream';
 import type { CallTarget } from './target';
+import { CellStats, type CountedCell } from './stats';
 
 const enum State { Starting, Ready, Restarting, Stopped }
 
@@ -35,6 +36,8 @@ export interface CellHost {
   cellStarted(cell: ActorCell, metadata: Record<string, string> | undefined): void;
   /** The cell stopped for good: drop its id and name. */
   cellStopped(cell: ActorCell): void;
+  /** A named cell's figures changed since they were last reported. */
+  statsChanged(cell: ActorCell): void;
 }
 
 /** Everything a cell is created with. */
@@ -68,7 +71,7 @@ function isGenerator(v: object): v is Generator | AsyncGenerator {
 }
 
 /** One actor hosted in this JS environment. */
-export class ActorCell implements StreamHost, CallTarget {
+export class ActorCell implements StreamHost, CallTarget, CountedCell {
   private instance: Record<string, unknown> | null = null;
   private state = State.Starting;
   private running = false;
@@ -87,7 +90,12 @@ export class ActorCell implements StreamHost, CallTarget {
   /** Settle hooks of async calls: made on the first one, then shared by every call. */
   private hooks: { done: (v: unknown) => unknown; failed: (e: unknown) => never } | null = null;
 
-  constructor(private readonly host: CellHost, private readonly config: CellConfig) {}
+  /** A named actor's figures (anonymous actors are not counted). */
+  readonly stats: CellStats | null;
+
+  constructor(private readonly host: CellHost, private readonly config: CellConfig) {
+    this.stats = config.name !== undefined ? new CellStats() : null;
+  }
 
   // Read from the config, not copied: an actor's footprint is paid once per actor.
   /** `"<nodeId>:<localId>"`. */
@@ -102,6 +110,16 @@ export class ActorCell implements StreamHost, CallTarget {
   /** How this actor is named in messages. */
   get label(): string {
     return this.name ?? `actor ${this.actorId}`;
+  }
+
+  /** Messages waiting in the mailbox. */
+  get mailboxDepth(): number {
+    return (this.queue?.length ?? 0) + (this.overflow?.length ?? 0);
+  }
+
+  /** Times supervision restarted the actor. */
+  get restartCount(): number {
+    return this.restarts;
   }
 
   /** Whether the actor has stopped for good. */
@@ -210,7 +228,15 @@ export class ActorCell implements StreamHost, CallTarget {
     // not hooks or the constructor, not `_`/`$`-prefixed ones.
     if (typeof fn !== 'function' || HOOKS.has(method) || method.charCodeAt(0) === 95 /* _ */ || method.charCodeAt(0) === 36 /* $ */
       || (Object.prototype as unknown as Record<string, unknown>)[method] === fn) {
+      if (this.stats !== null) this.stats.handled++;
+      this.countError();
       return Promise.reject(this.noSuchMethod(method, fn));
+    }
+    const s = this.stats;
+    let t0 = -1;
+    if (s !== null) {
+      if (CellStats.sampled(++s.handled)) t0 = performance.now();
+      if (!s.dirty) this.host.statsChanged(this);
     }
     let r: unknown;
     this.running = true;
@@ -218,6 +244,10 @@ export class ActorCell implements StreamHost, CallTarget {
       r = (fn as (...a: unknown[]) => unknown).apply(inst, args);
     } catch (e) {
       this.running = false;
+      if (s !== null) {
+        s.errors++;
+        if (t0 >= 0) s.observe(performance.now() - t0);
+      }
       const err = this.onError(e);
       this.drain();
       return Promise.reject(err);
@@ -229,16 +259,35 @@ export class ActorCell implements StreamHost, CallTarget {
         this.inflight++;
         const h = (this.hooks ??= {
           done: (v) => { this.settled(); return v; },
-          failed: (e) => { this.settled(); throw this.onError(e); },
+          failed: (e) => { this.settled(); this.countError(); throw this.onError(e); },
         });
-        const p = Promise.resolve(r as PromiseLike<unknown>).then(h.done, h.failed);
+        let p = Promise.resolve(r as PromiseLike<unknown>).then(h.done, h.failed);
+        if (t0 >= 0) p = this.timed(p, t0);
         return guard(p, opts?.timeoutMs ?? this.host.defaultTimeoutMs, opts?.signal, `${this.label}.${method}`);
       }
       if (isGenerator(r)) {
+        if (t0 >= 0) s!.observe(performance.now() - t0);
         return Promise.resolve(new ActorStream(r, this, opts?.timeoutMs ?? this.host.defaultTimeoutMs, opts?.signal));
       }
     }
+    if (t0 >= 0) s!.observe(performance.now() - t0);
     return Promise.resolve(r);
+  }
+
+  /** A sampled async call: its latency is taken when it settles. */
+  private timed(p: Promise<unknown>, t0: number): Promise<unknown> {
+    const s = this.stats!;
+    return p.then(
+      (v) => { s.observe(performance.now() - t0); return v; },
+      (e) => { s.observe(performance.now() - t0); throw e; },
+    );
+  }
+
+  private countError(): void {
+    const s = this.stats;
+    if (s === null) return;
+    s.errors++;
+    if (!s.dirty) this.host.statsChanged(this);
   }
 
   private noSuchMethod(method: string, fn: unknown): PulsingError {
@@ -260,6 +309,7 @@ export class ActorCell implements StreamHost, CallTarget {
     });
     const queue = (this.queue ??= []);
     let accepted: Promise<void> | undefined;
+    if (this.stats !== null && !this.stats.dirty) this.host.statsChanged(this);
     if (queue.length < this.config.mailboxCapacity) {
       queue.push(p);
     } else {
@@ -365,6 +415,8 @@ export class ActorCell implements StreamHost, CallTarget {
       }
       process.emitWarning(`${this.label}: metadata not published: ${err.message}`, { code: 'PULSING_METADATA' });
     }
+    // Reported from its start, so a named actor nobody called yet shows zeros.
+    if (this.stats !== null && !this.stats.dirty) this.host.statsChanged(this);
     this.startWaiters?.resolve();
     this.startWaiters = null;
     this.drain();
@@ -393,6 +445,7 @@ export class ActorCell implements StreamHost, CallTarget {
     this.startWaiters = null;
     const backoff = Math.min(sup.minBackoffMs * 2 ** this.restarts, sup.maxBackoffMs);
     this.restarts++;
+    if (this.stats !== null && !this.stats.dirty) this.host.statsChanged(this);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.state === State.Restarting) this.boot(null);

@@ -35,7 +35,7 @@ export {
 export type { RuntimeErrorKind } from './errors';
 export type {
   ActorId, CallOptions, InitOptions, MembershipOptions, TransportOptions, Member, NamedActorInfo, ResolveOptions, RestartPolicy,
-  SupervisionOptions, SystemSpawnOptions, NodeMetrics, LaneMetrics,
+  SupervisionOptions, SystemSpawnOptions, NodeMetrics, LaneMetrics, ActorMetrics,
 } from './types';
 export { encode, decode } from './codec';
 export { zerocopy } from './zerocopy';

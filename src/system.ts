@@ -12,6 +12,7 @@ import { Wire, RemoteTarget, type WireHost } from './wire';
 import { Faults } from './faults';
 import { Queues } from './queue';
 import { Topics } from './topic';
+import { LATENCY_BUCKETS_MS, StatsReporter } from './stats';
 import { transportSettings } from './codec';
 import { checkCallOptions, checkDuration, setLongTimeout } from './deadline';
 import type { Actor } from './actor';
@@ -135,6 +136,7 @@ export class ActorSystem {
   private readonly core: NativeSystem;
   /** The cluster transport's JS end; null when standalone. */
   private readonly wire: Wire | null;
+  private readonly stats: StatsReporter;
   private readonly byId = new Map<number, ActorCell>();
   private readonly byName = new Map<string, ActorCell>();
   private readonly nameWaiters = new Map<string, Set<() => void>>();
@@ -162,6 +164,7 @@ export class ActorSystem {
     const spawn = opts.allowRemoteSpawn ?? true;
     this.remoteSpawn = typeof spawn === 'boolean' ? spawn : new Set(spawn);
     this.wire = core.addr ? new Wire(core, this, this.nodeId) : null;
+    this.stats = new StatsReporter(core, core.addr !== null && core.addr !== undefined);
     this.faults = new Faults(this.wire ? core : null);
     this.queue = new Queues(() => core);
     this.topic = new Topics(() => core);
@@ -333,6 +336,7 @@ export class ActorSystem {
    * ```
    */
   async metrics(): Promise<NodeMetrics> {
+    this.stats.flush();
     const m = await this.core.metrics();
     const lane = (t: typeof m.control) => ({ framesIn: t.framesIn, framesOut: t.framesOut, bytesIn: t.bytesIn, bytesOut: t.bytesOut });
     return {
@@ -343,6 +347,19 @@ export class ActorSystem {
       namedActors: { node: m.namedHere, cluster: m.namedCluster },
       lanes: { control: lane(m.control), bulk: lane(m.bulk) },
       gossipBytes: m.gossipBytes,
+      actors: m.actors.map((a) => ({
+        name: a.name,
+        mailboxDepth: a.mailboxDepth,
+        handled: a.handled,
+        errors: a.errors,
+        restarts: a.restarts,
+        latency: {
+          boundsSeconds: LATENCY_BUCKETS_MS.map((b) => b / 1000),
+          counts: a.latencyBuckets,
+          sumSeconds: a.latencySumSeconds,
+          count: a.latencyCount,
+        },
+      })),
     };
   }
 
@@ -435,7 +452,13 @@ export class ActorSystem {
   }
 
   /** @internal */
+  statsChanged(cell: ActorCell): void {
+    this.stats.markChanged(cell);
+  }
+
+  /** @internal */
   cellStopped(cell: ActorCell): void {
+    this.stats.cellGone(cell);
     this.byId.delete(cell.local);
     if (cell.name !== undefined && this.byName.get(cell.name) === cell) {
       this.byName.delete(cell.name);
@@ -454,6 +477,7 @@ export class ActorSystem {
       await shutdownSystem(this.core);
     } finally {
       this.wire?.close();
+      this.stats.close();
       clearInterval(this.keepAlive);
       this.keepAlive = undefined;
       this.onShutdown?.();

@@ -173,4 +173,33 @@ export interface NodeMetrics {
   lanes: { control: LaneMetrics; bulk: LaneMetrics };
   /** Bytes of gossip this node sent. */
   gossipBytes: number;
+  /** The named actors hosted here, by name. */
+  actors: ActorMetrics[];
+}
+
+/** One named actor's figures (`system.metrics().actors`). */
+export interface ActorMetrics {
+  /** Full name (`actors/counter`). */
+  name: string;
+  /** Messages waiting in its mailbox. */
+  mailboxDepth: number;
+  /** Messages it was given to handle. */
+  handled: number;
+  /** Messages that ended in an error. */
+  errors: number;
+  /** Times supervision restarted it. */
+  restarts: number;
+  /**
+   * How long its calls took. A TypeScript actor times one call in 16 (reading the clock on
+   * every call would cost more than the metrics may); a Rust actor times every message.
+   */
+  latency: {
+    /** Upper bounds of the buckets, in seconds; a last bucket (`+Inf`) follows. */
+    boundsSeconds: number[];
+    /** Calls per bucket, not cumulative: `boundsSeconds.length + 1` numbers. */
+    counts: number[];
+    sumSeconds: number;
+    /** Calls timed. */
+    count: number;
+  };
 }

@@ -9,7 +9,8 @@
 //! `on_stop` and then `on_start` again, and keeps its fields. After a panic its state cannot
 //! be trusted, so without a factory it stops instead.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -18,6 +19,7 @@ use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::mailbox::Envelope;
 use crate::message::Message;
 use crate::panics;
+use crate::stats::ActorCounters;
 use crate::supervision::SupervisionSpec;
 use crate::system::ActorSystem;
 
@@ -43,6 +45,7 @@ pub(crate) struct CellRun {
     pub first: Option<Box<dyn Actor>>,
     pub factory: Option<Factory>,
     pub spec: SupervisionSpec,
+    pub counters: Arc<ActorCounters>,
     pub rx: mpsc::Receiver<Envelope>,
     pub stop_rx: watch::Receiver<bool>,
     /// Told once whether the first start succeeded (spawn waits on it).
@@ -89,6 +92,7 @@ impl CellRun {
                                 &mut self.rx,
                                 &mut self.stop_rx,
                                 grace,
+                                &self.counters,
                             )
                             .await;
                             let what = format!("actor {} on_stop", self.id);
@@ -134,6 +138,7 @@ impl CellRun {
             }
             let wait = self.spec.backoff_for(restarts);
             restarts += 1;
+            self.counters.restarted();
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.stop_rx.changed() => break,
@@ -176,6 +181,7 @@ async fn serve(
     rx: &mut mpsc::Receiver<Envelope>,
     stop_rx: &mut watch::Receiver<bool>,
     grace: Duration,
+    counters: &ActorCounters,
 ) -> Outcome {
     // Panics in streams this incarnation returned (they are read after `receive` returned).
     let (crash_tx, mut crashes) = mpsc::unbounded_channel();
@@ -196,10 +202,12 @@ async fn serve(
         let (msg, reply) = env.split();
         ctx.reply = None;
         let what = format!("actor {} receive", ctx.id());
+        let began = Instant::now();
         let handled = tokio::select! {
             r = panics::guarded(&what, actor.receive(msg, ctx)) => Some(r),
             _ = stop_after(stop_rx, grace) => None,
         };
+        counters.handled(began.elapsed(), !matches!(handled, Some(Ok(Ok(_)))));
         let Some(handled) = handled else {
             tracing::warn!(
                 actor = %ctx.id(),

@@ -52,6 +52,7 @@ pub mod queue;
 pub mod resolving;
 mod seam;
 mod spawning;
+pub mod stats;
 pub mod supervision;
 pub mod system;
 pub mod topic;

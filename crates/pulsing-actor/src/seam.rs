@@ -19,6 +19,9 @@ impl LocalActors for WeakSystem {
         let r = self.upgrade()?.local_ref(local)?;
         Some(Arc::new(r))
     }
+    fn actor_stats(&self) -> Vec<crate::stats::ActorStats> {
+        self.upgrade().map(|s| s.actor_stats()).unwrap_or_default()
+    }
     fn is_gone(&self) -> bool {
         self.upgrade().is_none()
     }

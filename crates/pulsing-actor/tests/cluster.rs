@@ -682,3 +682,46 @@ async fn calls_never_ride_a_connection_the_peer_closes_after_its_exchange() {
         s.shutdown().await.unwrap();
     }
 }
+
+/// A named Rust actor's figures: counted by its cell, in `metrics()`, and asked of its node
+/// by another one (`system/stats`).
+#[tokio::test]
+async fn a_named_actors_figures_are_counted_and_asked_across_nodes() {
+    let a = node(vec![]).await;
+    let b = node(vec![a.addr().unwrap().to_string()]).await;
+    a.spawn_named("stats/counter", Counter(0)).await.unwrap();
+    let _anonymous = a.spawn(Counter(0)).await.unwrap();
+    wait_for("b to see the name", Duration::from_secs(10), || async {
+        b.resolve("stats/counter").await.is_ok()
+    })
+    .await;
+    for _ in 0..3 {
+        add_via(&b, "stats/counter", 1).await;
+    }
+    let r = b.resolve("stats/counter").await.unwrap();
+    assert!(r.ask::<_, i64>(Cmd::Fail).await.is_err());
+
+    let m = a.metrics().await;
+    assert_eq!(m.actors.len(), 1, "anonymous actors are not counted");
+    let s = &m.actors[0];
+    assert_eq!(
+        (s.name.as_str(), s.handled, s.errors, s.mailbox_depth),
+        ("stats/counter", 4, 1, 0)
+    );
+    assert_eq!(s.latency.count, 4, "a Rust actor times every message");
+    assert!(s.latency.is_well_formed());
+
+    let asked = b
+        .cluster()
+        .unwrap()
+        .actor_stats_of(a.node_id(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(asked, m.actors);
+    let text = pulsing_actor::http::metrics::render(&m);
+    assert!(text.contains("pulsing_actor_messages_total{node=\""));
+    assert!(text.contains("actor=\"stats/counter\"} 4\n"));
+    assert!(text.contains("pulsing_actor_latency_seconds_count{"));
+    b.shutdown().await.unwrap();
+    a.shutdown().await.unwrap();
+}

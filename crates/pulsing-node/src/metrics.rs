@@ -1,6 +1,8 @@
 //! The node's numbers as JS sees them (`system.metrics()`); the same as `/metrics`.
 
+use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use pulsing_actor::stats::{ActorStats, Latency, LATENCY_BUCKETS};
 use pulsing_actor::transport::traffic::LaneTraffic;
 
 use crate::system::NativeSystem;
@@ -35,6 +37,36 @@ pub struct JsMetrics {
     pub control: JsLaneTraffic,
     pub bulk: JsLaneTraffic,
     pub gossip_bytes: f64,
+    pub actors: Vec<JsActorStats>,
+}
+
+/// One named actor's figures.
+#[napi(object)]
+pub struct JsActorStats {
+    pub name: String,
+    pub local: f64,
+    pub mailbox_depth: f64,
+    pub handled: f64,
+    pub errors: f64,
+    pub restarts: f64,
+    /// Calls per latency bucket, not cumulative (`+Inf` last).
+    pub latency_buckets: Vec<f64>,
+    pub latency_sum_seconds: f64,
+    pub latency_count: f64,
+}
+
+fn actor(s: ActorStats) -> JsActorStats {
+    JsActorStats {
+        name: s.name,
+        local: s.local as f64,
+        mailbox_depth: s.mailbox_depth as f64,
+        handled: s.handled as f64,
+        errors: s.errors as f64,
+        restarts: s.restarts as f64,
+        latency_buckets: s.latency.buckets.iter().map(|b| *b as f64).collect(),
+        latency_sum_seconds: s.latency.sum_seconds,
+        latency_count: s.latency.count as f64,
+    }
 }
 
 fn lane(t: LaneTraffic) -> JsLaneTraffic {
@@ -67,6 +99,62 @@ impl NativeSystem {
             control: lane(m.control),
             bulk: lane(m.bulk),
             gossip_bytes: m.gossip_bytes as f64,
+            actors: m.actors.into_iter().map(actor).collect(),
         }
+    }
+}
+
+/// Values per actor in a stats report: depth, handled, errors, restarts, latency sum (ms),
+/// latency count, then one count per latency bucket (`+Inf` last).
+const REPORT_ROW: usize = 6 + LATENCY_BUCKETS.len() + 1;
+
+#[napi]
+impl NativeSystem {
+    /// The JS layer's report of the named actors it hosts: `names[i]` (full name) and
+    /// `locals[i]` own row `i` of `values` (`REPORT_ROW` numbers each); `removed` are gone.
+    #[napi]
+    pub fn report_actor_stats(
+        &self,
+        names: Vec<String>,
+        locals: Vec<f64>,
+        values: Float64Array,
+        removed: Vec<String>,
+    ) -> Result<()> {
+        if values.len() != names.len() * REPORT_ROW || locals.len() != names.len() {
+            return Err(Error::new(
+                Status::InvalidArg,
+                format!(
+                    "a stats report of {} actors needs {} values and {} ids, not {} and {}",
+                    names.len(),
+                    names.len() * REPORT_ROW,
+                    names.len(),
+                    values.len(),
+                    locals.len()
+                ),
+            ));
+        }
+        let updated = names
+            .into_iter()
+            .zip(locals)
+            .zip(values.chunks(REPORT_ROW))
+            .map(|((name, local), row)| {
+                let buckets: Vec<u64> = row[6..].iter().map(|v| *v as u64).collect();
+                ActorStats {
+                    name,
+                    local: local as u64,
+                    mailbox_depth: row[0] as u64,
+                    handled: row[1] as u64,
+                    errors: row[2] as u64,
+                    restarts: row[3] as u64,
+                    latency: Latency {
+                        sum_seconds: row[4] / 1e3,
+                        count: buckets.iter().sum(),
+                        buckets,
+                    },
+                }
+            })
+            .collect();
+        self.inner.report_foreign_stats(updated, &removed);
+        Ok(())
     }
 }

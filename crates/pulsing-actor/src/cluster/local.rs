@@ -27,6 +27,8 @@ pub trait LocalActors: Send + Sync + 'static {
     fn lookup(&self, name: &str) -> Option<u64>;
     /// The mailbox of the Rust actor `local`; `None` when it is not a Rust actor here.
     fn mailbox(&self, local: u64) -> Option<Arc<dyn LocalMailbox>>;
+    /// The figures of the named actors on this node.
+    fn actor_stats(&self) -> Vec<crate::stats::ActorStats>;
     /// The system is gone (the node stops serving).
     fn is_gone(&self) -> bool;
     /// Serve an HTTP connection that reached the node's port (`secure`: it came over mutual

@@ -6,11 +6,12 @@ use std::fmt::Write;
 
 use crate::cluster::gossip::Liveness;
 use crate::id::NodeId;
+use crate::stats::{ActorStats, LATENCY_BUCKETS};
 use crate::system::ActorSystem;
 use crate::transport::traffic::LaneTraffic;
 
 /// What a node reports about itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Metrics {
     /// The node.
     pub node_id: NodeId,
@@ -30,6 +31,8 @@ pub struct Metrics {
     pub bulk: LaneTraffic,
     /// Bytes of gossip it sent (membership updates piggybacked on probes and syncs).
     pub gossip_bytes: u64,
+    /// The named actors hosted here, by name.
+    pub actors: Vec<ActorStats>,
 }
 
 impl ActorSystem {
@@ -70,6 +73,7 @@ impl ActorSystem {
             control,
             bulk,
             gossip_bytes,
+            actors: self.actor_stats(),
         }
     }
 }
@@ -148,5 +152,71 @@ pub fn render(m: &Metrics) -> String {
         "Bytes of gossip this node sent.",
         &[(String::new(), m.gossip_bytes)],
     );
+    let per_actor = |f: fn(&ActorStats) -> u64| {
+        m.actors
+            .iter()
+            .map(|a| (format!("actor=\"{}\"", label(&a.name)), f(a)))
+            .collect::<Vec<_>>()
+    };
+    family(
+        "pulsing_actor_mailbox_depth",
+        "gauge",
+        "Messages waiting in a named actor's mailbox.",
+        &per_actor(|a| a.mailbox_depth),
+    );
+    family(
+        "pulsing_actor_messages_total",
+        "counter",
+        "Messages a named actor was given to handle.",
+        &per_actor(|a| a.handled),
+    );
+    family(
+        "pulsing_actor_errors_total",
+        "counter",
+        "Messages a named actor handled that ended in an error.",
+        &per_actor(|a| a.errors),
+    );
+    family(
+        "pulsing_actor_restarts_total",
+        "counter",
+        "Times a named actor was restarted by its supervision.",
+        &per_actor(|a| a.restarts),
+    );
+    histogram(&mut out, &node, &m.actors);
     out
+}
+
+/// `pulsing_actor_latency_seconds`: one histogram per named actor.
+fn histogram(out: &mut String, node: &str, actors: &[ActorStats]) {
+    let name = "pulsing_actor_latency_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} How long a named actor took to handle a message (JS actors time one call in 16).\n# TYPE {name} histogram"
+    );
+    for a in actors {
+        let actor = label(&a.name);
+        let mut cumulative = 0;
+        for (i, n) in a.latency.buckets.iter().enumerate() {
+            cumulative += n;
+            let le = LATENCY_BUCKETS
+                .get(i)
+                .map_or("+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{node=\"{node}\",actor=\"{actor}\",le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_sum{{node=\"{node}\",actor=\"{actor}\"}} {}\n{name}_count{{node=\"{node}\",actor=\"{actor}\"}} {}",
+            a.latency.sum_seconds, a.latency.count
+        );
+    }
+}
+
+/// A label value, escaped as the text format wants (`\\`, `\"`, `\n`).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -162,22 +162,61 @@ async fn members(system: &ActorSystem) -> Response<Body> {
 }
 
 async fn actors(system: &ActorSystem) -> Response<Body> {
-    let all: Vec<_> = system
-        .all_named_actors()
-        .await
+    let named = system.all_named_actors().await;
+    let stats = stats_of(system, named.iter().flat_map(|a| &a.instances)).await;
+    let all: Vec<_> = named
         .into_iter()
         .map(|a| {
             json!({
                 "name": a.name,
-                "instances": a.instances.iter().map(|i| json!({
-                    "nodeId": i.node_id.to_string(),
-                    "actorId": i.actor_id.to_string(),
-                    "metadata": i.metadata,
-                })).collect::<Vec<_>>(),
+                "instances": a.instances.iter().map(|i| {
+                    let s = stats.get(&(i.node_id, i.actor_id.local));
+                    json!({
+                        "nodeId": i.node_id.to_string(),
+                        "actorId": i.actor_id.to_string(),
+                        "metadata": i.metadata,
+                        "mailboxDepth": s.map(|s| s.mailbox_depth),
+                        "handled": s.map(|s| s.handled),
+                        "errors": s.map(|s| s.errors),
+                        "restarts": s.map(|s| s.restarts),
+                    })
+                }).collect::<Vec<_>>(),
             })
         })
         .collect();
     reply(StatusCode::OK, json!(all))
+}
+
+/// How long `/actors` waits for another node's figures; a node that does not answer in time
+/// is shown without them (`null`).
+const STATS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The figures of `instances`, asked of their nodes at once, by (node, local id).
+async fn stats_of<'a>(
+    system: &ActorSystem,
+    instances: impl Iterator<Item = &'a crate::system::NamedInstance>,
+) -> std::collections::HashMap<(crate::id::NodeId, u64), crate::stats::ActorStats> {
+    let mut nodes: Vec<_> = instances.map(|i| i.node_id).collect();
+    nodes.sort();
+    nodes.dedup();
+    let asks = nodes.into_iter().map(|node| async move {
+        let got = match system.cluster() {
+            Some(n) => n.actor_stats_of(node, STATS_WAIT).await,
+            None => Ok(system.actor_stats()),
+        };
+        match got {
+            Ok(all) => all.into_iter().map(|s| ((node, s.local), s)).collect(),
+            Err(e) => {
+                tracing::debug!(%node, "no actor figures from node: {e}");
+                Vec::new()
+            }
+        }
+    });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 pub(crate) fn full(b: Bytes) -> Body {

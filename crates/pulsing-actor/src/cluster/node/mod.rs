@@ -36,6 +36,7 @@ mod queue_replicas;
 mod queues;
 mod relay;
 mod serve;
+mod stats;
 mod swim;
 mod topic_outbox;
 mod topics;
@@ -73,6 +74,7 @@ pub(crate) use queues::{
 pub use queues::{
     Got, MAX_GET as QUEUE_MAX_GET, MAX_PUT as QUEUE_MAX_PUT, SERVICE as QUEUE_SERVICE,
 };
+pub use stats::SERVICE as STATS_SERVICE;
 pub use topic_outbox::MAX_BATCH as TOPIC_MAX_BATCH;
 pub use topics::{Delivery, Subscribers, SERVICE as TOPIC_SERVICE, SUBSCRIBER_BUFFER};
 

@@ -105,6 +105,10 @@ impl Node {
                 self.serve_topic(c, f);
                 return;
             }
+            Target::Name(n) if n == super::stats::SERVICE => {
+                self.serve_stats(c, f);
+                return;
+            }
             Target::Name(n) if n.starts_with("system/") => (0, Some(n.clone())),
             // A user actor by name is served as by its id (the host reads a name as a
             // `system/*` service).

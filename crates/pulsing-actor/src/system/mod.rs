@@ -22,6 +22,10 @@ use crate::cluster::ClusterConfig;
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::mailbox::Envelope;
 use crate::naming::{self, Registration, Registry};
+use crate::stats::{ActorCounters, ActorStats};
+
+mod actor_stats;
+mod foreign;
 pub use crate::spawning::{SpawnOptions, Spawning};
 
 /// Default mailbox capacity of Rust actors.
@@ -89,6 +93,8 @@ pub struct NamedActorInfo {
 
 struct CellHandle {
     sender: mpsc::Sender<Envelope>,
+    /// A named cell's name and counters (anonymous actors are not counted).
+    counted: Option<(String, Arc<ActorCounters>)>,
     stop_tx: watch::Sender<bool>,
     join: Option<JoinHandle<()>>,
 }
@@ -109,6 +115,8 @@ struct Inner {
     http_client: tokio::sync::OnceCell<crate::connect::Connect>,
     registry: Mutex<Registry>,
     cells: Mutex<HashMap<u64, CellHandle>>,
+    /// The figures of named actors hosted in JS, by name, as the binding last reported them.
+    foreign_stats: Mutex<HashMap<String, ActorStats>>,
     shut_down: AtomicBool,
 }
 
@@ -232,6 +240,7 @@ impl ActorSystemBuilder {
                 http_client: tokio::sync::OnceCell::new(),
                 registry: Mutex::new(Registry::default()),
                 cells: Mutex::new(HashMap::new()),
+                foreign_stats: Mutex::new(HashMap::new()),
                 shut_down: AtomicBool::new(false),
             }),
         };
@@ -594,67 +603,8 @@ impl ActorSystem {
         self.inner.shut_down.load(Ordering::SeqCst)
     }
 
-    #[doc(hidden)]
-    /// Reserve `count` consecutive local ids and return the first. Actors hosted outside
-    /// Rust (the JS layer) take their ids from here, so ids never collide on a node.
-    pub fn reserve_local_ids(&self, count: u64) -> u64 {
-        self.inner
-            .next_local
-            .fetch_add(count.max(1), Ordering::Relaxed)
-    }
-
-    #[doc(hidden)]
-    /// Register a name for an actor hosted outside Rust (its id from `reserve_local_ids`).
-    pub fn register_foreign(
-        &self,
-        name: &str,
-        local: u64,
-        metadata: HashMap<String, String>,
-    ) -> Result<ActorId, PulsingError> {
-        self.check_open()?;
-        let full = naming::normalize_for_spawn(name)?;
-        let actor_id = self.local_id(local);
-        self.inner
-            .registry
-            .lock()
-            .insert(full.clone(), Registration { actor_id, metadata })?;
-        self.name_changed(&full);
-        Ok(actor_id)
-    }
-
-    #[doc(hidden)]
-    /// Point an existing name at a new incarnation, or update its metadata.
-    pub fn update_foreign(
-        &self,
-        name: &str,
-        local: u64,
-        metadata: HashMap<String, String>,
-    ) -> Result<(), PulsingError> {
-        let full = naming::normalize(name)?;
-        naming::check_metadata(&full, &metadata)?;
-        let actor_id = self.local_id(local);
-        self.inner
-            .registry
-            .lock()
-            .replace(full.clone(), Registration { actor_id, metadata });
-        self.name_changed(&full);
-        Ok(())
-    }
-
-    #[doc(hidden)]
-    /// Drop the name of an actor hosted outside Rust, if `local` still holds it.
-    pub fn unregister_foreign(&self, name: &str, local: u64) -> Result<bool, PulsingError> {
-        let full = naming::normalize(name)?;
-        let actor_id = self.local_id(local);
-        let removed = self.inner.registry.lock().remove_if(&full, actor_id);
-        if removed {
-            self.name_changed(&full);
-        }
-        Ok(removed)
-    }
-
     /// Tell the cluster that the registration of `full` changed (or vanished).
-    fn name_changed(&self, full: &str) {
+    pub(crate) fn name_changed(&self, full: &str) {
         if let Some(n) = self.cluster() {
             let reg = self.inner.registry.lock().get(full).cloned();
             n.publish_name(full, reg.as_ref());
@@ -689,7 +639,7 @@ impl ActorSystem {
         }
     }
 
-    fn check_open(&self) -> Result<(), PulsingError> {
+    pub(crate) fn check_open(&self) -> Result<(), PulsingError> {
         if self.is_shut_down() {
             return Err(PulsingError::runtime(
                 RuntimeErrorKind::Stopped,
@@ -760,6 +710,8 @@ impl ActorSystem {
             .unwrap_or(self.inner.mailbox_capacity)
             .max(1);
         let (tx, rx) = mpsc::channel(capacity);
+        let counters = Arc::new(ActorCounters::default());
+        let counted = full.clone().map(|n| (n, counters.clone()));
         let (stop_tx, stop_rx) = watch::channel(false);
         let (started_tx, started_rx) = oneshot::channel();
         let run = CellRun {
@@ -769,6 +721,7 @@ impl ActorSystem {
             first,
             factory,
             spec: options.supervision,
+            counters: counters.clone(),
             rx,
             stop_rx,
             started: Some(started_tx),
@@ -778,6 +731,7 @@ impl ActorSystem {
             local,
             CellHandle {
                 sender: tx.clone(),
+                counted,
                 stop_tx,
                 join: None,
             },

@@ -1,0 +1,150 @@
+//! What each named actor did: mailbox depth, messages handled, errors, restarts and a
+//! latency histogram. A Rust actor's cell counts into [`ActorCounters`] (atomics: the cell
+//! never takes a lock to count); actors hosted in JS count on their side and the binding
+//! reports their figures with [`crate::system::ActorSystem::report_foreign_stats`].
+//!
+//! These are what `/metrics`, `/actors` and `system.metrics()` show, and what one node asks
+//! another for (`system/stats`) to show a whole cluster's actors.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Upper bounds of the latency histogram's buckets, in seconds (`+Inf` follows).
+pub const LATENCY_BUCKETS: [f64; 13] = [
+    0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
+];
+
+/// How long calls took: counts per bucket (not cumulative; the last one is `+Inf`), their sum
+/// and count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Calls per bucket of [`LATENCY_BUCKETS`], then those above the last bound.
+    pub buckets: Vec<u64>,
+    /// Seconds, summed over the calls timed.
+    pub sum_seconds: f64,
+    /// Calls timed.
+    pub count: u64,
+}
+
+impl Latency {
+    /// Whether it has the shape every node uses (a peer's answer is checked with this).
+    pub fn is_well_formed(&self) -> bool {
+        self.buckets.len() == LATENCY_BUCKETS.len() + 1
+            && self.buckets.iter().sum::<u64>() == self.count
+            && self.sum_seconds.is_finite()
+            && self.sum_seconds >= 0.0
+    }
+}
+
+/// One named actor's figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ActorStats {
+    /// Its full name (`actors/counter`).
+    pub name: String,
+    /// Its local id on its node.
+    pub local: u64,
+    /// Messages waiting in its mailbox.
+    pub mailbox_depth: u64,
+    /// Messages it was given to handle.
+    pub handled: u64,
+    /// Messages that ended in an error.
+    pub errors: u64,
+    /// Times it was restarted.
+    pub restarts: u64,
+    /// How long its calls took.
+    pub latency: Latency,
+}
+
+/// The counters a Rust actor's cell updates.
+#[derive(Debug, Default)]
+pub(crate) struct ActorCounters {
+    handled: AtomicU64,
+    errors: AtomicU64,
+    restarts: AtomicU64,
+    sum_nanos: AtomicU64,
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+}
+
+impl ActorCounters {
+    /// One message handled in `took`, with an error or not.
+    pub(crate) fn handled(&self, took: Duration, failed: bool) {
+        self.handled.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let s = took.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| s <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// The actor restarted.
+    pub(crate) fn restarted(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The figures now, for the actor `name` (`local`) with `depth` messages waiting.
+    pub(crate) fn snapshot(&self, name: &str, local: u64, depth: u64) -> ActorStats {
+        let buckets: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        ActorStats {
+            name: name.to_string(),
+            local,
+            mailbox_depth: depth,
+            handled: self.handled.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
+            latency: Latency {
+                count: buckets.iter().sum(),
+                buckets,
+                sum_seconds: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_land_in_their_bucket() {
+        let c = ActorCounters::default();
+        c.handled(Duration::from_micros(5), false);
+        c.handled(Duration::from_millis(3), true);
+        c.handled(Duration::from_secs(60), false);
+        c.restarted();
+        let s = c.snapshot("actors/a", 7, 2);
+        assert_eq!((s.handled, s.errors, s.restarts, s.mailbox_depth), (3, 1, 1, 2));
+        assert_eq!(s.latency.buckets[0], 1); // <= 10 µs
+        assert_eq!(s.latency.buckets[5], 1); // <= 5 ms
+        assert_eq!(s.latency.buckets[13], 1); // +Inf
+        assert!(s.latency.is_well_formed());
+        assert!((s.latency.sum_seconds - 60.003005).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_malformed_histogram_is_refused() {
+        let bad = Latency {
+            buckets: vec![1; 3],
+            sum_seconds: 0.0,
+            count: 3,
+        };
+        assert!(!bad.is_well_formed());
+        let nan = Latency {
+            buckets: vec![0; 14],
+            sum_seconds: f64::NAN,
+            count: 0,
+        };
+        assert!(!nan.is_well_formed());
+    }
+}
