@@ -75,15 +75,36 @@ let directThr = 0;
 out('remote_ask_seq_p50_us', pct(lat, 0.5), 'us', { target: `<= 1.5x raw (${(raw.p50 * 1.5).toFixed(1)})`, ratio_to_raw: +(pct(lat, 0.5) / raw.p50).toFixed(2) });
 out('remote_ask_seq_p99_us', pct(lat, 0.99), 'us', { target: `<= 2x raw (${(raw.p99 * 2).toFixed(1)})`, ratio_to_raw: +(pct(lat, 0.99) / raw.p99).toFixed(2) });
 
-{
-  const N = 200_000;
+/** Calls per second to `target`, 256 in flight. */
+async function throughput(target, N) {
   const t0 = performance.now();
   let next = 0;
-  const worker = async () => { while (next < N) { next++; await e.echo(payload); } };
+  const worker = async () => { while (next < N) { next++; await target.echo(payload); } };
   await Promise.all(Array.from({ length: 256 }, worker));
-  const thr = N / ((performance.now() - t0) / 1000);
+  return N / ((performance.now() - t0) / 1000);
+}
+
+{
+  const thr = await throughput(e, 200_000);
   out('remote_ask_throughput', thr, '/s', { target: '>= 0.5x raw pipelined echo', ratio_to_raw: +(thr / raw.thr).toFixed(2) });
   directThr = thr;
+}
+
+{
+  // Metrics on against off: the same actor on a node started with `metrics: false`, in turns.
+  const offNode = await child('./bench-node.mjs', [remoteNode.addr, 'metrics-off']);
+  const eoff = await REcho.resolve('echo-metrics-off', { timeoutMs: 10_000 });
+  for (let i = 0; i < 2000; i++) await eoff.echo(payload);
+  const on = [], off = [], cost = [];
+  for (let i = 0; i < 5; i++) {
+    const a = await throughput(e, 60_000);
+    const b = await throughput(eoff, 60_000);
+    on.push(a); off.push(b); cost.push(1 - a / b);
+  }
+  const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  out('remote_ask_throughput_metrics_on', med(on), '/s');
+  out('remote_ask_throughput_metrics_off', med(off), '/s', { metrics_cost_pct: +(med(cost) * 100).toFixed(1), target_pct: 5 });
+  offNode.proc.kill('SIGTERM');
 }
 
 // --- Connect: a client through a gateway process to the actor on the other node --------

@@ -33,6 +33,25 @@ const RCounter = pul.remote(Counter, { className: 'bench/Counter' });
 const c = await RCounter.spawn({ name: 'bench-counter' });
 
 out('local_ask_seq', await rate(1500, 10_000, () => c.incr()), '/s', { target: 5_000_000 });
+
+{
+  // Metrics on (the default) against off: the same named actor on a system with
+  // `metrics: false`, measured in turns so drift in the machine's speed hits both alike.
+  const off = await pul.actorSystem({ metrics: false });
+  const u = await RCounter.spawn({ system: off, name: 'bench-counter-off' });
+  const on = [], offs = [], cost = [];
+  for (let i = 0; i < 9; i++) {
+    const a = await rate(300, 10_000, () => c.incr());
+    const b = await rate(300, 10_000, () => u.incr());
+    on.push(a); offs.push(b); cost.push(1 - a / b);
+  }
+  // Medians; the cost is the median of each turn's own ratio (turns close in time share the
+  // machine's state, so their ratio is steadier than a ratio of medians).
+  const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  out('local_ask_seq_metrics_on', med(on), '/s');
+  out('local_ask_seq_metrics_off', med(offs), '/s', { metrics_cost_pct: +(med(cost) * 100).toFixed(1), target_pct: 5 });
+  await off.shutdown();
+}
 out('local_ask_async_seq', await rate(1000, 10_000, () => c.incrAsync()), '/s');
 
 // Pipelined: 256 calls in flight, awaited together.

@@ -310,6 +310,8 @@ export interface JsSystemConfig {
   http?: boolean
   /** Where this node keeps `disk` queue buckets (default `.pulsing/queues`). */
   storagePath?: string
+  /** Count named Rust actors' messages, errors and latency (default true). */
+  actorMetrics?: boolean
   /** Address to bind; absent = standalone. */
   addr?: string
   /** Nodes to join through. */

@@ -30,14 +30,16 @@ export interface CellHost {
   readonly nodeId: string;
   readonly defaultTimeoutMs: number;
   readonly strictLocal: boolean;
+  /** Whether named actors are counted (`metrics`). */
+  readonly actorMetrics: boolean;
   /** How long `stop()` waits for calls still running (async methods) to settle. */
   readonly drainTimeoutMs: number;
   /** The cell started (again): publish its metadata under its name. */
   cellStarted(cell: ActorCell, metadata: Record<string, string> | undefined): void;
   /** The cell stopped for good: drop its id and name. */
   cellStopped(cell: ActorCell): void;
-  /** A named cell's figures changed since they were last reported. */
-  statsChanged(cell: ActorCell): void;
+  /** A named, counted cell started: its figures are reported from now on. */
+  statsStarted(cell: ActorCell): void;
 }
 
 /** Everything a cell is created with. */
@@ -94,7 +96,7 @@ export class ActorCell implements StreamHost, CallTarget, CountedCell {
   readonly stats: CellStats | null;
 
   constructor(private readonly host: CellHost, private readonly config: CellConfig) {
-    this.stats = config.name !== undefined ? new CellStats() : null;
+    this.stats = config.name !== undefined && host.actorMetrics ? new CellStats() : null;
   }
 
   // Read from the config, not copied: an actor's footprint is paid once per actor.
@@ -234,10 +236,7 @@ export class ActorCell implements StreamHost, CallTarget, CountedCell {
     }
     const s = this.stats;
     let t0 = -1;
-    if (s !== null) {
-      if (CellStats.sampled(++s.handled)) t0 = performance.now();
-      if (!s.dirty) this.host.statsChanged(this);
-    }
+    if (s !== null && CellStats.sampled(++s.handled)) t0 = performance.now();
     let r: unknown;
     this.running = true;
     try {
@@ -287,7 +286,6 @@ export class ActorCell implements StreamHost, CallTarget, CountedCell {
     const s = this.stats;
     if (s === null) return;
     s.errors++;
-    if (!s.dirty) this.host.statsChanged(this);
   }
 
   private noSuchMethod(method: string, fn: unknown): PulsingError {
@@ -309,7 +307,6 @@ export class ActorCell implements StreamHost, CallTarget, CountedCell {
     });
     const queue = (this.queue ??= []);
     let accepted: Promise<void> | undefined;
-    if (this.stats !== null && !this.stats.dirty) this.host.statsChanged(this);
     if (queue.length < this.config.mailboxCapacity) {
       queue.push(p);
     } else {
@@ -415,8 +412,8 @@ export class ActorCell implements StreamHost, CallTarget, CountedCell {
       }
       process.emitWarning(`${this.label}: metadata not published: ${err.message}`, { code: 'PULSING_METADATA' });
     }
-    // Reported from its start, so a named actor nobody called yet shows zeros.
-    if (this.stats !== null && !this.stats.dirty) this.host.statsChanged(this);
+    // Reported from its (first) start, so a named actor nobody called yet shows zeros.
+    if (this.stats !== null && this.restarts === 0) this.host.statsStarted(this);
     this.startWaiters?.resolve();
     this.startWaiters = null;
     this.drain();
@@ -445,7 +442,6 @@ export class ActorCell implements StreamHost, CallTarget, CountedCell {
     this.startWaiters = null;
     const backoff = Math.min(sup.minBackoffMs * 2 ** this.restarts, sup.maxBackoffMs);
     this.restarts++;
-    if (this.stats !== null && !this.stats.dirty) this.host.statsChanged(this);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.state === State.Restarting) this.boot(null);

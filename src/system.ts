@@ -78,6 +78,7 @@ function checkInitOptions(opts: InitOptions): void {
     throw config(`membership.probeTimeoutMs must be at most membership.probeIntervalMs, got ${m.probeTimeoutMs} > ${m.probeIntervalMs}`);
   }
   if (opts.http !== undefined && typeof opts.http !== 'boolean') throw config('http must be a boolean');
+  if (opts.metrics !== undefined && typeof opts.metrics !== 'boolean') throw config('metrics must be a boolean');
   if (opts.storagePath !== undefined && (typeof opts.storagePath !== 'string' || opts.storagePath === '')) {
     throw config(`storagePath must be a non-empty directory path, got ${JSON.stringify(opts.storagePath)}`);
   }
@@ -129,6 +130,8 @@ export class ActorSystem {
   readonly defaultTimeoutMs: number;
   /** @internal */
   readonly strictLocal: boolean;
+  /** @internal Whether named actors are counted (`metrics`). */
+  readonly actorMetrics: boolean;
   /** @internal */
   readonly drainTimeoutMs: number;
   /** Which classes other nodes may spawn here. */
@@ -160,6 +163,7 @@ export class ActorSystem {
     this.nodeId = core.nodeId;
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.strictLocal = opts.strictLocal === true;
+    this.actorMetrics = opts.metrics !== false;
     this.drainTimeoutMs = opts.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     const spawn = opts.allowRemoteSpawn ?? true;
     this.remoteSpawn = typeof spawn === 'boolean' ? spawn : new Set(spawn);
@@ -184,6 +188,7 @@ export class ActorSystem {
         // The core's own asks (Rust actors) take a u32; longer means "as long as it can".
         defaultTimeoutMs: dflt === undefined ? undefined : Math.min(Math.ceil(dflt), 0xffffffff),
         storagePath: opts.storagePath,
+        actorMetrics: opts.metrics,
         addr: opts.addr,
         seeds: opts.seeds,
         advertiseAddr: opts.advertiseAddr,
@@ -452,8 +457,8 @@ export class ActorSystem {
   }
 
   /** @internal */
-  statsChanged(cell: ActorCell): void {
-    this.stats.markChanged(cell);
+  statsStarted(cell: ActorCell): void {
+    this.stats.add(cell);
   }
 
   /** @internal */

@@ -45,7 +45,8 @@ pub(crate) struct CellRun {
     pub first: Option<Box<dyn Actor>>,
     pub factory: Option<Factory>,
     pub spec: SupervisionSpec,
-    pub counters: Arc<ActorCounters>,
+    /// A named actor's counters (none when anonymous or metrics are off).
+    pub counters: Option<Arc<ActorCounters>>,
     pub rx: mpsc::Receiver<Envelope>,
     pub stop_rx: watch::Receiver<bool>,
     /// Told once whether the first start succeeded (spawn waits on it).
@@ -92,7 +93,7 @@ impl CellRun {
                                 &mut self.rx,
                                 &mut self.stop_rx,
                                 grace,
-                                &self.counters,
+                                self.counters.as_deref(),
                             )
                             .await;
                             let what = format!("actor {} on_stop", self.id);
@@ -138,7 +139,9 @@ impl CellRun {
             }
             let wait = self.spec.backoff_for(restarts);
             restarts += 1;
-            self.counters.restarted();
+            if let Some(c) = &self.counters {
+                c.restarted();
+            }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.stop_rx.changed() => break,
@@ -181,7 +184,7 @@ async fn serve(
     rx: &mut mpsc::Receiver<Envelope>,
     stop_rx: &mut watch::Receiver<bool>,
     grace: Duration,
-    counters: &ActorCounters,
+    counters: Option<&ActorCounters>,
 ) -> Outcome {
     // Panics in streams this incarnation returned (they are read after `receive` returned).
     let (crash_tx, mut crashes) = mpsc::unbounded_channel();
@@ -202,12 +205,14 @@ async fn serve(
         let (msg, reply) = env.split();
         ctx.reply = None;
         let what = format!("actor {} receive", ctx.id());
-        let began = Instant::now();
+        let began = counters.map(|_| Instant::now());
         let handled = tokio::select! {
             r = panics::guarded(&what, actor.receive(msg, ctx)) => Some(r),
             _ = stop_after(stop_rx, grace) => None,
         };
-        counters.handled(began.elapsed(), !matches!(handled, Some(Ok(Ok(_)))));
+        if let (Some(c), Some(t)) = (counters, began) {
+            c.handled(t.elapsed(), !matches!(handled, Some(Ok(Ok(_)))));
+        }
         let Some(handled) = handled else {
             tracing::warn!(
                 actor = %ctx.id(),

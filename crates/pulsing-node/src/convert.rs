@@ -102,6 +102,8 @@ pub struct JsSystemConfig {
     pub http: Option<bool>,
     /// Where this node keeps `disk` queue buckets (default `.pulsing/queues`).
     pub storage_path: Option<String>,
+    /// Count named Rust actors' messages, errors and latency (default true).
+    pub actor_metrics: Option<bool>,
     /// Address to bind; absent = standalone.
     pub addr: Option<String>,
     /// Nodes to join through.

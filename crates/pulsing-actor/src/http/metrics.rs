@@ -191,7 +191,7 @@ fn histogram(out: &mut String, node: &str, actors: &[ActorStats]) {
     let name = "pulsing_actor_latency_seconds";
     let _ = writeln!(
         out,
-        "# HELP {name} How long a named actor took to handle a message (JS actors time one call in 16).\n# TYPE {name} histogram"
+        "# HELP {name} How long a named actor took to handle a message (JS actors time one call in 128).\n# TYPE {name} histogram"
     );
     for a in actors {
         let actor = label(&a.name);

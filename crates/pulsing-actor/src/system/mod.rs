@@ -106,6 +106,8 @@ struct Inner {
     default_timeout: Duration,
     shutdown_timeout: Duration,
     mailbox_capacity: usize,
+    /// Whether named actors are counted.
+    actor_metrics: bool,
     /// Records of the queue buckets this node owns (served by the node when it listens).
     queues: Arc<QueueStore>,
     /// Topic subscribers on this node.
@@ -146,6 +148,7 @@ pub struct ActorSystemBuilder {
     shutdown_timeout: Duration,
     mailbox_capacity: usize,
     storage_path: Option<std::path::PathBuf>,
+    actor_metrics: bool,
 }
 
 impl ActorSystemBuilder {
@@ -163,6 +166,12 @@ impl ActorSystemBuilder {
     /// cancel it (its caller gets `Stopped`); 2 s by default.
     pub fn shutdown_timeout(mut self, t: Duration) -> Self {
         self.shutdown_timeout = t;
+        self
+    }
+    /// Whether named actors are counted (messages, errors, latency; on by default). Off, the
+    /// node still reports its own figures; its actors' are left out of `/metrics`.
+    pub fn actor_metrics(mut self, on: bool) -> Self {
+        self.actor_metrics = on;
         self
     }
     /// Mailbox capacity of actors that do not set one (256 by default).
@@ -234,6 +243,7 @@ impl ActorSystemBuilder {
                 default_timeout: self.default_timeout,
                 shutdown_timeout: self.shutdown_timeout,
                 mailbox_capacity: self.mailbox_capacity,
+                actor_metrics: self.actor_metrics,
                 queues,
                 subscribers: Arc::default(),
                 next_local: AtomicU64::new(1),
@@ -270,6 +280,7 @@ impl ActorSystem {
             default_timeout: DEFAULT_TIMEOUT,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
+            actor_metrics: true,
             storage_path: None,
         }
     }
@@ -710,8 +721,10 @@ impl ActorSystem {
             .unwrap_or(self.inner.mailbox_capacity)
             .max(1);
         let (tx, rx) = mpsc::channel(capacity);
-        let counters = Arc::new(ActorCounters::default());
-        let counted = full.clone().map(|n| (n, counters.clone()));
+        let counted = full
+            .clone()
+            .filter(|_| self.inner.actor_metrics)
+            .map(|n| (n, Arc::new(ActorCounters::default())));
         let (stop_tx, stop_rx) = watch::channel(false);
         let (started_tx, started_rx) = oneshot::channel();
         let run = CellRun {
@@ -721,7 +734,7 @@ impl ActorSystem {
             first,
             factory,
             spec: options.supervision,
-            counters: counters.clone(),
+            counters: counted.as_ref().map(|(_, c)| c.clone()),
             rx,
             stop_rx,
             started: Some(started_tx),
