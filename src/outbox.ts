@@ -19,6 +19,8 @@ const FLUSH_BYTES = 64 * 1024;
 const OP_ASK = 0;
 const OP_TELL = 1;
 const OP_FLOW = 2;
+const OP_ASK_TRACED = 7;
+const OP_TELL_TRACED = 8;
 /** Answers: reply, stream item, stream end, several stream items. */
 export const ANSWER = { reply: 3, item: 4, end: 5, items: 6 } as const;
 
@@ -42,10 +44,14 @@ export class Outbox {
 
   constructor(private readonly core: NativeSystem) {}
 
-  /** An ask (with `req`) or a tell (`req` null) to `node`, by local id or by name. */
-  request(node: string, req: number | null, local: number | null, name: string | null, body: Buffer, attachments: Buffer[], onConn: ((conn: number) => void) | null, onFailure: OnFailure | null): void {
+  /**
+   * An ask (with `req`) or a tell (`req` null) to `node`, by local id or by name; `trace` is
+   * the caller's W3C `traceparent`, for the frame header.
+   */
+  request(node: string, req: number | null, local: number | null, name: string | null, body: Buffer, attachments: Buffer[], onConn: ((conn: number) => void) | null, onFailure: OnFailure | null, trace?: string): void {
     this.room(32);
-    this.u8(req === null ? OP_TELL : OP_ASK);
+    if (trace === undefined) this.u8(req === null ? OP_TELL : OP_ASK);
+    else this.u8(req === null ? OP_TELL_TRACED : OP_ASK_TRACED);
     this.u16(this.node(node));
     this.f64(req ?? 0);
     if (local !== null) {
@@ -55,6 +61,7 @@ export class Outbox {
       this.u8(1);
       this.u16(this.names.push(name!) - 1);
     }
+    if (trace !== undefined) this.u16(this.names.push(trace) - 1);
     this.payload(body, attachments);
     if (req !== null) this.asks.push(onConn ?? (() => {}));
     this.done(onFailure);

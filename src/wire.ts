@@ -13,6 +13,7 @@ import { encode, decode, encodeParts, decodeParts } from './codec';
 import {
   PulsingError, PulsingRuntimeError, PulsingBusinessError, classifyActorError, fromNative, toWire,
 } from './errors';
+import { tracer } from './tracing';
 import { ActorStream, type StreamHost, type StepSource } from './stream';
 import { Outbox, ANSWER } from './outbox';
 import { guard } from './deadline';
@@ -125,6 +126,8 @@ interface Event {
   node: string | undefined;
   name: string | undefined;
   error: JsWireError | undefined;
+  /** The caller's W3C `traceparent` (asks and tells). */
+  trace: string | undefined;
   body: Buffer;
   attachments: Buffer[] | undefined;
 }
@@ -145,7 +148,8 @@ function unpackEvents(batch: JsEventBatch): Event[] {
     const node = p.readUInt16LE(at + 25);
     const name = p.readUInt16LE(at + 27);
     const error = p.readUInt32LE(at + 29);
-    at += 33;
+    const trace = p.readUInt16LE(at + 33);
+    at += 35;
     let body: Buffer;
     if (p[at] === 0) {
       const len = p.readUInt32LE(at + 1);
@@ -167,6 +171,7 @@ function unpackEvents(batch: JsEventBatch): Event[] {
       node: node ? batch.strings[node - 1] : undefined,
       name: name ? batch.strings[name - 1] : undefined,
       error: error ? batch.errors[error - 1] : undefined,
+      trace: trace ? batch.strings[trace - 1] : undefined,
     });
   }
   return out;
@@ -200,6 +205,12 @@ export class Wire {
 
   /** Call a method of an actor on `node` (by local id, or by `system/*` name). */
   call(node: string, local: number | null, name: string | null, method: string, args: unknown[], opts: CallOptions | undefined, label: string): Promise<unknown> {
+    const t = tracer();
+    if (t === null || !t.enabled) return this.send1(node, local, name, method, args, opts, label, undefined);
+    return t.client(label, method, node, (trace) => this.send1(node, local, name, method, args, opts, label, trace));
+  }
+
+  private send1(node: string, local: number | null, name: string | null, method: string, args: unknown[], opts: CallOptions | undefined, label: string, trace: string | undefined): Promise<unknown> {
     let parts: { body: Buffer; attachments: Buffer[] };
     try {
       parts = encodeParts([method, args]);
@@ -214,7 +225,7 @@ export class Wire {
     });
     this.out.request(node, req, local, name, parts.body, parts.attachments,
       (conn) => { pending.conn = conn; },
-      (error) => { if (this.pending.delete(req)) this.fail(pending, errorOf(error)); });
+      (error) => { if (this.pending.delete(req)) this.fail(pending, errorOf(error)); }, trace);
     const timeoutMs = opts?.timeoutMs ?? this.host.defaultTimeoutMs;
     return guard(reply, timeoutMs, opts?.signal, `${label}.${method}`, () => {
       if (this.pending.delete(req)) this.out.flow(node, req, 0);
@@ -230,16 +241,20 @@ export class Wire {
   }
 
   /** Send a method call to an actor on `node` without waiting for its result. */
-  tell(node: string, local: number, method: string, args: unknown[]): Promise<void> {
-    try {
-      const { body, attachments } = encodeParts([method, args]);
-      // Fire and forget: a tell that cannot be sent is reported, it has nobody to answer.
-      this.out.request(node, null, local, null, body, attachments, null,
-        (error) => process.emitWarning(`pulsing: a tell to node ${node} was not sent: ${error.message}`, { code: 'PULSING_TELL_ERROR' }));
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(fromNative(e));
-    }
+  tell(node: string, local: number, method: string, args: unknown[], label = `actor ${node}:${local}`): Promise<void> {
+    const t = tracer();
+    const send = (trace: string | undefined) => {
+      try {
+        const { body, attachments } = encodeParts([method, args]);
+        // Fire and forget: a tell that cannot be sent is reported, it has nobody to answer.
+        this.out.request(node, null, local, null, body, attachments, null,
+          (error) => process.emitWarning(`pulsing: a tell to node ${node} was not sent: ${error.message}`, { code: 'PULSING_TELL_ERROR' }), trace);
+        return Promise.resolve();
+      } catch (e) {
+        return Promise.reject(fromNative(e));
+      }
+    };
+    return t === null || !t.enabled ? send(undefined) : t.client(label, method, node, send);
   }
 
   /** Fail everything still pending (the system is shutting down). */
@@ -403,11 +418,15 @@ export class Wire {
         return;
       }
       const [method, args] = payload as [string, unknown[]];
+      // Wrapped only when spans are recorded (an SDK is registered).
+      const t = tracer();
+      const traced = t !== null && t.enabled;
       if (!ask) {
-        cell.tell(method, args).catch((e) => process.emitWarning(`${cell.label}.${method} failed on a remote tell: ${(e as Error).message}`, { code: 'PULSING_TELL_ERROR' }));
+        const told = !traced ? cell.tell(method, args) : t.server(cell.label, method, this.nodeId, ev.trace, () => cell.tell(method, args));
+        told.catch((e) => process.emitWarning(`${cell.label}.${method} failed on a remote tell: ${(e as Error).message}`, { code: 'PULSING_TELL_ERROR' }));
         return;
       }
-      result = cell.call(method, args);
+      result = !traced ? cell.call(method, args) : t.server(cell.label, method, this.nodeId, ev.trace, () => cell.call(method, args));
     }
     result.then(
       (v) => {
@@ -498,6 +517,6 @@ export class RemoteTarget implements CallTarget {
   }
   tell(method: string, args: unknown[], opts?: CallOptions): Promise<void> {
     if (opts?.signal?.aborted) return Promise.reject(opts.signal.reason);
-    return this.wire.tell(this.node, this.local, method, args);
+    return this.wire.tell(this.node, this.local, method, args, this.label);
   }
 }

@@ -93,6 +93,7 @@ fn ask(req: u64, name: &str, body: Message) -> Frame {
             req,
             target: Target::Name(name.into()),
             tag: msg_type,
+            trace: None,
         },
         data,
     )

@@ -5,7 +5,9 @@
 //!
 //! Record layout (little-endian), one per frame:
 //! - `u8 op`: 0 ask, 1 tell, 2 flow (credit or cancel), 3 reply, 4 stream item, 5 stream end,
-//!   6 stream items (a MessagePack array of several)
+//!   6 stream items (a MessagePack array of several), 7 traced ask, 8 traced tell
+//! - traced ask / tell: as ask / tell, then `u16 trace` (the W3C `traceparent`, an index
+//!   into `names`) before the body
 //! - ask / tell: `u16 node` (index into `nodes`), `f64 req` (ask; 0 for tell),
 //!   `u8 target` (0 local id, 1 name), then `f64 local` or `u16 name` (index into `names`)
 //! - flow: `u16 node`, `f64 req`, `u32 n` (0 cancels)
@@ -145,7 +147,7 @@ pub fn send(
     while r.at < ops.len() {
         let op = r.u8()?;
         let sent = match op {
-            0 | 1 => {
+            0 | 1 | 7 | 8 => {
                 let to = *node_ids.get(r.u16()?).ok_or_else(|| bad("node"))?;
                 let req = r.f64()?;
                 let (local, name) = match r.u8()? {
@@ -155,9 +157,13 @@ pub fn send(
                         Some(names.get(r.u16()?).ok_or_else(|| bad("name"))?.clone()),
                     ),
                 };
+                let trace = match op {
+                    7 | 8 => Some(names.get(r.u16()?).ok_or_else(|| bad("trace"))?.clone()),
+                    _ => None,
+                };
                 let (body, atts) = parts.body_and_attachments(&mut r)?;
-                let req = (op == 0).then_some(req);
-                let sent = node.foreign_request(to, req, local, name, body, atts);
+                let req = (op == 0 || op == 7).then_some(req);
+                let sent = node.foreign_request(to, req, local, name, body, atts, trace);
                 if op == 0 {
                     out.conns.push(*sent.as_ref().unwrap_or(&0));
                 }

@@ -10,7 +10,7 @@
 //! `u8 kind` (0 ask, 1 tell, 2 credit, 3 cancel, 4 reply, 5 item, 6 end, 7 error, 8 closed,
 //! 9 nodeDown, 10 items), `u32 conn`, `f64 req`, `f64 local`, `u32 n`, `u16 node` and `u16 name`
 //! (1 + index into `strings`, 0 for none), `u32 error` (1 + index into `errors`, 0 for
-//! none), the body (`u8 0, u32 len, bytes` inline, or `u8 1, u32 index` into `parts`),
+//! none), `u16 trace` (the request's W3C `traceparent`: 1 + index into `strings`), the body (`u8 0, u32 len, bytes` inline, or `u8 1, u32 index` into `parts`),
 //! then `u16 count` and `count × u32` attachment indices into `parts`.
 
 use std::collections::HashMap;
@@ -90,6 +90,7 @@ struct Record {
     node: Option<NodeId>,
     name: Option<String>,
     error: Option<JsWireError>,
+    trace: Option<String>,
     body: bytes::Bytes,
     attachments: Vec<bytes::Bytes>,
 }
@@ -105,6 +106,7 @@ impl Record {
             node: None,
             name: None,
             error: None,
+            trace: None,
             body: bytes::Bytes::new(),
             attachments: Vec::new(),
         }
@@ -130,11 +132,11 @@ impl Packer {
                 body,
                 attachments,
             } => {
-                let (kind, req, n) = match header {
-                    Header::Ask { req, .. } => (0, req, 0),
-                    Header::Tell { .. } => (1, 0, 0),
-                    Header::Credit { req, n } => (2, req, n),
-                    Header::Cancel { req } => (3, req, 0),
+                let (kind, req, n, trace) = match header {
+                    Header::Ask { req, trace, .. } => (0, req, 0, trace),
+                    Header::Tell { trace, .. } => (1, 0, 0, trace),
+                    Header::Credit { req, n } => (2, req, n, None),
+                    Header::Cancel { req } => (3, req, 0, None),
                     _ => return,
                 };
                 Record {
@@ -143,6 +145,7 @@ impl Packer {
                     local,
                     n,
                     name,
+                    trace,
                     body,
                     attachments,
                     ..Record::new(kind)
@@ -187,6 +190,13 @@ impl Packer {
             }
             None => 0,
         };
+        let trace = match r.trace {
+            Some(t) => {
+                self.strings.push(t);
+                self.strings.len() as u16
+            }
+            None => 0,
+        };
         let p = &mut self.packed;
         p.push(r.kind);
         p.extend_from_slice(&r.conn.to_le_bytes());
@@ -196,6 +206,7 @@ impl Packer {
         p.extend_from_slice(&node.to_le_bytes());
         p.extend_from_slice(&name.to_le_bytes());
         p.extend_from_slice(&error.to_le_bytes());
+        p.extend_from_slice(&trace.to_le_bytes());
         if r.body.len() <= INLINE_BODY {
             p.push(0);
             p.extend_from_slice(&(r.body.len() as u32).to_le_bytes());

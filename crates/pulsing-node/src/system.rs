@@ -244,6 +244,7 @@ impl NativeSystem {
                 name,
                 bytes::Bytes::from_owner(body),
                 owned(attachments),
+                None,
             )
             .map_err(to_napi)
     }

@@ -95,6 +95,14 @@ async fn call_inner(
             Duration::from_millis(ms)
         }
     };
+    // An incoming trace is carried on the call; one that is not W3C `traceparent` is ignored,
+    // as the W3C Trace Context says a receiver must.
+    let trace = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| crate::transport::frame::is_traceparent(t))
+        .map(str::to_string);
     let body = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
@@ -113,7 +121,7 @@ async fn call_inner(
     };
     let msg = Message::call(&method, &args)
         .map_err(|e| PulsingError::runtime(RuntimeErrorKind::Serialization, e.to_string()))?;
-    let answer = system.call_by_name(&name, msg, timeout).await?;
+    let answer = system.call_by_name(&name, msg, timeout, trace).await?;
     match answer {
         Message::Single { data, .. } => Ok(reply(
             StatusCode::OK,
@@ -161,6 +169,7 @@ impl ActorSystem {
         name: &str,
         msg: Message,
         timeout: Duration,
+        trace: Option<String>,
     ) -> Result<Message, PulsingError> {
         let node = self.cluster().ok_or_else(|| {
             PulsingError::runtime(RuntimeErrorKind::Config, "this system does not listen")
@@ -180,11 +189,12 @@ impl ActorSystem {
             .await?;
         client
             .node()
-            .ask_target(
+            .ask_traced(
                 crate::cluster::node::GATEWAY,
                 crate::transport::frame::Target::Name(name.to_string()),
                 msg,
                 timeout,
+                trace,
             )
             .await
     }

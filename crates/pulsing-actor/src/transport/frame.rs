@@ -26,6 +26,25 @@ pub const DEFAULT_MAX_BODY: usize = 256 * 1024 * 1024;
 /// announces 256 MiB and sends nothing costs us this, not 256 MiB.
 pub const RESERVE_AHEAD: usize = 1024 * 1024;
 
+/// Whether `t` is a W3C `traceparent` of version 00: `00-<32 hex>-<16 hex>-<2 hex>`, with
+/// neither id all zeros (lowercase, as the Trace Context requires).
+pub fn is_traceparent(t: &str) -> bool {
+    let b = t.as_bytes();
+    let hex = |r: std::ops::Range<usize>| {
+        b[r.clone()]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+            && b[r].iter().any(|c| *c != b'0')
+    };
+    b.len() == 55
+        && b.starts_with(b"00-")
+        && b[35] == b'-'
+        && b[52] == b'-'
+        && hex(3..35)
+        && hex(36..52)
+        && b[53..55].iter().all(|c| c.is_ascii_hexdigit())
+}
+
 /// Who a request is for, on the receiving node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Target {
@@ -64,6 +83,8 @@ pub enum Header {
         target: Target,
         /// The codec of the body.
         tag: String,
+        /// The caller's W3C `traceparent`, when the call is traced.
+        trace: Option<String>,
     },
     /// A request expecting nothing back.
     Tell {
@@ -71,6 +92,8 @@ pub enum Header {
         target: Target,
         /// The codec of the body.
         tag: String,
+        /// The caller's W3C `traceparent`, when the call is traced.
+        trace: Option<String>,
     },
     /// The single reply of `req`.
     Reply {
@@ -350,6 +373,23 @@ mod tests {
     }
 
     #[test]
+    fn traceparents_are_checked() {
+        assert!(is_traceparent(
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        ));
+        for bad in [
+            "",
+            "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+        ] {
+            assert!(!is_traceparent(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn frames_round_trip_and_split_anywhere() {
         let frames = vec![
             Frame::new(
@@ -357,6 +397,7 @@ mod tests {
                     req: 7,
                     target: Target::Name("actors/x".into()),
                     tag: "msgpack".into(),
+                    trace: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
                 },
                 Bytes::from_static(b"hello"),
             ),

@@ -124,6 +124,18 @@ impl Node {
         msg: Message,
         timeout: Duration,
     ) -> Result<Message, PulsingError> {
+        self.ask_traced(node, target, msg, timeout, None).await
+    }
+
+    /// [`Node::ask_target`], carrying the caller's W3C `traceparent`.
+    pub(crate) async fn ask_traced(
+        &self,
+        node: NodeId,
+        target: Target,
+        msg: Message,
+        timeout: Duration,
+        trace: Option<String>,
+    ) -> Result<Message, PulsingError> {
         let (tag, body) = match msg {
             Message::Single { msg_type, data } => (msg_type, data),
             Message::Stream(_) => {
@@ -144,7 +156,15 @@ impl Node {
             while pending.contains_key(&req) {
                 req = rust_request_id();
             }
-            let frame = Frame::new(Header::Ask { req, target, tag }, body);
+            let frame = Frame::new(
+                Header::Ask {
+                    req,
+                    target,
+                    tag,
+                    trace,
+                },
+                body,
+            );
             // Sent with the table locked: a connection closing meanwhile fails its calls
             // (`conn_closed`) only after this one is recorded on it, so it fails with them
             // instead of waiting for its timeout.
@@ -190,6 +210,7 @@ impl Node {
                 Header::Tell {
                     target: to,
                     tag: msg_type,
+                    trace: None,
                 },
                 data,
             ),
@@ -215,6 +236,7 @@ impl Node {
                 Header::Tell {
                     target,
                     tag: msg_type,
+                    trace: None,
                 },
                 data,
             ),

@@ -52,6 +52,7 @@ impl Node {
         name: Option<String>,
         body: Bytes,
         attachments: Vec<Bytes>,
+        trace: Option<String>,
     ) -> Result<u32, PulsingError> {
         let (node, target) = match (local, name) {
             (Some(l), _) => self.route(node, l),
@@ -65,8 +66,13 @@ impl Node {
         };
         let tag = MSGPACK.to_string();
         let header = match req {
-            Some(req) => Header::Ask { req, target, tag },
-            None => Header::Tell { target, tag },
+            Some(req) => Header::Ask {
+                req,
+                target,
+                tag,
+                trace,
+            },
+            None => Header::Tell { target, tag, trace },
         };
         self.send_to(
             node,

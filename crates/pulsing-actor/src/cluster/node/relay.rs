@@ -93,8 +93,10 @@ impl Node {
     pub(super) fn relay_request(&self, c: &Arc<ConnHandle>, f: Frame, node: NodeId, local: u64) {
         let target = Target::Local(local);
         let (header, client_req) = match f.header {
-            Header::Tell { tag, .. } => (Header::Tell { target, tag }, None),
-            Header::Ask { req, tag, .. } => {
+            Header::Tell { tag, trace, .. } => (Header::Tell { target, tag, trace }, None),
+            Header::Ask {
+                req, tag, trace, ..
+            } => {
                 let up = {
                     let mut t = self.relays.table.lock();
                     let mut up = rust_request_id();
@@ -118,6 +120,7 @@ impl Node {
                         req: up,
                         target,
                         tag,
+                        trace,
                     },
                     Some((req, up)),
                 )
