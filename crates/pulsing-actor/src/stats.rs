@@ -1,5 +1,5 @@
 //! What each named actor did: mailbox depth, messages handled, errors, restarts and a
-//! latency histogram. A Rust actor's cell counts into [`ActorCounters`] (atomics: the cell
+//! latency histogram. A Rust actor's cell counts into `ActorCounters` (atomics: the cell
 //! never takes a lock to count); actors hosted in JS count on their side and the binding
 //! reports their figures with [`crate::system::ActorSystem::report_foreign_stats`].
 //!
@@ -124,7 +124,10 @@ mod tests {
         c.handled(Duration::from_secs(60), false);
         c.restarted();
         let s = c.snapshot("actors/a", 7, 2);
-        assert_eq!((s.handled, s.errors, s.restarts, s.mailbox_depth), (3, 1, 1, 2));
+        assert_eq!(
+            (s.handled, s.errors, s.restarts, s.mailbox_depth),
+            (3, 1, 1, 2)
+        );
         assert_eq!(s.latency.buckets[0], 1); // <= 10 µs
         assert_eq!(s.latency.buckets[5], 1); // <= 5 ms
         assert_eq!(s.latency.buckets[13], 1); // +Inf

@@ -163,7 +163,7 @@ pub fn send(
                 };
                 let (body, atts) = parts.body_and_attachments(&mut r)?;
                 let req = (op == 0 || op == 7).then_some(req);
-                let sent = node.foreign_request(to, req, local, name, body, atts, trace);
+                let sent = node.foreign_request(to, req, (local, name), (body, atts), trace);
                 if op == 0 {
                     out.conns.push(*sent.as_ref().unwrap_or(&0));
                 }

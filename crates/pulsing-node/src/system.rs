@@ -240,10 +240,8 @@ impl NativeSystem {
             .foreign_request(
                 node,
                 req.map(|r| r as u64),
-                local.map(|l| l as u64),
-                name,
-                bytes::Bytes::from_owner(body),
-                owned(attachments),
+                (local.map(|l| l as u64), name),
+                (bytes::Bytes::from_owner(body), owned(attachments)),
                 None,
             )
             .map_err(to_napi)

@@ -41,17 +41,16 @@ impl AnswerKind {
 }
 
 impl Node {
-    /// Send a foreign ask (`req` set) or tell to `node`, by local id or by name; returns the
+    /// Send a foreign ask (`req` set) or tell to `node`, by local id or by name, with its
+    /// body and attachments (`payload`) and the caller's W3C `traceparent`; returns the
     /// connection it went on.
     #[doc(hidden)]
     pub fn foreign_request(
         &self,
         node: NodeId,
         req: Option<u64>,
-        local: Option<u64>,
-        name: Option<String>,
-        body: Bytes,
-        attachments: Vec<Bytes>,
+        (local, name): (Option<u64>, Option<String>),
+        (body, attachments): (Bytes, Vec<Bytes>),
         trace: Option<String>,
     ) -> Result<u32, PulsingError> {
         let (node, target) = match (local, name) {
