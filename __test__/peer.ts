@@ -22,8 +22,9 @@ const node = (hex: string) => varint(BigInt(`0x${hex}`));
 /** Header variants, in declaration order of `transport::frame::Header`. */
 export const header = {
   hello: (nodeId: string, addr: string, bulk = false) => Buffer.concat([varint(0), node(nodeId), str(addr), bool(bulk)]),
-  askName: (req: number, name: string) => Buffer.concat([varint(1), varint(req), varint(1), str(name), str('msgpack')]),
-  askLocal: (req: number, local: number) => Buffer.concat([varint(1), varint(req), varint(0), varint(local), str('msgpack')]),
+  // The last byte is the `trace` (an `Option<String>`): 0, none.
+  askName: (req: number, name: string) => Buffer.concat([varint(1), varint(req), varint(1), str(name), str('msgpack'), varint(0)]),
+  askLocal: (req: number, local: number) => Buffer.concat([varint(1), varint(req), varint(0), varint(local), str('msgpack'), varint(0)]),
   reply: (req: number) => Buffer.concat([varint(3), varint(req), str('msgpack')]),
   gossip: () => varint(9),
 };
