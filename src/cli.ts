@@ -23,7 +23,7 @@ const USAGE: Record<string, string> = {
 
 commands:
   inspect cluster   members of a cluster and their status
-  inspect actors    named actors and the node of each
+  inspect actors    named actors: node, mailbox depth, messages handled, errors
   inspect metrics   the Prometheus metrics of a node
   inspect watch     members and actors, live
   actor             host an actor class from a module as a cluster node
@@ -109,7 +109,9 @@ async function fetchFirst(seeds: string[], path: string, headers: Record<string,
 }
 
 type Member = { nodeId: string; addr: string | null; status: string };
-type Named = { name: string; instances: { nodeId: string; actorId: string; metadata: Record<string, string> }[] };
+type Figure = number | null | undefined;
+type Named = { name: string; instances: { nodeId: string; actorId: string; metadata: Record<string, string>; mailboxDepth?: Figure; handled?: Figure; errors?: Figure }[] };
+const fig = (v: Figure) => (typeof v === 'number' ? String(v) : '-');
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -117,7 +119,10 @@ function table(rows: string[][]): string {
 }
 
 const membersTable = (ms: Member[]) => table([['NODE', 'ADDRESS', 'STATUS'], ...ms.map((m) => [m.nodeId, m.addr ?? '', m.status])]);
-const actorsTable = (as: Named[]) => table([['NAME', 'NODE', 'ACTOR'], ...as.flatMap((a) => a.instances.map((i) => [a.name, i.nodeId, i.actorId]))]);
+const actorsTable = (as: Named[]) => table([
+  ['NAME', 'NODE', 'ACTOR', 'MAILBOX', 'HANDLED', 'ERRORS'],
+  ...as.flatMap((a) => a.instances.map((i) => [a.name, i.nodeId, i.actorId, fig(i.mailboxDepth), fig(i.handled), fig(i.errors)])),
+]);
 
 /** Prometheus text as `[{ name, labels, value }]` (the samples; comments skipped). */
 function samples(text: string): { name: string; labels: Record<string, string>; value: number }[] {
