@@ -158,30 +158,36 @@ pub fn render(m: &Metrics) -> String {
             .map(|a| (format!("actor=\"{}\"", label(&a.name)), f(a)))
             .collect::<Vec<_>>()
     };
-    family(
-        "pulsing_actor_mailbox_depth",
-        "gauge",
-        "Messages waiting in a named actor's mailbox.",
-        &per_actor(|a| a.mailbox_depth),
-    );
-    family(
-        "pulsing_actor_messages_total",
-        "counter",
-        "Messages a named actor was given to handle.",
-        &per_actor(|a| a.handled),
-    );
-    family(
-        "pulsing_actor_errors_total",
-        "counter",
-        "Messages a named actor handled that ended in an error.",
-        &per_actor(|a| a.errors),
-    );
-    family(
-        "pulsing_actor_restarts_total",
-        "counter",
-        "Times a named actor was restarted by its supervision.",
-        &per_actor(|a| a.restarts),
-    );
+    type Field = fn(&ActorStats) -> u64;
+    let per_actor_families: [(&str, &str, &str, Field); 4] = [
+        (
+            "pulsing_actor_mailbox_depth",
+            "gauge",
+            "Messages waiting in a named actor's mailbox.",
+            |a| a.mailbox_depth,
+        ),
+        (
+            "pulsing_actor_messages_total",
+            "counter",
+            "Messages a named actor was given to handle.",
+            |a| a.handled,
+        ),
+        (
+            "pulsing_actor_errors_total",
+            "counter",
+            "Messages a named actor handled that ended in an error.",
+            |a| a.errors,
+        ),
+        (
+            "pulsing_actor_restarts_total",
+            "counter",
+            "Times a named actor was restarted by its supervision.",
+            |a| a.restarts,
+        ),
+    ];
+    for (name, kind, help, field) in per_actor_families {
+        family(name, kind, help, &per_actor(field));
+    }
     histogram(&mut out, &node, &m.actors);
     out
 }
