@@ -38,7 +38,7 @@ export interface CellHost {
   cellStarted(cell: ActorCell, metadata: Record<string, string> | undefined): void;
   /** The cell stopped for good: drop its id and name. */
   cellStopped(cell: ActorCell): void;
-  /** A named, counted cell started: its figures are reported from now on. */
+  /** A named, counted cell is ready (first start or restart): its figures are reported. */
   statsStarted(cell: ActorCell): void;
 }
 
@@ -412,8 +412,9 @@ export class ActorCell implements StreamHost, CallTarget, CountedCell {
       }
       process.emitWarning(`${this.label}: metadata not published: ${err.message}`, { code: 'PULSING_METADATA' });
     }
-    // Reported from its (first) start, so a named actor nobody called yet shows zeros.
-    if (this.stats !== null && this.restarts === 0) this.host.statsStarted(this);
+    // Reported from its start (again after a restart: adding twice is nothing), so a named
+    // actor nobody called yet shows zeros.
+    if (this.stats !== null) this.host.statsStarted(this);
     this.startWaiters?.resolve();
     this.startWaiters = null;
     this.drain();
