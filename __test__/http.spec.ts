@@ -153,6 +153,11 @@ describe('HTTP on the node port', () => {
       const all = (await (await fetch(url(b.addr, '/actors'))).json()) as typeof listed;
       return all.find((x) => x.name === 'actors/hw-a')!.instances[0].handled > 0;
     }, 5_000, "hw-a's figures");
+
+    // A stopped actor leaves the figures.
+    await sys.stop('hw-counted');
+    expect((await sys.metrics()).actors.some((x) => x.name === 'actors/hw-counted')).toBe(false);
+    expect(await (await fetch(url(sys.addr!, '/metrics'))).text()).not.toContain('actor="actors/hw-counted"');
   });
 
   it('the JSON gateway calls an actor on another node: values, errors with their class, and a stream cancelled by closing it', async () => {
