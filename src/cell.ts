@@ -412,8 +412,7 @@ export class ActorCell implements StreamHost, CallTarget, CountedCell {
       }
       process.emitWarning(`${this.label}: metadata not published: ${err.message}`, { code: 'PULSING_METADATA' });
     }
-    // Reported from its start (again after a restart: adding twice is nothing), so a named
-    // actor nobody called yet shows zeros.
+    // Reported from its start (again after a restart: adding twice is nothing).
     if (this.stats !== null) this.host.statsStarted(this);
     this.startWaiters?.resolve();
     this.startWaiters = null;

@@ -26,8 +26,13 @@ export class CellStats {
   errors = 0;
   sumMs = 0;
   readonly buckets = new Float64Array(LATENCY_BUCKETS_MS.length + 1);
-  /** What the last report sent: handled, errors, restarts, depth (-1: never sent). */
-  readonly sent = [-1, -1, -1, -1];
+  /**
+   * What the last report sent: handled, errors, restarts, depth. Zeros at first: an actor
+   * that did nothing is not sent (with many idle named actors, nothing to carry).
+   */
+  readonly sent = [0, 0, 0, 0];
+  /** Sent at least once (its stop must then be reported). */
+  reported = false;
 
   /** Whether this call (the `handled`-th) is one of those timed. */
   static sampled(handled: number): boolean {
@@ -67,7 +72,7 @@ export class StatsReporter {
     }
   }
 
-  /** A named, counted cell started: report it from now on (zeros until it is called). */
+  /** A named, counted cell started: report it from now on (once it has done something). */
   add(cell: CountedCell): void {
     this.cells.add(cell);
   }
@@ -75,7 +80,7 @@ export class StatsReporter {
   /** The named cell stopped for good. */
   cellGone(cell: CountedCell): void {
     if (!this.cells.delete(cell)) return;
-    if (cell.stats!.sent[0] >= 0) this.removed.push(cell.name!);
+    if (cell.stats!.reported) this.removed.push(cell.name!);
   }
 
   /** Send what changed since the last report. */
@@ -92,6 +97,7 @@ export class StatsReporter {
     const values = new Float64Array(changed.length * ROW);
     changed.forEach((c, i) => {
       const s = c.stats!;
+      s.reported = true;
       names.push(c.name!);
       locals.push(c.local);
       const o = i * ROW;

@@ -11,6 +11,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// Named actors a node shows at most (the busiest), in `/metrics`, `/actors` and its answer
+/// to another node: what one scrape or one answer costs stays bounded however many actors
+/// it hosts.
+pub const MAX_ACTOR_SERIES: usize = 10_000;
+
 /// Upper bounds of the latency histogram's buckets, in seconds (`+Inf` follows).
 pub const LATENCY_BUCKETS: [f64; 13] = [
     0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,

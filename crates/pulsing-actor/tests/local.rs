@@ -184,6 +184,12 @@ async fn supervision_restarts_fresh_instance_then_gives_up() {
         // The same ref reaches the new incarnation, whose state is fresh.
         assert_eq!(r.ask::<_, i64>(Cmd::Get).await.unwrap(), 0);
         assert_eq!(made.load(Ordering::SeqCst), 1 + round);
+        let figures = &sys.actor_stats()[0];
+        assert_eq!(
+            (figures.restarts, figures.errors),
+            (round as u64, round as u64),
+            "restarts and errors are counted"
+        );
     }
     let _ = r.ask::<_, i64>(Cmd::Fatal).await.unwrap_err();
     let err = r.ask::<_, i64>(Cmd::Get).await.unwrap_err();
@@ -486,4 +492,47 @@ async fn a_handler_that_never_returns_cannot_hold_up_stop_or_shutdown() {
         Some(RuntimeErrorKind::Stopped)
     );
     assert_eq!(stops.load(Ordering::SeqCst), 2);
+}
+
+/// A node shows the actors that did something, at most `MAX_ACTOR_SERIES` (the busiest);
+/// a restart is counted; with `actor_metrics(false)` nothing is.
+#[tokio::test]
+async fn actor_figures_are_bounded_and_idle_actors_left_out() {
+    use pulsing_actor::stats::MAX_ACTOR_SERIES;
+    let s = system().await;
+    let busy = s.spawn_named("figures/busy", counter().0).await.unwrap();
+    let _idle = s.spawn_named("figures/idle", counter().0).await.unwrap();
+    for _ in 0..3 {
+        busy.ask::<_, i64>(Cmd::Add(1)).await.unwrap();
+    }
+    let names: Vec<_> = s.actor_stats().into_iter().map(|a| a.name).collect();
+    assert_eq!(names, ["figures/busy"]);
+
+    let mut refs = Vec::new();
+    for i in 0..MAX_ACTOR_SERIES + 5 {
+        let r = s
+            .spawn_named(&format!("figures/n{i}"), counter().0)
+            .await
+            .unwrap();
+        r.ask::<_, i64>(Cmd::Get).await.unwrap();
+        refs.push(r);
+    }
+    let all = s.actor_stats();
+    assert_eq!(all.len(), MAX_ACTOR_SERIES);
+    assert!(
+        all.iter()
+            .any(|a| a.name == "figures/busy" && a.handled == 3),
+        "the busiest are kept"
+    );
+    s.shutdown().await.unwrap();
+
+    let off = ActorSystem::builder()
+        .actor_metrics(false)
+        .build()
+        .await
+        .unwrap();
+    let r = off.spawn_named("figures/off", counter().0).await.unwrap();
+    r.ask::<_, i64>(Cmd::Get).await.unwrap();
+    assert!(off.actor_stats().is_empty());
+    off.shutdown().await.unwrap();
 }
