@@ -44,6 +44,7 @@ impl Node {
             .await?;
         let mut all: Vec<ActorStats> = reply.unpack()?;
         all.retain(|s| s.latency.is_well_formed() && s.name.len() <= MAX_NAME_BYTES);
+        all.truncate(crate::stats::MAX_ACTOR_SERIES);
         Ok(all)
     }
 }
