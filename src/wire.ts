@@ -206,11 +206,11 @@ export class Wire {
   /** Call a method of an actor on `node` (by local id, or by `system/*` name). */
   call(node: string, local: number | null, name: string | null, method: string, args: unknown[], opts: CallOptions | undefined, label: string): Promise<unknown> {
     const t = tracer();
-    if (t === null || !t.enabled) return this.send1(node, local, name, method, args, opts, label, undefined);
-    return t.client(label, method, node, (trace) => this.send1(node, local, name, method, args, opts, label, trace));
+    if (t === null || !t.enabled) return this.callWith(node, local, name, method, args, opts, label, undefined);
+    return t.client(label, method, node, (trace) => this.callWith(node, local, name, method, args, opts, label, trace));
   }
 
-  private send1(node: string, local: number | null, name: string | null, method: string, args: unknown[], opts: CallOptions | undefined, label: string, trace: string | undefined): Promise<unknown> {
+  private callWith(node: string, local: number | null, name: string | null, method: string, args: unknown[], opts: CallOptions | undefined, label: string, trace: string | undefined): Promise<unknown> {
     let parts: { body: Buffer; attachments: Buffer[] };
     try {
       parts = encodeParts([method, args]);
@@ -243,18 +243,20 @@ export class Wire {
   /** Send a method call to an actor on `node` without waiting for its result. */
   tell(node: string, local: number, method: string, args: unknown[], label = `actor ${node}:${local}`): Promise<void> {
     const t = tracer();
-    const send = (trace: string | undefined) => {
-      try {
-        const { body, attachments } = encodeParts([method, args]);
-        // Fire and forget: a tell that cannot be sent is reported, it has nobody to answer.
-        this.out.request(node, null, local, null, body, attachments, null,
-          (error) => process.emitWarning(`pulsing: a tell to node ${node} was not sent: ${error.message}`, { code: 'PULSING_TELL_ERROR' }), trace);
-        return Promise.resolve();
-      } catch (e) {
-        return Promise.reject(fromNative(e));
-      }
-    };
-    return t === null || !t.enabled ? send(undefined) : t.client(label, method, node, send);
+    if (t === null || !t.enabled) return this.tellWith(node, local, method, args, undefined);
+    return t.client(label, method, node, (trace) => this.tellWith(node, local, method, args, trace));
+  }
+
+  private tellWith(node: string, local: number, method: string, args: unknown[], trace: string | undefined): Promise<void> {
+    try {
+      const { body, attachments } = encodeParts([method, args]);
+      // Fire and forget: a tell that cannot be sent is reported, it has nobody to answer.
+      this.out.request(node, null, local, null, body, attachments, null,
+        (error) => process.emitWarning(`pulsing: a tell to node ${node} was not sent: ${error.message}`, { code: 'PULSING_TELL_ERROR' }), trace);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(fromNative(e));
+    }
   }
 
   /** Fail everything still pending (the system is shutting down). */
