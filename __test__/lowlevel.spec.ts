@@ -122,3 +122,20 @@ describe('low-level API: Actor, ask, tell', () => {
     await expect(pul.getSystem().spawn(Echo as unknown as () => Echo)).rejects.toThrow(/not the class/);
   });
 });
+
+describe('a spawned proxy and its ref', () => {
+  class Box { v = 1; value(): number { return this.v; } }
+  const RBox = pul.remote(Box, { className: 'lowlevel/Box' });
+
+  it('$ref is made when first read, then the same object; proxies over it reach the same actor', async () => {
+    const p = await RBox.spawn({ name: 'box' });
+    const ref = p.$ref;
+    expect(ref).toBeInstanceOf(pul.ActorRef);
+    expect(p.$ref).toBe(ref);
+    expect(ref.actorId).toMatch(new RegExp(`^${pul.getSystem().nodeId}:\\d+$`));
+    expect(p.$with({ timeoutMs: 1000 }).$ref.actorId).toBe(ref.actorId);
+    expect(await ref.asType(RBox).value()).toBe(1);
+    expect(await p.value()).toBe(1);
+    expect((await RBox.resolve('box')).$ref.actorId).toBe(ref.actorId);
+  });
+});

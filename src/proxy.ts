@@ -7,7 +7,8 @@
  * `PulsingUnsupportedError` without sending anything. An untyped proxy is a `Proxy` that
  * sends any name.
  */
-import type { ActorRef } from './ref';
+import { ActorRef } from './ref';
+import type { CallTarget } from './target';
 import type { CallOptions } from './types';
 import { CallResult } from './stream';
 import { PulsingUnsupportedError } from './errors';
@@ -43,6 +44,8 @@ export type AnyProxy = {
 } & { [method: string]: any };
 
 const OPTS = Symbol('pulsing.opts');
+const TARGET = Symbol('pulsing.target');
+const REF = Symbol('pulsing.ref');
 
 /** Names a proxy never treats as methods (promise adoption, JSON, inspection). */
 function notAMethod(key: string | symbol): boolean {
@@ -65,16 +68,19 @@ export function methodKinds(cls: AnyCtor): Map<string, 'value' | 'stream'> {
   return out;
 }
 
-type ProxyCtor = new (ref: ActorRef, opts: CallOptions | undefined) => object;
+type ProxyCtor = new (target: CallTarget, opts: CallOptions | undefined, ref: ActorRef | undefined) => object;
 const ctorCache = new WeakMap<object, ProxyCtor>();
 
 /** A constructor per class gives every proxy of it one fixed shape (fast property access). */
 function typedCtor(cls: ActorClass<AnyCtor>): ProxyCtor {
   let ctor = ctorCache.get(cls);
   if (ctor) return ctor;
-  const Ctor = function (this: Record<string | symbol, unknown>, ref: ActorRef, opts: CallOptions | undefined) {
-    this.$ref = ref;
+  // The ref is made when `$ref` is first read: a spawned actor whose proxy never shows its
+  // ref keeps one object fewer alive.
+  const Ctor = function (this: Record<string | symbol, unknown>, target: CallTarget, opts: CallOptions | undefined, ref: ActorRef | undefined) {
+    this[TARGET] = target;
     this[OPTS] = opts;
+    this[REF] = ref;
   } as unknown as ProxyCtor;
   Ctor.prototype = typedProto(cls);
   ctorCache.set(cls, Ctor);
@@ -92,14 +98,17 @@ function typedProto(cls: ActorClass<AnyCtor>): object {
   for (const [name, kind] of cls.methods) {
     p[name] = kind === 'stream'
       ? function (this: Record<symbol, unknown>, ...args: unknown[]) {
-        const ref = (this as unknown as { $ref: ActorRef }).$ref;
-        return new CallResult(ref.target.call(name, args, this[OPTS] as CallOptions | undefined));
+        return new CallResult((this[TARGET] as CallTarget).call(name, args, this[OPTS] as CallOptions | undefined));
       }
       : function (this: Record<symbol, unknown>, ...args: unknown[]) {
-        const ref = (this as unknown as { $ref: ActorRef }).$ref;
-        return ref.target.call(name, args, this[OPTS] as CallOptions | undefined);
+        return (this[TARGET] as CallTarget).call(name, args, this[OPTS] as CallOptions | undefined);
       };
   }
+  Object.defineProperty(p, '$ref', {
+    get(this: Record<symbol, unknown>) {
+      return (this[REF] ??= new ActorRef(this[TARGET] as CallTarget));
+    },
+  });
   p.$with = function (this: { $ref: ActorRef; [OPTS]?: CallOptions }, opts: CallOptions) {
     checkCallOptions(opts, '$with');
     return typedProxy(this.$ref, cls, { ...this[OPTS], ...opts });
@@ -110,7 +119,13 @@ function typedProto(cls: ActorClass<AnyCtor>): object {
 /** A typed proxy over `ref` for an actor class. */
 export function typedProxy<C extends AnyCtor>(ref: ActorRef, cls: ActorClass<C>, opts: CallOptions | undefined): ActorProxy<InstanceType<C>> {
   const Ctor = typedCtor(cls as unknown as ActorClass<AnyCtor>);
-  return new Ctor(ref, opts) as ActorProxy<InstanceType<C>>;
+  return new Ctor(ref.target, opts, ref) as ActorProxy<InstanceType<C>>;
+}
+
+/** A typed proxy straight over `target` (its ref made only if asked for). */
+export function typedProxyOf<C extends AnyCtor>(target: CallTarget, cls: ActorClass<C>): ActorProxy<InstanceType<C>> {
+  const Ctor = typedCtor(cls as unknown as ActorClass<AnyCtor>);
+  return new Ctor(target, undefined, undefined) as ActorProxy<InstanceType<C>>;
 }
 
 /** An untyped proxy over `ref`. */

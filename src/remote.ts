@@ -6,7 +6,8 @@
 import type { CallOptions, ResolveOptions, SupervisionOptions, SystemSpawnOptions } from './types';
 import type { ActorRef } from './ref';
 import type { ActorSystem } from './system';
-import { typedProxy, methodKinds, type ActorProxy } from './proxy';
+import { typedProxy, typedProxyOf, methodKinds, type ActorProxy } from './proxy';
+import type { CallTarget } from './target';
 import { getSystem } from './global';
 import { PulsingRuntimeError } from './errors';
 
@@ -114,7 +115,7 @@ class ActorClassImpl<C extends AnyCtor> implements ActorClass<C> {
 
   /** Spawn options from the class's `remote()` options, made once. */
   private readonly spawnOptions: SystemSpawnOptions;
-  private readonly wrap = (ref: ActorRef): ActorProxy<InstanceType<C>> => typedProxy(ref, this, undefined);
+  private readonly wrap = (target: CallTarget): ActorProxy<InstanceType<C>> => typedProxyOf(target, this);
   /** Builds an instance without constructor arguments (shared by every such spawn). */
   private readonly noArgs = (): object => new (this.cls as unknown as new () => object)();
 
@@ -144,7 +145,7 @@ class ActorClassImpl<C extends AnyCtor> implements ActorClass<C> {
     const node = await system.placementNode(opts.placement, this.className);
     if (node !== null) return typedProxy(await system.spawnRemote(node, this.className, args, opts.name), this, undefined);
     const Ctor = this.cls as unknown as new (...a: unknown[]) => object;
-    return this.wrap(await system.spawnObject(() => new Ctor(...args), this.spawnOptions, opts.name));
+    return system.spawnObject(() => new Ctor(...args), this.spawnOptions, opts.name, this.wrap);
   }
 
   async resolve(name: string, opts?: ResolveOptions & { system?: ActorSystem }): Promise<ActorProxy<InstanceType<C>>> {

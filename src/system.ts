@@ -16,6 +16,7 @@ import { LATENCY_BUCKETS_MS, StatsReporter } from './stats';
 import { transportSettings } from './codec';
 import { checkCallOptions, checkDuration, setLongTimeout } from './deadline';
 import type { Actor } from './actor';
+import type { CallTarget } from './target';
 
 /** Mailbox bound of TypeScript actors unless set. */
 export const DEFAULT_MAILBOX_CAPACITY = 4096;
@@ -238,14 +239,14 @@ export class ActorSystem {
    * async function: the common case (no async `onStart`) allocates one promise.
    */
   spawnObject(source: object | (() => object), opts: SystemSpawnOptions, name?: string): Promise<ActorRef>;
-  spawnObject<T>(source: object | (() => object), opts: SystemSpawnOptions, name: string | undefined, wrap: (ref: ActorRef) => T): Promise<T>;
-  spawnObject(source: object | (() => object), opts: SystemSpawnOptions, name: string | undefined = opts.name, wrap?: (ref: ActorRef) => unknown): Promise<unknown> {
+  spawnObject<T>(source: object | (() => object), opts: SystemSpawnOptions, name: string | undefined, wrap: (target: CallTarget) => T): Promise<T>;
+  spawnObject(source: object | (() => object), opts: SystemSpawnOptions, name: string | undefined = opts.name, wrap?: (target: CallTarget) => unknown): Promise<unknown> {
     try {
       const cell = this.makeCell(source, opts, name);
       const starting = cell.start();
-      const ref = new ActorRef(cell);
       // `wrap` (a proxy) is applied here, not in a `.then`: one promise per spawn, not two.
-      const out = wrap ? wrap(ref) : ref;
+      // A proxy makes its ref only if asked for it.
+      const out = wrap ? wrap(cell) : new ActorRef(cell);
       return starting === undefined ? Promise.resolve(out) : starting.then(() => out);
     } catch (e) {
       return Promise.reject(e);
