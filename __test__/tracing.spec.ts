@@ -16,6 +16,7 @@ const spansHere = finished as () => Exported[];
 class Hop {
   relay(_next: string): Promise<string> { return Promise.resolve(''); }
   ping(): string { return ''; }
+  hang(): Promise<void> { return new Promise(() => {}); }
   spans(): Exported[] { return []; }
 }
 const RHop = pul.remote(Hop, { className: 'trace/Hop' });
@@ -92,5 +93,20 @@ describe('traces across nodes', () => {
     expect(await r.json()).toEqual({ result: c.nodeId });
     const hc = await RHop.resolve('hop-c');
     expect(find(await hc.spans(), SpanKind.SERVER, 'ping', traceId)!.parentSpanId).toBe('00f067aa0ba902b7');
+  });
+
+  it('traced and untraced calls sent in one tick each fail the moment their connection closes', async () => {
+    const d = await startNode(['--seeds', b.addr, '--name', 'hop-d'], 15_000, 'traced-node.mjs');
+    const hd = (await RHop.resolve('hop-d', { timeoutMs: 10_000 })).$with({ timeoutMs: 30_000 });
+    const root = trace.getTracer('test').startSpan('test-hang');
+    // A traced ask, then an untraced one in the same tick: each must learn its connection.
+    const traced = context.with(trace.setSpan(context.active(), root), () => hd.hang().catch((e) => e));
+    const plain = hd.hang().catch((e) => e);
+    await hd.ping(); // both are in flight on hop-d
+    d.proc.child.kill('SIGKILL');
+    // Closed connection, not the NodeDown that failure detection reports later.
+    expect(await traced).toMatchObject({ kind: 'ConnectionFailed' });
+    expect(await plain).toMatchObject({ kind: 'ConnectionFailed' });
+    root.end();
   });
 });

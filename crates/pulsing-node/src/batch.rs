@@ -163,8 +163,10 @@ pub fn send(
                 };
                 let (body, atts) = parts.body_and_attachments(&mut r)?;
                 let req = (op == 0 || op == 7).then_some(req);
+                let asks = req.is_some();
                 let sent = node.foreign_request(to, req, (local, name), (body, atts), trace);
-                if op == 0 {
+                // Every ask, traced or not, gets its connection id (JS pairs them by position).
+                if asks {
                     out.conns.push(*sent.as_ref().unwrap_or(&0));
                 }
                 sent.map(|_| ())
