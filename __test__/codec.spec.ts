@@ -133,6 +133,35 @@ describe('out-of-band binary values (zero copy)', () => {
   });
 });
 
+describe('messages inside a larger buffer (an event batch)', () => {
+  it('decodes exactly the value in its range, and the budget holds inside the range', async () => {
+    const { encodeParts, decodeParts } = await import('../dist/codec.js');
+    const a = encodeParts(['bump', [1, 'x']]).body;
+    const b = encodeParts({ k: [true, null] }).body;
+    const batch = Buffer.concat([Buffer.from([0xc1]), a, b, Buffer.from([0xc1])]); // 0xc1: never valid
+    expect(decodeParts(batch, undefined, 1, 1 + a.length)).toEqual(['bump', [1, 'x']]);
+    expect(decodeParts(batch, undefined, 1 + a.length, 1 + a.length + b.length)).toEqual({ k: [true, null] });
+    // A range that cuts a value, or holds two, is refused as it would be on its own.
+    expect(() => decodeParts(batch, undefined, 1, a.length)).toThrow(/Serialization|ends inside/);
+    expect(() => decodeParts(batch, undefined, 1, 1 + a.length + b.length)).toThrow(/bytes after the value/);
+    // A container announcing more values than its range holds is a lie, whatever follows it.
+    const lie = Buffer.concat([Buffer.from([0x9f]), Buffer.alloc(64)]);
+    expect(() => decodeParts(lie, undefined, 0, 3)).toThrow(/announces 15 values/);
+  });
+
+  it('a call whose arguments are primitives encodes as the walked path does, with no attachments', async () => {
+    const { encodeParts, encode } = await import('../dist/codec.js');
+    for (const v of [['bump', []], ['echo', ['x', 1, true, null, undefined, 2n ** 70n]], 'plain', 7]) {
+      const parts = encodeParts(v);
+      expect(parts.attachments).toEqual([]);
+      expect(parts.body.equals(encode(v))).toBe(true);
+    }
+    // Not primitive: still walked (a function is refused, naming where it was).
+    expect(() => encodeParts(['f', [() => 1]])).toThrow(/function at \[1\]\[0\]/);
+    expect(() => encodeParts(['s', [Symbol('x')]])).toThrow(/symbol at \[1\]\[0\]/);
+  });
+});
+
 describe('PULSING_ZEROCOPY* environment variables', () => {
   const probe = `
     const { encodeParts } = require('./dist/codec.js');

@@ -188,7 +188,7 @@ export interface JsConnectConfig {
 export interface JsEventBatch {
   /** The records, small bodies inside. */
   packed: Buffer
-  /** Large bodies and attachments, handed over without a copy. */
+  /** Large bodies and attachments, handed over without a copy (and freed off the JS thread). */
   parts: Array<Buffer>
   /** Node ids and names the records refer to. */
   strings: Array<string>

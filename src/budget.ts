@@ -34,12 +34,11 @@ function refuse(why: string): never {
  * Check that `b` holds exactly one MessagePack value within the budget; throws
  * `PulsingRuntimeError('Serialization')` naming what was exceeded.
  */
-export function checkDecodeBudget(b: Uint8Array): void {
-  const end = b.length;
+export function checkDecodeBudget(b: Uint8Array, start = 0, end = b.length): void {
   const left = LEFT;
   let depth = 0;
   left[0] = 1;
-  let pos = 0;
+  let pos = start;
   let containers = 0;
   let elements = 0;
   const u16 = (p: number) => (b[p] << 8) | b[p + 1];

@@ -4,7 +4,7 @@
  * cannot travel (functions, symbols) with the path to it, and to tag Maps, which msgpackr
  * would otherwise encode exactly like plain objects.
  */
-import { Packr, addExtension } from 'msgpackr';
+import { Packr, Unpackr, addExtension } from 'msgpackr';
 import { PulsingRuntimeError } from './errors';
 import { zerocopy } from './zerocopy';
 import { checkDecodeBudget } from './budget';
@@ -82,12 +82,24 @@ export const transportSettings = { bulkThreshold: Math.min(settings.streamThresh
 /** Where out-of-band values go while encoding, and from what size. */
 interface OutOfBandSink { list: Buffer[]; threshold: number }
 
-const packr = new Packr({
+const OPTIONS = {
   moreTypes: true,
   useRecords: false,
   useBigIntExtension: true,
   int64AsType: 'bigint',
-});
+} as const;
+const packr = new Packr(OPTIONS);
+
+/**
+ * Small messages inside a batch are decoded from a copy in this buffer: msgpackr reads short
+ * strings in JS only from a source under 140 bytes (its native string extraction costs more
+ * than the whole message), and a source of its own keeps one cached `DataView` for all. Its
+ * binary values are copied out (`copyBuffers`): the buffer is reused by the next message.
+ */
+const SMALL_MESSAGE = 128;
+const scratch = Buffer.allocUnsafeSlow(SMALL_MESSAGE);
+const smallUnpackr = new Unpackr({ ...OPTIONS, copyBuffers: true });
+let scratchBusy = false;
 
 /**
  * Where in a value the walk is: object keys (strings), array indices (numbers), and Map/Set
@@ -221,12 +233,44 @@ export function encode(value: unknown): Buffer {
  * `PulsingRuntimeError('Serialization')` before anything is built.
  */
 export function decode(bytes: Uint8Array): unknown {
-  checkDecodeBudget(bytes);
+  return decodeRange(bytes, 0, bytes.length);
+}
+
+/**
+ * Decode the value in `bytes[start, end)`: a message inside a larger buffer (an event batch)
+ * is read in place, with no view made of it, and the batch's one `DataView` serves all.
+ */
+function decodeRange(bytes: Uint8Array, start: number, end: number): unknown {
+  checkDecodeBudget(bytes, start, end);
   try {
-    return packr.unpack(bytes);
+    if (start === 0 && end === bytes.length) return packr.unpack(bytes);
+    if (end - start > SMALL_MESSAGE || scratchBusy) return packr.unpack(bytes, { start, end });
+    // A loop, not `set`/`copy`: those make a view first, and these are a few dozen bytes.
+    for (let i = start, j = 0; i < end; i++, j++) scratch[j] = bytes[i];
+    scratchBusy = true;
+    try {
+      return smallUnpackr.unpack(scratch, end - start);
+    } finally {
+      scratchBusy = false;
+    }
   } catch (e) {
     throw new PulsingRuntimeError('Serialization', `cannot decode message: ${(e as Error).message}`);
   }
+}
+
+/** The attachments of a message that has none (shared: nobody adds to it). */
+const NONE: Buffer[] = Object.freeze([]) as unknown as Buffer[];
+
+/** Whether `v` is a primitive, or a `[method, args]` pair whose args are all primitives. */
+function flat(v: unknown): boolean {
+  if (typeof v !== 'object') return typeof v !== 'function' && typeof v !== 'symbol';
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || !Array.isArray(v[1])) return false;
+  const args = v[1] as unknown[];
+  for (let i = 0; i < args.length; i++) {
+    const t = typeof args[i];
+    if (t === 'object' || t === 'function' || t === 'symbol') return false;
+  }
+  return true;
 }
 
 /** A message ready for the wire: the body, and the binary values sent out of band. */
@@ -238,6 +282,14 @@ export interface Parts { body: Buffer; attachments: Buffer[] }
  * attachments, referenced from the body; they are views of the caller's memory, not copies.
  */
 export function encodeParts(value: unknown): Parts {
+  if (flat(value)) {
+    // Nothing to walk (a call whose arguments are primitives): no walk, no attachments.
+    try {
+      return { body: packr.pack(value), attachments: NONE };
+    } catch (e) {
+      throw new PulsingRuntimeError('Serialization', `cannot encode message: ${(e as Error).message}`);
+    }
+  }
   const sink: OutOfBandSink = { list: [], threshold: settings.threshold };
   const prepared = prepare(value, [], [], sink);
   try {
@@ -247,11 +299,14 @@ export function encodeParts(value: unknown): Parts {
   }
 }
 
-/** Decode a message with its attachments; out-of-band values are views of their memory. */
-export function decodeParts(body: Uint8Array, attachments: Buffer[] | null | undefined): unknown {
+/**
+ * Decode a message (`body[start, end)`, all of it by default) with its attachments;
+ * out-of-band values are views of their memory.
+ */
+export function decodeParts(body: Uint8Array, attachments: Buffer[] | null | undefined, start = 0, end = body.length): unknown {
   decoding = attachments ?? null;
   try {
-    return decode(body);
+    return decodeRange(body, start, end);
   } finally {
     decoding = null;
   }

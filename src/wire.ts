@@ -15,7 +15,7 @@ import {
 } from './errors';
 import { tracer } from './tracing';
 import { ActorStream, type StreamHost, type StepSource } from './stream';
-import { Outbox, ANSWER } from './outbox';
+import { Outbox, ANSWER, type OnFailure } from './outbox';
 import { guard } from './deadline';
 import type { CallTarget } from './target';
 import type { ActorCell } from './cell';
@@ -26,6 +26,8 @@ const STREAM_WINDOW = protocol.streamWindow;
 const CREDIT_BATCH = protocol.creditBatch;
 /** Request ids are random below this (the core's own carry the bit above it). */
 const REQ_ID_SPACE = protocol.reqIdSpace;
+/** What every tell returns: it was handed to the transport (nothing to wait for). */
+const SENT: Promise<void> = Promise.resolve();
 
 interface Pending {
   node: string;
@@ -128,7 +130,10 @@ interface Event {
   error: JsWireError | undefined;
   /** The caller's W3C `traceparent` (asks and tells). */
   trace: string | undefined;
+  /** The body is `body[start, end)`: a small one is read in place from the batch. */
   body: Buffer;
+  start: number;
+  end: number;
   attachments: Buffer[] | undefined;
 }
 
@@ -151,12 +156,18 @@ function unpackEvents(batch: JsEventBatch): Event[] {
     const trace = p.readUInt16LE(at + 33);
     at += 35;
     let body: Buffer;
+    let start: number;
+    let end: number;
     if (p[at] === 0) {
-      const len = p.readUInt32LE(at + 1);
-      body = p.subarray(at + 5, at + 5 + len); // a view of the batch: no copy
-      at += 5 + len;
+      // Read in place from the batch: no view, no copy.
+      body = p;
+      start = at + 5;
+      end = start + p.readUInt32LE(at + 1);
+      at = end;
     } else {
       body = batch.parts[p.readUInt32LE(at + 1)];
+      start = 0;
+      end = body.length;
       at += 5;
     }
     const count = p.readUInt16LE(at);
@@ -167,7 +178,7 @@ function unpackEvents(batch: JsEventBatch): Event[] {
       for (let i = 0; i < count; i++, at += 4) attachments.push(batch.parts[p.readUInt32LE(at)]);
     }
     out.push({
-      kind, conn, req, local, n, body, attachments,
+      kind, conn, req, local, n, body, start, end, attachments,
       node: node ? batch.strings[node - 1] : undefined,
       name: name ? batch.strings[name - 1] : undefined,
       error: error ? batch.errors[error - 1] : undefined,
@@ -190,6 +201,7 @@ export interface WireHost {
 export class Wire {
   private readonly pending = new Map<number, Pending>();
   private readonly serving = new Map<string, { credit: number; wake: (() => void) | null; cancel: () => void }>();
+  private readonly tellFailures = new Map<string, OnFailure>();
 
   /** What this tick sends, in one crossing. */
   private readonly out: Outbox;
@@ -250,13 +262,24 @@ export class Wire {
   private tellWith(node: string, local: number, method: string, args: unknown[], trace: string | undefined): Promise<void> {
     try {
       const { body, attachments } = encodeParts([method, args]);
-      // Fire and forget: a tell that cannot be sent is reported, it has nobody to answer.
-      this.out.request(node, null, local, null, body, attachments, null,
-        (error) => process.emitWarning(`pulsing: a tell to node ${node} was not sent: ${error.message}`, { code: 'PULSING_TELL_ERROR' }), trace);
-      return Promise.resolve();
+      this.out.request(node, null, local, null, body, attachments, null, this.tellFailed(node), trace);
+      return SENT;
     } catch (e) {
       return Promise.reject(fromNative(e));
     }
+  }
+
+  /**
+   * Fire and forget: a tell that cannot be sent is reported, it has nobody to answer. One
+   * reporter per node, not a closure per tell (a burst of tells allocates nothing for it).
+   */
+  private tellFailed(node: string): OnFailure {
+    let f = this.tellFailures.get(node);
+    if (f === undefined) {
+      f = (error) => process.emitWarning(`pulsing: a tell to node ${node} was not sent: ${error.message}`, { code: 'PULSING_TELL_ERROR' });
+      this.tellFailures.set(node, f);
+    }
+    return f;
   }
 
   /** Fail everything still pending (the system is shutting down). */
@@ -334,7 +357,7 @@ export class Wire {
         const p = this.answered(ev);
         if (!p) return;
         this.pending.delete(ev.req);
-        try { p.resolve(decodeParts(ev.body!, ev.attachments)); } catch (e) { p.reject(e); }
+        try { p.resolve(decodeParts(ev.body, ev.attachments, ev.start, ev.end)); } catch (e) { p.reject(e); }
         return;
       }
       case 'item':
@@ -343,7 +366,7 @@ export class Wire {
         const p = this.answered(ev);
         if (!p) return;
         let value: unknown;
-        try { value = decodeParts(ev.body!, ev.attachments); } catch (e) { this.pending.delete(ev.req); this.fail(p, e); return; }
+        try { value = decodeParts(ev.body, ev.attachments, ev.start, ev.end); } catch (e) { this.pending.delete(ev.req); this.fail(p, e); return; }
         if (!p.stream) {
           p.stream = new RemoteQueue();
           p.resolve(p.stream);
@@ -399,7 +422,7 @@ export class Wire {
     const answerError = (e: unknown) => { if (ask) this.replyError(ev.conn, ev.req, e); };
     let payload: unknown;
     try {
-      payload = decodeParts(ev.body!, ev.attachments);
+      payload = decodeParts(ev.body, ev.attachments, ev.start, ev.end);
     } catch (e) {
       answerError(e);
       return;

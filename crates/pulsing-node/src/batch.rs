@@ -98,14 +98,18 @@ impl Parts {
         Ok(bytes::Bytes::from_owner(b))
     }
 
+    /// A frame's body and attachments; a small body is a slice of `ops` (its copy, `shared`).
     fn body_and_attachments(
         &mut self,
         r: &mut Reader,
+        shared: &bytes::Bytes,
     ) -> Result<(bytes::Bytes, Vec<bytes::Bytes>), PulsingError> {
         let body = match r.u8()? {
             0 => {
                 let len = r.u32()? as usize;
-                bytes::Bytes::copy_from_slice(r.bytes(len)?)
+                let at = r.at;
+                r.bytes(len)?;
+                shared.slice(at..at + len)
             }
             _ => {
                 let i = r.u32()?;
@@ -138,6 +142,9 @@ pub fn send(
         .map(|n| n.parse::<NodeId>())
         .collect::<Result<Vec<_>, _>>()?;
     let mut parts = Parts(parts.into_iter().map(Some).collect());
+    // One copy of the records for the whole batch: small bodies are slices of it, not an
+    // allocation each (`ops` is JS memory, reused once this call returns).
+    let shared = bytes::Bytes::copy_from_slice(ops);
     let mut r = Reader { b: ops, at: 0 };
     let mut out = JsBatchOutcome {
         conns: Vec::new(),
@@ -161,7 +168,7 @@ pub fn send(
                     7 | 8 => Some(names.get(r.u16()?).ok_or_else(|| bad("trace"))?.clone()),
                     _ => None,
                 };
-                let (body, atts) = parts.body_and_attachments(&mut r)?;
+                let (body, atts) = parts.body_and_attachments(&mut r, &shared)?;
                 let req = (op == 0 || op == 7).then_some(req);
                 let asks = req.is_some();
                 let sent = node.foreign_request(to, req, (local, name), (body, atts), trace);
@@ -186,7 +193,7 @@ pub fn send(
                     5 => AnswerKind::End,
                     _ => AnswerKind::Items,
                 };
-                let (body, atts) = parts.body_and_attachments(&mut r)?;
+                let (body, atts) = parts.body_and_attachments(&mut r, &shared)?;
                 // A closed connection took its caller with it: nothing to report.
                 node.foreign_answer(conn, kind, req, body, atts);
                 Ok(())

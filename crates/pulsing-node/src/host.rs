@@ -22,6 +22,7 @@ use pulsing_actor::prelude::NodeId;
 use tokio::sync::mpsc;
 
 use crate::convert::{JsEventBatch, JsWireError};
+use crate::external::ExternalBytes;
 use pulsing_actor::transport::Header;
 
 const MAX_BATCH: usize = 4096;
@@ -74,7 +75,7 @@ impl ForeignHost for JsHost {
 #[derive(Default)]
 struct Packer {
     packed: Vec<u8>,
-    parts: Vec<Buffer>,
+    parts: Vec<ExternalBytes>,
     strings: Vec<String>,
     nodes: HashMap<NodeId, u16>,
     names: HashMap<String, u16>,
@@ -224,10 +225,10 @@ impl Packer {
         }
     }
 
-    /// A large body or attachment: its own allocation was read from the socket, so
-    /// `Vec::from` takes it over and the Buffer is external memory, without a copy.
+    /// A large body or attachment: its own allocation was read from the socket, so it is
+    /// taken over and the Buffer is external memory, without a copy.
     fn part(&mut self, b: bytes::Bytes) -> u32 {
-        self.parts.push(Buffer::from(Vec::<u8>::from(b)));
+        self.parts.push(ExternalBytes::from(b));
         (self.parts.len() - 1) as u32
     }
 

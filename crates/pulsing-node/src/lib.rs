@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod connect;
 pub mod convert;
+pub mod external;
 pub mod host;
 pub mod metrics;
 pub mod queue;

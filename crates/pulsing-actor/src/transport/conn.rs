@@ -1,5 +1,6 @@
 //! One connection: a reader task that decodes frames and hands them to a sink, and a writer
-//! task that drains an outgoing queue, coalescing small frames into one write.
+//! task that drains an outgoing queue, coalescing small frames into one write. The bytes of
+//! large parts move on the bulk thread ([`super::bulk`]).
 //!
 //! The reader holds a peer to its limits: the first frame must be a `Hello` and arrive within
 //! the handshake deadline, a connection silent for the idle timeout is closed, and an
@@ -15,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::bulk;
 use super::frame::{encode_head, Decoder, Frame, Header, ProtocolError, MAGIC, RESERVE_AHEAD};
 use crate::id::NodeId;
 
@@ -239,12 +241,14 @@ async fn write_loop(
                     // Large: written from its own memory, never copied next to the header.
                     w.write_all(&buf).await?;
                     buf.clear();
-                    // In chunks (PULSING_ZEROCOPY_CHUNK_BYTES), yielding between them so one
-                    // transfer does not hold a runtime thread for its whole length.
-                    for chunk in part.chunks(chunk_bytes) {
-                        w.write_all(chunk).await?;
-                        tokio::task::yield_now().await;
-                    }
+                    w = if part.len() > chunk_bytes {
+                        // On the bulk thread: this runtime's worker serves the other frames.
+                        bulk::offload(write_part(w, part.clone(), chunk_bytes))
+                            .await
+                            .map_err(std::io::Error::other)??
+                    } else {
+                        write_part(w, part.clone(), chunk_bytes).await?
+                    };
                 }
             }
         }
@@ -256,6 +260,55 @@ async fn write_loop(
     w.flush().await?;
     let _ = w.shutdown().await;
     Ok(())
+}
+
+/// Write one large part in chunks (`PULSING_ZEROCOPY_CHUNK_BYTES`), yielding between them
+/// so one transfer does not hold its thread for its whole length.
+async fn write_part(
+    mut w: WriteHalf<BoxStream>,
+    part: Bytes,
+    chunk_bytes: usize,
+) -> std::io::Result<WriteHalf<BoxStream>> {
+    for chunk in part.chunks(chunk_bytes) {
+        w.write_all(chunk).await?;
+        tokio::task::yield_now().await;
+    }
+    Ok(w)
+}
+
+/// Read the rest of a large part of `len` bytes into `v` (which holds its first bytes): its
+/// own allocation, grown as its bytes arrive (never on the word of the length prefix), so
+/// it can be handed on (to JS too) without another copy. Gives the reader back.
+async fn read_part(
+    mut r: ReadHalf<BoxStream>,
+    mut v: Vec<u8>,
+    len: usize,
+    chunk_bytes: usize,
+    idle: Duration,
+) -> (ReadHalf<BoxStream>, Result<Vec<u8>, String>) {
+    while v.len() < len {
+        let want = v.capacity().max(RESERVE_AHEAD).min(len - v.len());
+        if v.capacity() - v.len() < want {
+            v.reserve_exact(want);
+        }
+        // At most one chunk per read, then a yield: other transfers on this thread get a turn.
+        let room = (len - v.len()).min(chunk_bytes) as u64;
+        if !v.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let n = match tokio::time::timeout(idle, (&mut r).take(room).read_buf(&mut v)).await {
+            Err(_) => {
+                let e = format!("idle for {} ms inside a frame", idle.as_millis());
+                return (r, Err(e));
+            }
+            Ok(Err(e)) => return (r, Err(format!("read failed: {e}"))),
+            Ok(Ok(n)) => n,
+        };
+        if n == 0 {
+            return (r, Err("connection closed inside a frame".into()));
+        }
+    }
+    (r, Ok(v))
 }
 
 async fn read_loop(
@@ -321,28 +374,14 @@ async fn read_loop(
                 // arrive, so it can be handed on (to JS too) without another copy.
                 let mut v: Vec<u8> = Vec::new();
                 v.extend_from_slice(&buf.split_to(buf.len()));
-                while v.len() < len {
-                    let want = v.capacity().max(RESERVE_AHEAD).min(len - v.len());
-                    if v.capacity() - v.len() < want {
-                        v.reserve_exact(want);
-                    }
-                    // At most one chunk per read, then a yield: a large transfer must not hold
-                    // the runtime thread (often the only one) while small frames wait.
-                    let room = (len - v.len()).min(chunk_bytes) as u64;
-                    if !v.is_empty() {
-                        tokio::task::yield_now().await;
-                    }
-                    let n = tokio::time::timeout(limits.idle, (&mut r).take(room).read_buf(&mut v))
-                        .await
-                        .map_err(|_| {
-                            format!("idle for {} ms inside a frame", limits.idle.as_millis())
-                        })?
-                        .map_err(|e| format!("read failed: {e}"))?;
-                    if n == 0 {
-                        return Err("connection closed inside a frame".into());
-                    }
-                }
-                attachments.push(Bytes::from(v));
+                let read = if len - v.len() > chunk_bytes {
+                    // On the bulk thread: this runtime's worker serves the other connections.
+                    bulk::offload(read_part(r, v, len, chunk_bytes, limits.idle)).await?
+                } else {
+                    read_part(r, v, len, chunk_bytes, limits.idle).await
+                };
+                r = read.0;
+                attachments.push(Bytes::from(read.1?));
             }
             let f = Frame {
                 header: p.header,

@@ -3,6 +3,7 @@
 //! writes are coalesced, and large bodies are written from their own buffers, never copied
 //! next to the header. See [`frame`] for the wire format.
 
+pub mod bulk;
 pub mod conn;
 pub mod frame;
 pub mod sniff;
