@@ -67,6 +67,14 @@ interface Pending {
 /** Lifecycle hooks are not callable as methods. */
 const HOOKS: ReadonlySet<string> = new Set(['onStart', 'onStop', 'constructor']);
 
+/**
+ * What {@link ActorCell.tell} returns once the message ran or was queued, and what a call
+ * to a method that returned nothing settles as: one settled promise for all (a burst of
+ * tells makes none). A caller may compare against it to skip waiting for a rejection that
+ * cannot come.
+ */
+export const ACCEPTED: Promise<void> = Promise.resolve();
+
 function isGenerator(v: object): v is Generator | AsyncGenerator {
   const tag = (v as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag];
   return (tag === 'Generator' || tag === 'AsyncGenerator') && typeof (v as Generator).next === 'function';
@@ -179,8 +187,9 @@ export class ActorCell implements StreamHost, CallTarget, CountedCell {
       }
     }
     if (this.state === State.Ready && !this.running && this.queue === null) {
-      this.run(method, args, undefined).then(undefined, (e) => this.reportTellError(method, e));
-      return Promise.resolve();
+      const ran = this.run(method, args, undefined);
+      if (ran !== ACCEPTED) ran.then(undefined, (e) => this.reportTellError(method, e));
+      return ACCEPTED;
     }
     return this.enqueue(method, args, true, opts) as Promise<void>;
   }
@@ -285,7 +294,8 @@ export class ActorCell implements StreamHost, CallTarget, CountedCell {
       }
     }
     if (t0 >= 0) s!.observe(performance.now() - t0);
-    return Promise.resolve(r);
+    // A method that returns nothing (most tells): the one settled promise, none made.
+    return r === undefined ? ACCEPTED : Promise.resolve(r);
   }
 
   /** A sampled async call: its latency is taken when it settles. */
@@ -350,7 +360,7 @@ export class ActorCell implements StreamHost, CallTarget, CountedCell {
         const p = this.queue.shift()!;
         this.admitOverflow();
         const reply = this.run(p.method, p.args, undefined);
-        if (p.tell) reply.then(undefined, (e) => this.reportTellError(p.method, e));
+        if (p.tell) { if (reply !== ACCEPTED) reply.then(undefined, (e) => this.reportTellError(p.method, e)); }
         else reply.then(p.resolve, p.reject);
       }
       if (this.queue !== null && this.queue.length === 0 && this.overflow === null) this.queue = null;

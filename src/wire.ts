@@ -18,7 +18,7 @@ import { ActorStream, type StreamHost, type StepSource } from './stream';
 import { Outbox, ANSWER, type OnFailure } from './outbox';
 import { guard } from './deadline';
 import type { CallTarget } from './target';
-import type { ActorCell } from './cell';
+import { ACCEPTED, type ActorCell } from './cell';
 
 /** Items a producer may send ahead of the consumer; credit is returned as items are used. */
 const STREAM_WINDOW = protocol.streamWindow;
@@ -26,6 +26,9 @@ const STREAM_WINDOW = protocol.streamWindow;
 const CREDIT_BATCH = protocol.creditBatch;
 /** Request ids are random below this (the core's own carry the bit above it). */
 const REQ_ID_SPACE = protocol.reqIdSpace;
+/** Nothing to do (a failed tell has nobody to answer). */
+const ignore = (): void => {};
+
 /** What every tell returns: it was handed to the transport (nothing to wait for). */
 const SENT: Promise<void> = Promise.resolve();
 
@@ -419,7 +422,8 @@ export class Wire {
   /** Run a request from another node on a local actor and send back the outcome. */
   private serve(ev: Event): void {
     const ask = ev.kind === 'ask';
-    const answerError = (e: unknown) => { if (ask) this.replyError(ev.conn, ev.req, e); };
+    // Bound here, not a closure per request: most requests never fail.
+    const answerError = ask ? this.replyErrorTo.bind(this, ev) : ignore;
     let payload: unknown;
     try {
       payload = decodeParts(ev.body, ev.attachments, ev.start, ev.end);
@@ -448,7 +452,8 @@ export class Wire {
       const traced = t !== null && t.enabled;
       if (!ask) {
         const told = !traced ? cell.tell(method, args) : t.server(cell.label, method, this.nodeId, ev.trace, () => cell.tell(method, args));
-        told.catch((e) => process.emitWarning(`${cell.label}.${method} failed on a remote tell: ${(e as Error).message}`, { code: 'PULSING_TELL_ERROR' }));
+        // Accepted (the common case): nothing can fail any more, nothing to wait for.
+        if (told !== ACCEPTED) told.catch((e) => process.emitWarning(`${cell.label}.${method} failed on a remote tell: ${(e as Error).message}`, { code: 'PULSING_TELL_ERROR' }));
         return;
       }
       result = !traced ? cell.call(method, args) : t.server(cell.label, method, this.nodeId, ev.trace, () => cell.call(method, args));
@@ -460,6 +465,11 @@ export class Wire {
       },
       answerError,
     ).catch(answerError);
+  }
+
+  /** Answer the ask `ev` with an error. */
+  private replyErrorTo(ev: Event, e: unknown): void {
+    this.replyError(ev.conn, ev.req, e);
   }
 
   /** Answer a request with a value (its large binary parts out of band). */
