@@ -238,7 +238,7 @@ export function decode(bytes: Uint8Array): unknown {
 
 /**
  * Decode the value in `bytes[start, end)`: a message inside a larger buffer (an event batch)
- * is read in place, with no view made of it, and the batch's one `DataView` serves all.
+ * is read where it is (a small one from a copy in `scratch`), with no view made of it.
  */
 function decodeRange(bytes: Uint8Array, start: number, end: number): unknown {
   checkDecodeBudget(bytes, start, end);

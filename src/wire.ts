@@ -162,7 +162,7 @@ function unpackEvents(batch: JsEventBatch): Event[] {
     let start: number;
     let end: number;
     if (p[at] === 0) {
-      // Read in place from the batch: no view, no copy.
+      // Decoded from the batch itself: no view of it is made per message.
       body = p;
       start = at + 5;
       end = start + p.readUInt32LE(at + 1);
