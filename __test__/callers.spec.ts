@@ -46,6 +46,11 @@ function tsCaller(resolve: Resolve): Caller {
           case 'tells':
             for (let i = 0; i < (cmd.times ?? 1); i++) void p.$ref.target.tell(cmd.method!, cmd.args!);
             return { id, ok: null };
+          case 'count': {
+            let n = 0;
+            for await (const _ of proxy[cmd.method!](...cmd.args!) as AsyncIterable<unknown>) n++;
+            return { id, ok: n };
+          }
           case 'stream': case 'hold': {
             const it = (proxy[cmd.method!](...cmd.args!) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
             const items: unknown[] = [];
@@ -167,6 +172,26 @@ describe.each(WHO)('a %s caller', (who) => {
     // Dropping the held stream cancels it.
     await exec({ op: 'release', of: h.id });
     await waitFor(async () => (await call('finallyCount')).ok === before + 1, 10_000, 'the held stream to be cancelled');
+  });
+
+  it('stops a producer of large items at its byte window, long before its item window', async () => {
+    const size = 1 << 20;
+    const before = (await call('finallyCount')).ok as number;
+    // Strings, in the body: a Rust caller decodes what it holds, and has no out-of-band parts.
+    const h = await exec({ op: 'hold', name: 'conf', method: 'chunks', args: [1_000, size, 'string'], take: 1 });
+    expect(h.held).toBe(1);
+    const window = Math.ceil(protocol.streamWindowBytes / size);
+    await waitFor(async () => ((await call('yieldedCount')).ok as number) >= window, 10_000, 'the byte window to fill');
+    // One item used earns no credit yet (less than creditBytes): the producer stays stopped.
+    for (let i = 0; i < 3; i++) expect((await call('yieldedCount')).ok as number).toBeLessThanOrEqual(window + 1);
+    await exec({ op: 'release', of: h.id });
+    await waitFor(async () => (await call('finallyCount')).ok === before + 1, 10_000, 'the held stream to be cancelled');
+  });
+
+  it('streams large items to the end: credit comes back by bytes, not only every creditBatch items', async () => {
+    // 48 MiB (out of band) is three byte windows in 48 items, far fewer than creditBatch.
+    const r = await exec({ op: 'count', name: 'conf', method: 'chunks', args: [48, 1 << 20] });
+    expect(r.ok).toBe(48);
   });
 
   it('fails a call in flight at once when the callee node dies', async () => {

@@ -143,7 +143,8 @@ describe('HTTP on the node port', () => {
     expect(line('sum')).toBeCloseTo(mine.latency.sumSeconds, 6);
     expect(line('bucket', ',le="10"')).toBeLessThanOrEqual(mine.latency.count);
 
-    // Another node shows it with its figures, asked of this node.
+    // Another node shows it with its figures, asked of this node (once the name reached it).
+    await waitFor(async () => ((await (await fetch(url(b.addr, '/actors'))).json()) as { name: string }[]).some((x) => x.name === 'actors/hw-counted'), 10_000, 'the name on node b');
     const listed = (await (await fetch(url(b.addr, '/actors'))).json()) as { name: string; instances: { nodeId: string; handled: number; errors: number; mailboxDepth: number }[] }[];
     const inst = listed.find((x) => x.name === 'actors/hw-counted')!.instances[0];
     expect(inst).toMatchObject({ nodeId: sys.nodeId, handled, errors: 4, mailboxDepth: 0 });

@@ -43,7 +43,7 @@ describe('package entry points', () => {
   it('protocol constants and error kinds are defined once, in the core', () => {
     const { protocol } = createRequire(import.meta.url)('../native/binding.cjs');
     const p = protocol();
-    expect(p).toMatchObject({ streamWindow: 256, creditBatch: 128, reqIdSpace: 2 ** 52, maxNameBytes: 1024, maxMetadataBytes: 16384 });
+    expect(p).toMatchObject({ streamWindow: 4096, creditBatch: 2048, streamWindowBytes: 16 << 20, creditBytes: 4 << 20, reqIdSpace: 2 ** 52, maxNameBytes: 1024, maxMetadataBytes: 16384 });
     // Every kind the core knows arrives in JS as that kind (no fallback to 'Protocol').
     const kinds: pul.RuntimeErrorKind[] = ['ActorNotFound', 'NodeNotFound', 'NodeDown', 'Stopped', 'ConnectionFailed', 'Serialization', 'Config', 'Io', 'Tls', 'Protocol'];
     expect(p.errorKinds).toEqual(kinds);

@@ -252,6 +252,10 @@ export interface JsProtocol {
   streamWindow: number
   /** Credit is returned this many items at a time. */
   creditBatch: number
+  /** Bytes a stream producer may have ahead of its consumer. */
+  streamWindowBytes: number
+  /** Credit is also returned once the items used since the last credit came to this many bytes. */
+  creditBytes: number
   /** Request ids of foreign callers are drawn below this. */
   reqIdSpace: number
   /** Longest actor name in bytes. */

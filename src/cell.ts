@@ -68,10 +68,10 @@ interface Pending {
 const HOOKS: ReadonlySet<string> = new Set(['onStart', 'onStop', 'constructor']);
 
 /**
- * What {@link ActorCell.tell} returns once the message ran or was queued, and what a call
- * to a method that returned nothing settles as: one settled promise for all (a burst of
- * tells makes none). A caller may compare against it to skip waiting for a rejection that
- * cannot come.
+ * What {@link ActorCell.tell} returns once the message ran or was queued (and a remote tell
+ * once it was handed to the transport), and what a call to a method that returned nothing
+ * settles as: one settled promise for all (a burst of tells makes none). A caller may compare
+ * against it to skip waiting for a rejection that cannot come.
  */
 export const ACCEPTED: Promise<void> = Promise.resolve();
 

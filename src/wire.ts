@@ -19,18 +19,17 @@ import { Outbox, ANSWER, type OnFailure } from './outbox';
 import { guard } from './deadline';
 import type { CallTarget } from './target';
 import { ACCEPTED, type ActorCell } from './cell';
+import { ProducerCredit, roughBytes, CREDIT_BYTES } from './credit';
+import { RemoteQueue } from './remote-queue';
 
-/** Items a producer may send ahead of the consumer; credit is returned as items are used. */
-const STREAM_WINDOW = protocol.streamWindow;
-/** Credit is returned this many items at a time (half the window keeps the producer busy). */
-const CREDIT_BATCH = protocol.creditBatch;
+/** Most stream items one frame carries: enough to spread a frame's cost thin. */
+const FRAME_ITEMS = 1024;
+/** A frame of stream items is cut once its items hold about this much data. */
+const FRAME_BYTES = CREDIT_BYTES / 4;
 /** Request ids are random below this (the core's own carry the bit above it). */
 const REQ_ID_SPACE = protocol.reqIdSpace;
 /** Nothing to do (a failed tell has nobody to answer). */
 const ignore = (): void => {};
-
-/** What every tell returns: it was handed to the transport (nothing to wait for). */
-const SENT: Promise<void> = Promise.resolve();
 
 interface Pending {
   node: string;
@@ -39,53 +38,6 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   stream: RemoteQueue | null;
-}
-
-/** Items of a remote stream waiting to be consumed. */
-class RemoteQueue {
-  private items: unknown[] = [];
-  private waiter: ((r: IteratorResult<unknown, unknown> | Error) => void) | null = null;
-  private end: { value: unknown } | null = null;
-  private error: unknown = null;
-  ended = false;
-
-  push(v: unknown): void { this.items.push(v); this.wake(); }
-  finish(v: unknown): void { this.end = { value: v }; this.wake(); }
-  fail(e: unknown): void { this.error = e; this.wake(); }
-
-  /** The next item if one is here (or the end, or the error, thrown); null when none is yet. */
-  poll(): IteratorResult<unknown, unknown> | null {
-    if (this.items.length > 0) return { done: false, value: this.items.shift() };
-    if (this.error !== null) { this.ended = true; throw this.error; }
-    if (this.end) { this.ended = true; return { done: true, value: this.end.value }; }
-    return null;
-  }
-
-  /** The next item, waiting for it. */
-  next(): Promise<IteratorResult<unknown, unknown>> {
-    const ready = this.take();
-    if (ready) return ready;
-    return new Promise((resolve, reject) => {
-      this.waiter = (r) => (r instanceof Error ? reject(r) : resolve(r));
-    });
-  }
-
-  private take(): Promise<IteratorResult<unknown, unknown>> | null {
-    try {
-      const r = this.poll();
-      return r && Promise.resolve(r);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  private wake(): void {
-    const w = this.waiter;
-    if (!w) return;
-    this.waiter = null;
-    const p = this.take()!;
-    p.then(w, (e) => w(e instanceof Error ? e : new Error(String(e))));
-  }
 }
 
 /** Errors from the wire are already classified. */
@@ -141,6 +93,13 @@ interface Event {
 }
 
 const KINDS = ['ask', 'tell', 'credit', 'cancel', 'reply', 'item', 'end', 'error', 'closed', 'nodeDown', 'items'];
+
+/** The bytes a frame carried: its body and its out-of-band parts (what stream credit counts). */
+function frameBytes(ev: Event): number {
+  let n = ev.end - ev.start;
+  if (ev.attachments) for (const a of ev.attachments) n += a.length;
+  return n;
+}
 
 /** Read the events of a packed batch, in order. */
 function unpackEvents(batch: JsEventBatch): Event[] {
@@ -203,7 +162,7 @@ export interface WireHost {
 /** One system's end of the transport. */
 export class Wire {
   private readonly pending = new Map<number, Pending>();
-  private readonly serving = new Map<string, { credit: number; wake: (() => void) | null; cancel: () => void }>();
+  private readonly serving = new Map<string, { credit: ProducerCredit; wake: (() => void) | null; cancel: () => void }>();
   private readonly tellFailures = new Map<string, OnFailure>();
 
   /** What this tick sends, in one crossing. */
@@ -266,7 +225,8 @@ export class Wire {
     try {
       const { body, attachments } = encodeParts([method, args]);
       this.out.request(node, null, local, null, body, attachments, null, this.tellFailed(node), trace);
-      return SENT;
+      // Handed to the transport: nothing to wait for, the same settled promise a local tell gives.
+      return ACCEPTED;
     } catch (e) {
       return Promise.reject(fromNative(e));
     }
@@ -298,14 +258,13 @@ export class Wire {
   private streamOf(node: string, req: number, q: RemoteQueue, opts: CallOptions | undefined, label: string): ActorStream {
     const out = this.out;
     const pending = this.pending;
-    let consumed = 0;
     let finished = false;
     const step = (r: IteratorResult<unknown, unknown>) => {
       if (r.done) finished = true;
-      // Credit goes back in batches of half the window.
-      else if (++consumed === CREDIT_BATCH) {
-        out.flow(node, req, consumed);
-        consumed = 0;
+      else {
+        // Credit goes back in batches (of items, or of bytes).
+        const n = q.creditDue();
+        if (n > 0) out.flow(node, req, n);
       }
       return r;
     };
@@ -374,10 +333,12 @@ export class Wire {
           p.stream = new RemoteQueue();
           p.resolve(p.stream);
         }
-        if (ev.kind === 'item') p.stream.push(value);
+        if (ev.kind === 'item') p.stream.push(value, frameBytes(ev));
         else if (ev.kind === 'items') {
           if (!Array.isArray(value)) { this.pending.delete(ev.req); this.fail(p, new PulsingRuntimeError('Protocol', 'a batch of stream items must be an array')); return; }
-          for (const v of value) p.stream.push(v);
+          // Each item stands for its share of the frame, as the producer counts it.
+          const share = frameBytes(ev) / value.length;
+          for (const v of value) p.stream.push(v, share);
         } else { this.pending.delete(ev.req); p.stream.finish(value); }
         return;
       }
@@ -408,7 +369,7 @@ export class Wire {
         return;
       case 'credit': {
         const s = this.serving.get(`${ev.conn}:${ev.req}`);
-        if (s) { s.credit += ev.n; s.wake?.(); }
+        if (s) { s.credit.grant(ev.n); s.wake?.(); }
         return;
       }
       case 'cancel':
@@ -472,10 +433,13 @@ export class Wire {
     this.replyError(ev.conn, ev.req, e);
   }
 
-  /** Answer a request with a value (its large binary parts out of band). */
-  private send(conn: number, kind: 'reply' | 'item' | 'items' | 'end', req: number, value: unknown): void {
+  /** Answer a request with a value (its large binary parts out of band); gives its bytes. */
+  private send(conn: number, kind: 'reply' | 'item' | 'items' | 'end', req: number, value: unknown): number {
     const { body, attachments } = encodeParts(value);
     this.out.answer(ANSWER[kind], conn, req, body, attachments);
+    let n = body.length;
+    for (const a of attachments) n += a.length;
+    return n;
   }
 
   /** Answer a request with an error, after what is already queued (errors are rare). */
@@ -486,29 +450,31 @@ export class Wire {
 
   /**
    * Send a stream's items as credit allows; a cancel stops the generator (its finally runs).
-   * To a TypeScript caller, the items produced before the event loop turns travel together
-   * in one frame (credit still counts items); a Rust caller gets one frame per item.
+   * To a TypeScript caller, the items produced before the event loop turns travel together,
+   * many per frame (credit still counts items); a Rust caller gets one frame per item.
    */
   private async serveStream(conn: number, req: number, stream: ActorStream): Promise<void> {
     const key = `${conn}:${req}`;
     const it = stream[Symbol.asyncIterator]();
     let cancelled = false;
     const state = {
-      credit: STREAM_WINDOW,
+      credit: new ProducerCredit(),
       wake: null as (() => void) | null,
       cancel: () => { cancelled = true; state.wake?.(); void it.return?.(undefined); },
     };
+    const credit = state.credit;
     const batching = req < REQ_ID_SPACE;
     let batch: unknown[] = [];
+    let batchBytes = 0;
     let scheduled = false;
     const flushItems = () => {
       scheduled = false;
       if (batch.length === 0 || cancelled) return;
       const items = batch;
       batch = [];
+      batchBytes = 0;
       try {
-        if (items.length === 1) this.send(conn, 'item', req, items[0]);
-        else this.send(conn, 'items', req, items);
+        credit.sent(items.length, items.length === 1 ? this.send(conn, 'item', req, items[0]) : this.send(conn, 'items', req, items));
       } catch (e) {
         cancelled = true;
         this.replyError(conn, req, e);
@@ -518,19 +484,24 @@ export class Wire {
     this.serving.set(key, state);
     try {
       for (;;) {
-        while (state.credit <= 0 && !cancelled) {
+        if (!credit.open) {
+          // What is in hand goes first: its bytes count, and the consumer needs it to give credit.
           flushItems();
-          await new Promise<void>((r) => { state.wake = r; });
+          while (!credit.open && !cancelled) await new Promise<void>((r) => { state.wake = r; });
+          state.wake = null;
         }
-        state.wake = null;
         if (cancelled) return;
         const r = await it.next();
         if (cancelled) return;
         if (r.done) { flushItems(); if (!cancelled) this.send(conn, 'end', req, r.value); return; }
-        state.credit--;
-        if (!batching) { this.send(conn, 'item', req, r.value); continue; }
+        credit.items--;
+        if (!batching) { credit.sent(1, this.send(conn, 'item', req, r.value)); continue; }
         batch.push(r.value);
-        if (!scheduled) { scheduled = true; setImmediate(flushItems); }
+        batchBytes += roughBytes(r.value);
+        // A frame is cut once it holds enough to be worth sending alone, so the byte window
+        // is counted (exactly, once encoded) before the producer runs far past it.
+        if (batch.length >= FRAME_ITEMS || batchBytes >= FRAME_BYTES) flushItems();
+        else if (!scheduled) { scheduled = true; setImmediate(flushItems); }
       }
     } catch (e) {
       if (!cancelled) { flushItems(); this.replyError(conn, req, e); }

@@ -10,6 +10,8 @@
 //! - `{"id","op":"tells","name","method","args","times"}` → `{"id","ok":null}` once sent
 //! - `{"id","op":"stream","name","method","args","take"}` → `{"id","items":[...],"ended":bool}`
 //!   (`take: null` reads to the end; otherwise the stream is dropped after `take` items)
+//! - `{"id","op":"count","name","method","args"}` → `{"id","ok":n}`: reads the stream to its end
+//!   and counts its items without decoding them
 //! - `{"id","op":"hold",...,"take"}` → `{"id","held":n}` after `take` items, keeping the stream
 //!   open without reading; `{"id","op":"release","of":holdId}` drops it → `{"id","ok":null}`
 
@@ -102,6 +104,19 @@ async fn run(system: Caller, cmd: Value, held: Held) -> Value {
                 }
                 // Dropping `s` here cancels what is left of the stream.
                 Ok(json!({ "items": items, "ended": ended }))
+            }
+            "count" => {
+                let reply = target(&system, &cmd)
+                    .await?
+                    .ask_message(call_msg(&cmd)?)
+                    .await?;
+                let mut s = reply.into_stream()?;
+                let mut n = 0u64;
+                while let Some(item) = s.next().await {
+                    item?;
+                    n += 1;
+                }
+                Ok(json!({ "ok": n }))
             }
             "release" => {
                 let of = cmd["of"].as_u64().unwrap_or(0);

@@ -1,10 +1,21 @@
 //! Protocol constants shared by every caller of the wire (Rust and, through the binding,
 //! TypeScript): defined here once.
 
-/// Items a stream producer may send ahead of its consumer.
-pub const STREAM_WINDOW: u32 = 256;
+/// Items a stream producer may send ahead of its consumer. Large enough that token-sized
+/// items keep both ends busy across a round trip (256 held a stream to ~600k items/s).
+pub const STREAM_WINDOW: u32 = 4096;
 /// Credit is returned this many items at a time (half the window keeps the producer busy).
 pub const CREDIT_BATCH: u32 = STREAM_WINDOW / 2;
+/// Bytes a stream producer may have ahead of its consumer (bodies and out-of-band parts of
+/// what it sent and has not had credited back): with the item window, it bounds what a
+/// stream of large items holds. An item goes whenever less than this is ahead, so an item
+/// larger than the window still travels, alone.
+pub const STREAM_WINDOW_BYTES: usize = 16 << 20;
+/// A consumer also returns credit once the items it used since its last credit came to this
+/// many bytes: a producer stopped by [`STREAM_WINDOW_BYTES`] with fewer than
+/// [`CREDIT_BATCH`] items ahead gets credit back (a quarter of the window leaves room for
+/// the two ends counting a frame's bytes slightly differently).
+pub const CREDIT_BYTES: usize = STREAM_WINDOW_BYTES / 4;
 /// Request ids are drawn at random below this (they fit a JS number exactly).
 pub const REQ_ID_SPACE: u64 = 1 << 52;
 /// Request ids of Rust callers have this bit set; the foreign host uses the others.

@@ -145,6 +145,10 @@ pub struct JsProtocol {
     pub stream_window: u32,
     /// Credit is returned this many items at a time.
     pub credit_batch: u32,
+    /// Bytes a stream producer may have ahead of its consumer.
+    pub stream_window_bytes: u32,
+    /// Credit is also returned once the items used since the last credit came to this many bytes.
+    pub credit_bytes: u32,
     /// Request ids of foreign callers are drawn below this.
     pub req_id_space: f64,
     /// Longest actor name in bytes.

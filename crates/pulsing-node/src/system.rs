@@ -108,6 +108,8 @@ pub fn protocol() -> JsProtocol {
     JsProtocol {
         stream_window: p::STREAM_WINDOW,
         credit_batch: p::CREDIT_BATCH,
+        stream_window_bytes: p::STREAM_WINDOW_BYTES as u32,
+        credit_bytes: p::CREDIT_BYTES as u32,
         req_id_space: p::REQ_ID_SPACE as f64,
         max_name_bytes: p::MAX_NAME_BYTES as u32,
         max_metadata_bytes: p::MAX_METADATA_BYTES as u32,

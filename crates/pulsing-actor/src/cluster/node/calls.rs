@@ -17,16 +17,18 @@ use crate::cluster::foreign::ForeignEvent;
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::id::{ActorId, NodeId};
 use crate::message::Message;
-use crate::protocol::{rust_request_id, CREDIT_BATCH, RUST_REQ_BIT};
+use crate::protocol::{rust_request_id, CREDIT_BATCH, CREDIT_BYTES, RUST_REQ_BIT};
 use crate::transport::conn::ConnHandle;
 use crate::transport::frame::{Frame, Header, Target};
 use crate::transport::WireError;
 
 type Reply = Result<Message, PulsingError>;
+/// A stream item with the bytes its frame carried (what the producer counts as ahead).
+type Item = (Reply, usize);
 
 enum Waiter {
     Reply(oneshot::Sender<Reply>),
-    Stream(mpsc::UnboundedSender<Reply>),
+    Stream(mpsc::UnboundedSender<Item>),
 }
 
 struct Pending {
@@ -42,7 +44,7 @@ impl Pending {
                 let _ = tx.send(Err(err));
             }
             Waiter::Stream(tx) => {
-                let _ = tx.send(Err(err));
+                let _ = tx.send((Err(err), 0));
             }
         }
     }
@@ -293,6 +295,7 @@ impl Node {
             return;
         }
         let Pending { node, conn, waiter } = p;
+        let size = f.body.len() + f.attachments.iter().map(|a| a.len()).sum::<usize>();
         // A stream that goes on stays pending with its item sender.
         let streaming = match (waiter, f.header) {
             (Waiter::Reply(tx), Header::Reply { tag, .. }) => {
@@ -305,7 +308,7 @@ impl Node {
             }
             (Waiter::Reply(tx), Header::StreamItem { tag, .. }) => {
                 let (stx, srx) = mpsc::unbounded_channel();
-                let _ = stx.send(Ok(Message::single(tag, f.body)));
+                let _ = stx.send((Ok(Message::single(tag, f.body)), size));
                 let _ = tx.send(Ok(Message::stream(self.credit_stream(node, req, srx))));
                 Some(stx)
             }
@@ -314,11 +317,11 @@ impl Node {
                 None
             }
             (Waiter::Stream(stx), Header::StreamItem { tag, .. }) => {
-                let _ = stx.send(Ok(Message::single(tag, f.body)));
+                let _ = stx.send((Ok(Message::single(tag, f.body)), size));
                 Some(stx)
             }
             (Waiter::Stream(stx), Header::Error { error, .. }) => {
-                let _ = stx.send(Err(PulsingError::from(&error)));
+                let _ = stx.send((Err(PulsingError::from(&error)), 0));
                 None
             }
             (Waiter::Stream(_), _) | (Waiter::Reply(_), _) => None,
@@ -335,30 +338,34 @@ impl Node {
         }
     }
 
-    /// Items of a remote stream; credit goes back [`CREDIT_BATCH`] items at a time, as the
-    /// TypeScript caller does. Dropping the stream before its end cancels the producer.
+    /// Items of a remote stream; credit goes back [`CREDIT_BATCH`] items at a time, or once
+    /// the items used since the last credit came to [`CREDIT_BYTES`], as the TypeScript caller
+    /// does. Dropping the stream before its end cancels the producer.
     fn credit_stream(
         &self,
         node: NodeId,
         req: u64,
-        rx: mpsc::UnboundedReceiver<Reply>,
+        rx: mpsc::UnboundedReceiver<Item>,
     ) -> impl futures::Stream<Item = Reply> + Send + 'static {
         let guard = CancelOnDrop {
             node,
             req,
             this: self.this.clone(),
         };
-        futures::stream::unfold((rx, guard, 0u32), move |(mut rx, g, used)| async move {
-            let item = rx.recv().await?;
-            let mut used = used + 1;
-            if used == CREDIT_BATCH {
-                if let Some(n) = g.this.upgrade() {
-                    let _ = n.send_to(node, Frame::bare(Header::Credit { req, n: used }));
+        futures::stream::unfold(
+            (rx, guard, 0u32, 0usize),
+            move |(mut rx, g, used, bytes)| async move {
+                let (item, size) = rx.recv().await?;
+                let (mut used, mut bytes) = (used + 1, bytes + size);
+                if used == CREDIT_BATCH || bytes >= CREDIT_BYTES {
+                    if let Some(n) = g.this.upgrade() {
+                        let _ = n.send_to(node, Frame::bare(Header::Credit { req, n: used }));
+                    }
+                    (used, bytes) = (0, 0);
                 }
-                used = 0;
-            }
-            Some((item, (rx, g, used)))
-        })
+                Some((item, (rx, g, used, bytes)))
+            },
+        )
         .boxed()
     }
 }

@@ -27,6 +27,7 @@
 
 mod calls;
 mod client;
+mod credit;
 mod gateway;
 mod head;
 mod host_api;

@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
+use super::credit::Credit;
 use super::Node;
 use crate::cluster::foreign::ForeignEvent;
 use crate::cluster::local::LocalMailbox;
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::message::Message;
-use crate::protocol::STREAM_WINDOW;
 use crate::transport::conn::ConnHandle;
 use crate::transport::frame::{Frame, Header, Target};
 use crate::transport::WireError;
@@ -23,7 +23,7 @@ use crate::transport::WireError;
 type Inbound = (Arc<dyn LocalMailbox>, Frame);
 
 struct Serving {
-    credits: Arc<Semaphore>,
+    credits: Arc<Credit>,
     task: Option<tokio::task::AbortHandle>,
 }
 
@@ -180,7 +180,7 @@ impl Node {
                     }
                 }
                 Header::Ask { req, tag, .. } => {
-                    let credits = Arc::new(Semaphore::new(STREAM_WINDOW as usize));
+                    let credits = Arc::new(Credit::new());
                     let reply = match r.ask(Message::single(tag, f.body)).await {
                         Ok(rx) => rx,
                         Err(e) => {
@@ -228,7 +228,7 @@ impl Node {
         let Some(this) = self.this.upgrade() else {
             return;
         };
-        let credits = Arc::new(Semaphore::new(STREAM_WINDOW as usize));
+        let credits = Arc::new(Credit::new());
         let mut serving = self.serve.serving.lock();
         serving.insert(
             (c.id, req),
@@ -252,7 +252,7 @@ impl Node {
         c: &Arc<ConnHandle>,
         req: u64,
         result: Result<Message, PulsingError>,
-        credits: Arc<Semaphore>,
+        credits: Arc<Credit>,
     ) {
         match result {
             Ok(Message::Single { msg_type, data }) => {
@@ -262,10 +262,10 @@ impl Node {
                 while let Some(item) = s.next().await {
                     match item {
                         Ok(Message::Single { msg_type, data }) => {
-                            // One credit per item: a slow consumer slows the producer.
-                            match credits.acquire().await {
-                                Ok(p) => p.forget(),
-                                Err(_) => return,
+                            // One credit per item, and bytes ahead bounded: a slow
+                            // consumer slows the producer.
+                            if !credits.send(data.len()).await {
+                                return;
                             }
                             self.send_on(
                                 c.id,
@@ -319,13 +319,9 @@ impl Node {
         let mut serving = self.serve.serving.lock();
         if let Some(s) = serving.get(&(c.id, req)) {
             match credit {
-                // Never more outstanding than a window: a peer cannot overflow the count.
-                Some(n) => {
-                    let room =
-                        (STREAM_WINDOW as usize).saturating_sub(s.credits.available_permits());
-                    s.credits.add_permits((n as usize).min(room));
-                }
+                Some(n) => s.credits.grant(n as usize),
                 None => {
+                    s.credits.close();
                     if let Some(t) = &s.task {
                         t.abort();
                     }
