@@ -39,6 +39,16 @@ describe('batched crossings and stream frames', () => {
     expect(wy.nodeId).toBe(b.nodeId);
   });
 
+  it('calls with primitive arguments, encoded in place, arrive intact next to others in one tick', async () => {
+    const x = await RWorker.resolve('ba');
+    // Small and large (past the inline limit) bodies encoded where the encoder writes, each
+    // copied out before the next call is encoded; objects (the other path) in between.
+    const big = 'b'.repeat(10_000);
+    const sent = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? `${i}:${big}` : i % 3 === 1 ? i : { i }));
+    const out = await Promise.all(sent.map((v) => x.echo(v)));
+    expect(out).toEqual(sent);
+  });
+
   it('tells and asks made in one tick keep their order on the actor', async () => {
     const x = await RWorker.resolve('ba');
     const base = await x.incr(0);

@@ -4,7 +4,7 @@
  * cannot travel (functions, symbols) with the path to it, and to tag Maps, which msgpackr
  * would otherwise encode exactly like plain objects.
  */
-import { Packr, Unpackr, addExtension } from 'msgpackr';
+import { Packr, Unpackr, addExtension, REUSE_BUFFER_MODE, RESET_BUFFER_MODE } from 'msgpackr';
 import { PulsingRuntimeError } from './errors';
 import { zerocopy } from './zerocopy';
 import { checkDecodeBudget } from './budget';
@@ -275,6 +275,26 @@ function flat(v: unknown): boolean {
 
 /** A message ready for the wire: the body, and the binary values sent out of band. */
 export interface Parts { body: Buffer; attachments: Buffer[] }
+
+/** A body encoded where the encoder writes: `[start, end)` of a buffer the next encode reuses. */
+export type InPlace = Buffer & { start: number; end: number };
+
+/** msgpackr: return its own buffer with start/end set (no view), and write there again next time. */
+const IN_PLACE = REUSE_BUFFER_MODE | RESET_BUFFER_MODE;
+
+/**
+ * Encode a call `[method, args]` whose arguments are all primitives in place: no Buffer is
+ * made for it, and the bytes must be copied before anything else is encoded. Null for a
+ * call with other arguments (use {@link encodeParts}).
+ */
+export function encodeFlatCall(call: [string, unknown[]]): InPlace | null {
+  if (!flat(call)) return null;
+  try {
+    return packr.pack(call, IN_PLACE) as InPlace;
+  } catch (e) {
+    throw new PulsingRuntimeError('Serialization', `cannot encode message: ${(e as Error).message}`);
+  }
+}
 
 /**
  * Encode for the wire: Buffers and typed arrays from `PULSING_ZEROCOPY_STREAM_THRESHOLD`

@@ -6,6 +6,7 @@
  */
 import type { NativeSystem } from './native';
 import type { JsWireError } from '../native/binding';
+import type { InPlace } from './codec';
 
 /** Bodies up to this size are copied into the batch (one buffer crosses, not one per body). */
 const INLINE_BODY = 4096;
@@ -34,6 +35,8 @@ export class Outbox {
   private parts: Buffer[] = [];
   private nodes: string[] = [];
   private nodeIndex = new Map<string, number>();
+  private lastNode: string | null = null;
+  private lastIndex = 0;
   private names: string[] = [];
   /** Per frame, who hears of its failure (null: nobody waits for it). */
   private failures: (OnFailure | null)[] = [];
@@ -49,6 +52,38 @@ export class Outbox {
    * the caller's W3C `traceparent`, for the frame header.
    */
   request(node: string, req: number | null, local: number | null, name: string | null, body: Buffer, attachments: Buffer[], onConn: ((conn: number) => void) | null, onFailure: OnFailure | null, trace?: string): void {
+    this.head(node, req, local, name, trace);
+    this.payload(body, attachments);
+    this.tail(req, onConn, onFailure);
+  }
+
+  /**
+   * {@link Outbox.request} for a body encoded in place (`encodeFlatCall`, no attachments):
+   * its bytes are copied now, before anything else is encoded.
+   */
+  requestInPlace(node: string, req: number | null, local: number | null, name: string | null, body: InPlace, onConn: ((conn: number) => void) | null, onFailure: OnFailure | null, trace?: string): void {
+    this.head(node, req, local, name, trace);
+    const { start, end } = body;
+    const len = end - start;
+    if (len <= INLINE_BODY) {
+      this.room(7 + len);
+      this.u8(0);
+      this.u32(len);
+      const buf = this.buf;
+      let at = this.pos;
+      // A loop, not `copy`: a call's body is a few dozen bytes, and copy makes views first.
+      for (let i = start; i < end; i++) buf[at++] = body[i];
+      this.pos = at;
+    } else {
+      this.room(7);
+      this.u8(1);
+      this.u32(this.parts.push(Buffer.from(body.subarray(start, end))) - 1);
+    }
+    this.u16(0);
+    this.tail(req, onConn, onFailure);
+  }
+
+  private head(node: string, req: number | null, local: number | null, name: string | null, trace: string | undefined): void {
     this.room(32);
     if (trace === undefined) this.u8(req === null ? OP_TELL : OP_ASK);
     else this.u8(req === null ? OP_TELL_TRACED : OP_ASK_TRACED);
@@ -62,7 +97,9 @@ export class Outbox {
       this.u16(this.names.push(name!) - 1);
     }
     if (trace !== undefined) this.u16(this.names.push(trace) - 1);
-    this.payload(body, attachments);
+  }
+
+  private tail(req: number | null, onConn: ((conn: number) => void) | null, onFailure: OnFailure | null): void {
     if (req !== null) this.asks.push(onConn ?? (() => {}));
     this.done(onFailure);
   }
@@ -103,6 +140,7 @@ export class Outbox {
     this.parts = [];
     this.nodes = [];
     this.nodeIndex.clear();
+    this.lastNode = null;
     this.names = [];
     this.failures = [];
     this.asks = [];
@@ -153,11 +191,15 @@ export class Outbox {
   }
 
   private node(id: string): number {
+    // A burst goes to one node: the same string as last time costs no lookup.
+    if (id === this.lastNode) return this.lastIndex;
     let i = this.nodeIndex.get(id);
     if (i === undefined) {
       i = this.nodes.push(id) - 1;
       this.nodeIndex.set(id, i);
     }
+    this.lastNode = id;
+    this.lastIndex = i;
     return i;
   }
 

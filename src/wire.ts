@@ -9,7 +9,7 @@
 import type { CallOptions } from './types';
 import { protocol, errorFromJs, type NativeSystem } from './native';
 import type { JsEventBatch, JsWireError } from '../native/binding';
-import { encode, decode, encodeParts, decodeParts } from './codec';
+import { encode, decode, encodeParts, encodeFlatCall, decodeParts, type InPlace } from './codec';
 import {
   PulsingError, PulsingRuntimeError, PulsingBusinessError, classifyActorError, fromNative, toWire,
 } from './errors';
@@ -104,18 +104,21 @@ function frameBytes(ev: Event): number {
 /** Read the events of a packed batch, in order. */
 function unpackEvents(batch: JsEventBatch): Event[] {
   const p = batch.packed;
+  // One view for the batch: its reads compile to loads, where Buffer's readUInt32LE and
+  // kin validate their arguments on every call.
+  const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
   const out: Event[] = [];
   let at = 0;
   while (at < p.length) {
     const kind = KINDS[p[at]] ?? 'unknown';
-    const conn = p.readUInt32LE(at + 1);
-    const req = p.readDoubleLE(at + 5);
-    const local = p.readDoubleLE(at + 13);
-    const n = p.readUInt32LE(at + 21);
-    const node = p.readUInt16LE(at + 25);
-    const name = p.readUInt16LE(at + 27);
-    const error = p.readUInt32LE(at + 29);
-    const trace = p.readUInt16LE(at + 33);
+    const conn = v.getUint32(at + 1, true);
+    const req = v.getFloat64(at + 5, true);
+    const local = v.getFloat64(at + 13, true);
+    const n = v.getUint32(at + 21, true);
+    const node = v.getUint16(at + 25, true);
+    const name = v.getUint16(at + 27, true);
+    const error = v.getUint32(at + 29, true);
+    const trace = v.getUint16(at + 33, true);
     at += 35;
     let body: Buffer;
     let start: number;
@@ -124,20 +127,20 @@ function unpackEvents(batch: JsEventBatch): Event[] {
       // Decoded from the batch itself: no view of it is made per message.
       body = p;
       start = at + 5;
-      end = start + p.readUInt32LE(at + 1);
+      end = start + v.getUint32(at + 1, true);
       at = end;
     } else {
-      body = batch.parts[p.readUInt32LE(at + 1)];
+      body = batch.parts[v.getUint32(at + 1, true)];
       start = 0;
       end = body.length;
       at += 5;
     }
-    const count = p.readUInt16LE(at);
+    const count = v.getUint16(at, true);
     at += 2;
     let attachments: Buffer[] | undefined;
     if (count > 0) {
       attachments = [];
-      for (let i = 0; i < count; i++, at += 4) attachments.push(batch.parts[p.readUInt32LE(at)]);
+      for (let i = 0; i < count; i++, at += 4) attachments.push(batch.parts[v.getUint32(at, true)]);
     }
     out.push({
       kind, conn, req, local, n, body, start, end, attachments,
@@ -164,6 +167,9 @@ export class Wire {
   private readonly pending = new Map<number, Pending>();
   private readonly serving = new Map<string, { credit: ProducerCredit; wake: (() => void) | null; cancel: () => void }>();
   private readonly tellFailures = new Map<string, OnFailure>();
+  /** The reporter of the node told last (a burst of tells goes to one node). */
+  private lastTellNode: string | null = null;
+  private lastTellFailed: OnFailure | null = null;
 
   /** What this tick sends, in one crossing. */
   private readonly out: Outbox;
@@ -185,9 +191,11 @@ export class Wire {
   }
 
   private callWith(node: string, local: number | null, name: string | null, method: string, args: unknown[], opts: CallOptions | undefined, label: string, trace: string | undefined): Promise<unknown> {
-    let parts: { body: Buffer; attachments: Buffer[] };
+    let parts: { body: Buffer; attachments: Buffer[] } | null = null;
+    let inPlace: InPlace | null;
     try {
-      parts = encodeParts([method, args]);
+      inPlace = encodeFlatCall([method, args]);
+      if (inPlace === null) parts = encodeParts([method, args]);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -197,9 +205,10 @@ export class Wire {
       pending = { node: this.via ?? node, conn: 0, resolve, reject, stream: null };
       this.pending.set(req, pending);
     });
-    this.out.request(node, req, local, name, parts.body, parts.attachments,
-      (conn) => { pending.conn = conn; },
-      (error) => { if (this.pending.delete(req)) this.fail(pending, errorOf(error)); }, trace);
+    const onConn = (conn: number) => { pending.conn = conn; };
+    const onFailure = (error: JsWireError) => { if (this.pending.delete(req)) this.fail(pending, errorOf(error)); };
+    if (inPlace !== null) this.out.requestInPlace(node, req, local, name, inPlace, onConn, onFailure, trace);
+    else this.out.request(node, req, local, name, parts!.body, parts!.attachments, onConn, onFailure, trace);
     const timeoutMs = opts?.timeoutMs ?? this.host.defaultTimeoutMs;
     return guard(reply, timeoutMs, opts?.signal, `${label}.${method}`, () => {
       if (this.pending.delete(req)) this.out.flow(node, req, 0);
@@ -223,8 +232,12 @@ export class Wire {
 
   private tellWith(node: string, local: number, method: string, args: unknown[], trace: string | undefined): Promise<void> {
     try {
-      const { body, attachments } = encodeParts([method, args]);
-      this.out.request(node, null, local, null, body, attachments, null, this.tellFailed(node), trace);
+      const inPlace = encodeFlatCall([method, args]);
+      if (inPlace !== null) this.out.requestInPlace(node, null, local, null, inPlace, null, this.tellFailed(node), trace);
+      else {
+        const { body, attachments } = encodeParts([method, args]);
+        this.out.request(node, null, local, null, body, attachments, null, this.tellFailed(node), trace);
+      }
       // Handed to the transport: nothing to wait for, the same settled promise a local tell gives.
       return ACCEPTED;
     } catch (e) {
@@ -237,11 +250,14 @@ export class Wire {
    * reporter per node, not a closure per tell (a burst of tells allocates nothing for it).
    */
   private tellFailed(node: string): OnFailure {
+    if (node === this.lastTellNode) return this.lastTellFailed!;
     let f = this.tellFailures.get(node);
     if (f === undefined) {
       f = (error) => process.emitWarning(`pulsing: a tell to node ${node} was not sent: ${error.message}`, { code: 'PULSING_TELL_ERROR' });
       this.tellFailures.set(node, f);
     }
+    this.lastTellNode = node;
+    this.lastTellFailed = f;
     return f;
   }
 
