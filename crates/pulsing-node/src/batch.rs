@@ -20,6 +20,7 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use pulsing_actor::cluster::node::{AnswerKind, Node};
 use pulsing_actor::prelude::*;
+use pulsing_actor::transport::frame::Frame;
 
 use crate::convert::{to_wire, JsWireError};
 
@@ -121,6 +122,9 @@ impl Parts {
         for _ in 0..count {
             atts.push(r.u32()?);
         }
+        if count == 0 {
+            return Ok((body, Vec::new()));
+        }
         let atts = atts
             .into_iter()
             .map(|i| self.take(i))
@@ -150,9 +154,13 @@ pub fn send(
         conns: Vec::new(),
         failures: Vec::new(),
     };
+    let mut group = Group::default();
     let mut index = 0u32;
     while r.at < ops.len() {
         let op = r.u8()?;
+        if !matches!(op, 0 | 1 | 7 | 8) {
+            group.flush(node, &mut out);
+        }
         let sent = match op {
             0 | 1 | 7 | 8 => {
                 let to = *node_ids.get(r.u16()?).ok_or_else(|| bad("node"))?;
@@ -171,12 +179,25 @@ pub fn send(
                 let (body, atts) = parts.body_and_attachments(&mut r, &shared)?;
                 let req = (op == 0 || op == 7).then_some(req);
                 let asks = req.is_some();
-                let sent = node.foreign_request(to, req, (local, name), (body, atts), trace);
-                // Every ask, traced or not, gets its connection id (JS pairs them by position).
-                if asks {
-                    out.conns.push(*sent.as_ref().unwrap_or(&0));
+                match node.foreign_request_frame(to, req, (local, name), (body, atts), trace) {
+                    Ok((to, frame)) => {
+                        if group.to != Some(to) {
+                            group.flush(node, &mut out);
+                            group.to = Some(to);
+                        }
+                        group.frames.push(frame);
+                        group.slots.push((index, asks));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        // Its connection id (none) keeps its place among the asks' ids.
+                        group.flush(node, &mut out);
+                        if asks {
+                            out.conns.push(0);
+                        }
+                        Err(e)
+                    }
                 }
-                sent.map(|_| ())
             }
             2 => {
                 let to = *node_ids.get(r.u16()?).ok_or_else(|| bad("node"))?;
@@ -213,5 +234,36 @@ pub fn send(
         }
         index += 1;
     }
+    group.flush(node, &mut out);
     Ok(out)
+}
+
+/// Consecutive requests of a batch for one node: they leave together, in one hand-off to
+/// its connection (one wake-up of its writer, not one per frame).
+#[derive(Default)]
+struct Group {
+    to: Option<NodeId>,
+    frames: Vec<Frame>,
+    /// Per frame: its position in the batch, and whether it is an ask.
+    slots: Vec<(u32, bool)>,
+    sent: Vec<Result<u32, PulsingError>>,
+}
+
+impl Group {
+    fn flush(&mut self, node: &Node, out: &mut JsBatchOutcome) {
+        let Some(to) = self.to.take() else { return };
+        node.foreign_send_all(to, std::mem::take(&mut self.frames), &mut self.sent);
+        for ((index, asks), sent) in self.slots.drain(..).zip(self.sent.drain(..)) {
+            // Every ask, traced or not, gets its connection id (JS pairs them by position).
+            if asks {
+                out.conns.push(*sent.as_ref().unwrap_or(&0));
+            }
+            if let Err(e) = sent {
+                out.failures.push(JsBatchFailure {
+                    index,
+                    error: to_wire(&e),
+                });
+            }
+        }
+    }
 }

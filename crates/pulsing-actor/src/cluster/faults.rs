@@ -53,6 +53,12 @@ impl Faults {
         *self.0.lock() = Plan::default();
     }
 
+    /// Whether no fault is injected (every frame passes).
+    pub fn is_clear(&self) -> bool {
+        let p = self.0.lock();
+        p.partitioned.is_empty() && p.delay.is_empty() && p.drop_rate.is_empty()
+    }
+
     /// The verdict for a frame sent to `node`.
     pub fn outgoing(&self, node: NodeId) -> Verdict {
         let p = self.0.lock();

@@ -63,7 +63,7 @@ pub struct ConnHandle {
     pub dialed: bool,
     /// The address dialed, or the peer's socket address when accepted (for logs).
     pub remote: String,
-    tx: Mutex<Option<mpsc::UnboundedSender<Frame>>>,
+    tx: Mutex<Option<mpsc::UnboundedSender<Outgoing>>>,
     peer: Mutex<Option<NodeId>>,
     bulk: AtomicBool,
     closed: AtomicBool,
@@ -81,12 +81,24 @@ impl ConnHandle {
 
     /// Queue a frame; false when the connection is closed.
     pub fn send(&self, frame: Frame) -> bool {
+        self.queue(Outgoing::One(frame)).is_none()
+    }
+    /// Queue several frames, in order, as one hand-off to the writer (one wake-up at most).
+    /// Gives them back when the connection is closed.
+    pub fn send_all(&self, frames: Vec<Frame>) -> Result<(), Vec<Frame>> {
+        match self.queue(Outgoing::Many(frames)) {
+            None => Ok(()),
+            Some(o) => Err(o.into_frames()),
+        }
+    }
+    /// Hand `out` to the writer; what could not be handed over comes back.
+    fn queue(&self, out: Outgoing) -> Option<Outgoing> {
         if self.closed.load(Ordering::Relaxed) {
-            return false;
+            return Some(out);
         }
         match &*self.tx.lock() {
-            Some(tx) => tx.send(frame).is_ok(),
-            None => false,
+            Some(tx) => tx.send(out).err().map(|e| e.0),
+            None => Some(out),
         }
     }
     /// The peer's node id, once its `Hello` arrived.
@@ -133,8 +145,32 @@ impl ConnHandle {
     }
 }
 
+/// What a connection's writer is handed: a frame, or several sent together (a foreign
+/// host's batch for one node: one hand-off and one wake-up, not one per frame).
+// A frame by value, as the queue held before: boxing it would be an allocation per frame.
+#[allow(clippy::large_enum_variant)]
+pub enum Outgoing {
+    /// One frame.
+    One(Frame),
+    /// Frames in order.
+    Many(Vec<Frame>),
+}
+
+impl Outgoing {
+    /// The frames, in order.
+    pub fn into_frames(self) -> Vec<Frame> {
+        match self {
+            Outgoing::One(f) => vec![f],
+            Outgoing::Many(v) => v,
+        }
+    }
+}
+
 /// A frame queue: frames buffered while dialing wait here for the connection.
-pub type Queue = (mpsc::UnboundedSender<Frame>, mpsc::UnboundedReceiver<Frame>);
+pub type Queue = (
+    mpsc::UnboundedSender<Outgoing>,
+    mpsc::UnboundedReceiver<Outgoing>,
+);
 
 /// How to start a connection.
 pub struct Opening {
@@ -203,7 +239,7 @@ pub fn start(stream: BoxStream, sink: Arc<dyn FrameSink>, open: Opening) -> Arc<
 
 async fn write_loop(
     mut w: WriteHalf<BoxStream>,
-    mut rx: mpsc::UnboundedReceiver<Frame>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
     first: Vec<Frame>,
     limits: ConnLimits,
     h: &ConnHandle,
@@ -217,14 +253,14 @@ async fn write_loop(
     loop {
         if batch.is_empty() {
             match tokio::time::timeout(keepalive, rx.recv()).await {
-                Ok(Some(f)) => batch.push(f),
+                Ok(Some(o)) => take(&mut batch, o),
                 Ok(None) => break,
                 Err(_) => batch.push(Frame::bare(Header::Keepalive)),
             }
         }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(f) => batch.push(f),
+                Ok(o) => take(&mut batch, o),
                 Err(_) => break,
             }
         }
@@ -260,6 +296,14 @@ async fn write_loop(
     w.flush().await?;
     let _ = w.shutdown().await;
     Ok(())
+}
+
+fn take(batch: &mut Vec<Frame>, o: Outgoing) {
+    match o {
+        Outgoing::One(f) => batch.push(f),
+        Outgoing::Many(v) if batch.is_empty() => *batch = v,
+        Outgoing::Many(v) => batch.extend(v),
+    }
 }
 
 /// Write one large part in chunks (`PULSING_ZEROCOPY_CHUNK_BYTES`), yielding between them

@@ -53,6 +53,22 @@ impl Node {
         (body, attachments): (Bytes, Vec<Bytes>),
         trace: Option<String>,
     ) -> Result<u32, PulsingError> {
+        let (node, frame) =
+            self.foreign_request_frame(node, req, (local, name), (body, attachments), trace)?;
+        self.send_to(node, frame)
+    }
+
+    /// The frame [`Node::foreign_request`] sends, and the node it goes to (a client's go
+    /// to its gateway): for a host that sends several with [`Node::foreign_send_all`].
+    #[doc(hidden)]
+    pub fn foreign_request_frame(
+        &self,
+        node: NodeId,
+        req: Option<u64>,
+        (local, name): (Option<u64>, Option<String>),
+        (body, attachments): (Bytes, Vec<Bytes>),
+        trace: Option<String>,
+    ) -> Result<(NodeId, Frame), PulsingError> {
         let (node, target) = match (local, name) {
             (Some(l), _) => self.route(node, l),
             (None, Some(n)) => (node, Target::Name(crate::naming::normalize(&n)?)),
@@ -73,14 +89,30 @@ impl Node {
             },
             None => Header::Tell { target, tag, trace },
         };
-        self.send_to(
+        Ok((
             node,
             Frame {
                 header,
                 body,
                 attachments,
             },
-        )
+        ))
+    }
+
+    /// Send `frames`, all for `node`, in order; `sent` gets the outcome of each, in order.
+    /// To a live connection they go in one hand-off, otherwise one by one as `send_to` would.
+    #[doc(hidden)]
+    pub fn foreign_send_all(
+        &self,
+        node: NodeId,
+        frames: Vec<Frame>,
+        sent: &mut Vec<Result<u32, PulsingError>>,
+    ) {
+        let n = frames.len();
+        match self.send_all_now(node, frames) {
+            Ok(id) => sent.extend(std::iter::repeat_n(id, n).map(Ok)),
+            Err(frames) => sent.extend(frames.into_iter().map(|f| self.send_to(node, f))),
+        }
     }
 
     /// Grant `n` stream credits (`n > 0`) or cancel (`n == 0`) a foreign call to `node`.

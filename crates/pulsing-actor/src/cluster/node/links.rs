@@ -15,14 +15,14 @@ use crate::cluster::faults::Verdict;
 use crate::cluster::gossip::{Gossip, Liveness};
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::id::NodeId;
-use crate::transport::conn::{self, BoxStream, ConnHandle, FrameSink, Opening, Queue};
+use crate::transport::conn::{self, BoxStream, ConnHandle, FrameSink, Opening, Outgoing, Queue};
 use crate::transport::frame::{Frame, Header};
 use crate::transport::sniff::{sniff, Speaks};
 use crate::transport::WireError;
 
 pub(super) enum PeerLink {
     /// Frames wait in the queue of the connection `id` being dialed.
-    Dialing(u32, mpsc::UnboundedSender<Frame>),
+    Dialing(u32, mpsc::UnboundedSender<Outgoing>),
     Connected(Arc<ConnHandle>),
 }
 
@@ -105,7 +105,7 @@ impl Links {
                 Ok(c.id)
             }
             Some(PeerLink::Dialing(id, tx)) => {
-                let _ = tx.send(frame);
+                let _ = tx.send(Outgoing::One(frame));
                 Ok(*id)
             }
             _ => Err(frame),
@@ -122,7 +122,7 @@ impl Links {
     ) -> (u32, Queue) {
         let id = self.next_id();
         let (tx, rx) = mpsc::unbounded_channel();
-        let _ = tx.send(frame);
+        let _ = tx.send(Outgoing::One(frame));
         peers.insert(link, PeerLink::Dialing(id, tx.clone()));
         (id, (tx, rx))
     }
@@ -227,6 +227,28 @@ impl Node {
         self.rt
             .spawn(async move { this.dial(id, link, addr, queue).await });
         Ok(id)
+    }
+
+    /// Hand `frames` (in order, all for `node`) to its live control-lane connection at once:
+    /// one hand-off and at most one wake-up of its writer. Gives them back when that is not
+    /// the plain case (no live connection yet, faults injected, a client, a frame for the bulk
+    /// lane or over the size limit): they go one by one through [`Node::send_to`] then.
+    pub(super) fn send_all_now(&self, node: NodeId, frames: Vec<Frame>) -> Result<u32, Vec<Frame>> {
+        if node == self.me
+            || self.stopped.load(Ordering::Relaxed)
+            || self.client().is_some()
+            || !self.faults.is_clear()
+            || frames.iter().any(|f| {
+                f.payload_len() > self.cfg.bulk_threshold || self.check_sendable(f).is_err()
+            })
+        {
+            return Err(frames);
+        }
+        let peers = self.links.peers.lock();
+        match peers.get(&(node, false)) {
+            Some(PeerLink::Connected(c)) if !c.is_closed() => c.send_all(frames).map(|()| c.id),
+            _ => Err(frames),
+        }
     }
 
     /// Encode and send gossip to `node`.
@@ -350,16 +372,18 @@ impl Node {
     pub(super) fn fail_queued(
         &self,
         node: NodeId,
-        mut rx: mpsc::UnboundedReceiver<Frame>,
+        mut rx: mpsc::UnboundedReceiver<Outgoing>,
         why: &str,
     ) {
-        while let Ok(f) = rx.try_recv() {
-            if let Header::Ask { req, .. } = f.header {
-                let error = WireError::runtime(
-                    RuntimeErrorKind::ConnectionFailed,
-                    format!("cannot reach node {node}: {why}"),
-                );
-                self.fail_request(node, req, error);
+        while let Ok(o) = rx.try_recv() {
+            for f in o.into_frames() {
+                if let Header::Ask { req, .. } = f.header {
+                    let error = WireError::runtime(
+                        RuntimeErrorKind::ConnectionFailed,
+                        format!("cannot reach node {node}: {why}"),
+                    );
+                    self.fail_request(node, req, error);
+                }
             }
         }
     }
