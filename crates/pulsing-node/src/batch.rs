@@ -158,7 +158,7 @@ pub fn send(
     let mut index = 0u32;
     while r.at < ops.len() {
         let op = r.u8()?;
-        if !matches!(op, 0 | 1 | 7 | 8) {
+        if !matches!(op, 0 | 1 | 3..=8) {
             group.flush(node, &mut out);
         }
         let sent = match op {
@@ -181,9 +181,9 @@ pub fn send(
                 let asks = req.is_some();
                 match node.foreign_request_frame(to, req, (local, name), (body, atts), trace) {
                     Ok((to, frame)) => {
-                        if group.to != Some(to) {
+                        if group.to != Some(Dest::Node(to)) {
                             group.flush(node, &mut out);
-                            group.to = Some(to);
+                            group.to = Some(Dest::Node(to));
                         }
                         group.frames.push(frame);
                         group.slots.push((index, asks));
@@ -215,8 +215,13 @@ pub fn send(
                     _ => AnswerKind::Items,
                 };
                 let (body, atts) = parts.body_and_attachments(&mut r, &shared)?;
-                // A closed connection took its caller with it: nothing to report.
-                node.foreign_answer(conn, kind, req, body, atts);
+                if group.to != Some(Dest::Conn(conn)) {
+                    group.flush(node, &mut out);
+                    group.to = Some(Dest::Conn(conn));
+                }
+                group
+                    .frames
+                    .push(Node::foreign_answer_frame(kind, req, body, atts));
                 Ok(())
             }
             other => {
@@ -238,20 +243,36 @@ pub fn send(
     Ok(out)
 }
 
-/// Consecutive requests of a batch for one node: they leave together, in one hand-off to
-/// its connection (one wake-up of its writer, not one per frame).
+/// Where a group of frames goes: requests to a node, answers on a connection.
+#[derive(Clone, Copy, PartialEq)]
+enum Dest {
+    Node(NodeId),
+    Conn(u32),
+}
+
+/// Consecutive frames of a batch for one node (requests) or one connection (answers): they
+/// leave together, in one hand-off to the connection (one wake-up of its writer, not one per
+/// frame).
 #[derive(Default)]
 struct Group {
-    to: Option<NodeId>,
+    to: Option<Dest>,
     frames: Vec<Frame>,
-    /// Per frame: its position in the batch, and whether it is an ask.
+    /// Per request: its position in the batch, and whether it is an ask.
     slots: Vec<(u32, bool)>,
     sent: Vec<Result<u32, PulsingError>>,
 }
 
 impl Group {
     fn flush(&mut self, node: &Node, out: &mut JsBatchOutcome) {
-        let Some(to) = self.to.take() else { return };
+        let to = match self.to.take() {
+            None => return,
+            Some(Dest::Conn(conn)) => {
+                // A closed connection took its caller with it: nothing to report.
+                node.foreign_answer_all(conn, std::mem::take(&mut self.frames));
+                return;
+            }
+            Some(Dest::Node(to)) => to,
+        };
         node.foreign_send_all(to, std::mem::take(&mut self.frames), &mut self.sent);
         for ((index, asks), sent) in self.slots.drain(..).zip(self.sent.drain(..)) {
             // Every ask, traced or not, gets its connection id (JS pairs them by position).

@@ -136,6 +136,21 @@ impl Node {
         body: Bytes,
         attachments: Vec<Bytes>,
     ) -> bool {
+        self.send_on(
+            conn,
+            Self::foreign_answer_frame(kind, req, body, attachments),
+        )
+    }
+
+    /// The frame [`Node::foreign_answer`] sends: for a host that sends several with
+    /// [`Node::foreign_answer_all`].
+    #[doc(hidden)]
+    pub fn foreign_answer_frame(
+        kind: AnswerKind,
+        req: u64,
+        body: Bytes,
+        attachments: Vec<Bytes>,
+    ) -> Frame {
         let tag = MSGPACK.to_string();
         let header = match kind {
             AnswerKind::Reply => Header::Reply { req, tag },
@@ -143,14 +158,22 @@ impl Node {
             AnswerKind::End => Header::StreamEnd { req, tag },
             AnswerKind::Items => Header::StreamItems { req, tag },
         };
-        self.send_on(
-            conn,
-            Frame {
-                header,
-                body,
-                attachments,
-            },
-        )
+        Frame {
+            header,
+            body,
+            attachments,
+        }
+    }
+
+    /// Send answers on connection `conn`, in order: in one hand-off to its writer when they
+    /// are plain, otherwise one by one as [`Node::foreign_answer`] would.
+    #[doc(hidden)]
+    pub fn foreign_answer_all(&self, conn: u32, frames: Vec<Frame>) {
+        if let Err(frames) = self.send_all_on(conn, frames) {
+            for f in frames {
+                self.send_on(conn, f);
+            }
+        }
     }
 
     /// Answer a request served by the foreign host with an error.

@@ -308,6 +308,23 @@ impl Node {
         c.map(|c| c.send(frame)).unwrap_or(false)
     }
 
+    /// Hand `frames` (answers, in order) to connection `conn` at once. Gives them back when
+    /// that is not the plain case (faults injected, a frame over the size limit, a large
+    /// reply that takes the bulk lane, no such connection): [`Node::send_on`] them then.
+    pub(super) fn send_all_on(&self, conn: u32, frames: Vec<Frame>) -> Result<(), Vec<Frame>> {
+        if !self.faults.is_clear()
+            || frames.iter().any(|f| {
+                f.payload_len() > self.cfg.bulk_threshold || self.check_sendable(f).is_err()
+            })
+        {
+            return Err(frames);
+        }
+        match self.links.get(conn) {
+            Some(c) => c.send_all(frames),
+            None => Err(frames),
+        }
+    }
+
     async fn dial(self: Arc<Self>, id: u32, link: (NodeId, bool), addr: String, queue: Queue) {
         let (node, bulk) = link;
         match self.connect(&addr).await {
