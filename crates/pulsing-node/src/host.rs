@@ -164,7 +164,7 @@ impl Packer {
                     Header::StreamItem { req, .. } => (5, req, None),
                     Header::StreamEnd { req, .. } => (6, req, None),
                     Header::StreamItems { req, .. } => (10, req, None),
-                    Header::Error { req, error } => (7, req, Some(JsWireError::from(error))),
+                    Header::Error { req, error } => (7, req, Some(JsWireError::from(*error))),
                     _ => return,
                 };
                 Record {

@@ -106,8 +106,9 @@ pub enum Header {
     Error {
         /// The request id.
         req: u64,
-        /// The error.
-        error: WireError,
+        /// The error (boxed: it is the largest field of any header, and errors are rare;
+        /// every frame is moved several times on its way, at the size of its largest kind).
+        error: Box<WireError>,
     },
     /// One item of the stream answering `req`.
     StreamItem {

@@ -252,7 +252,10 @@ impl Node {
             self.deliver(ForeignEvent::Response {
                 conn: 0,
                 node: Some(node),
-                header: Header::Error { req, error },
+                header: Header::Error {
+                    req,
+                    error: Box::new(error),
+                },
                 body: bytes::Bytes::new(),
                 attachments: Vec::new(),
             });
@@ -303,7 +306,7 @@ impl Node {
                 None
             }
             (Waiter::Reply(tx), Header::Error { error, .. }) => {
-                let _ = tx.send(Err(PulsingError::from(&error)));
+                let _ = tx.send(Err(PulsingError::from(&*error)));
                 None
             }
             (Waiter::Reply(tx), Header::StreamItem { tag, .. }) => {
@@ -321,7 +324,7 @@ impl Node {
                 Some(stx)
             }
             (Waiter::Stream(stx), Header::Error { error, .. }) => {
-                let _ = stx.send((Err(PulsingError::from(&error)), 0));
+                let _ = stx.send((Err(PulsingError::from(&*error)), 0));
                 None
             }
             (Waiter::Stream(_), _) | (Waiter::Reply(_), _) => None,

@@ -144,7 +144,7 @@ pub(super) fn answer_frame(req: u64, answer: Result<Bytes, PulsingError>) -> Fra
         ),
         Err(e) => Frame::bare(Header::Error {
             req,
-            error: WireError::from(&e),
+            error: Box::new(WireError::from(&e)),
         }),
     }
 }

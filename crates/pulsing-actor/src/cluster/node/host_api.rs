@@ -179,6 +179,12 @@ impl Node {
     /// Answer a request served by the foreign host with an error.
     #[doc(hidden)]
     pub fn foreign_error(&self, conn: u32, req: u64, error: WireError) -> bool {
-        self.send_on(conn, Frame::bare(Header::Error { req, error }))
+        self.send_on(
+            conn,
+            Frame::bare(Header::Error {
+                req,
+                error: Box::new(error),
+            }),
+        )
     }
 }

@@ -282,7 +282,7 @@ impl Node {
                     conn,
                     Frame::bare(Header::Error {
                         req,
-                        error: WireError::from(&e),
+                        error: Box::new(WireError::from(&e)),
                     }),
                 );
             }

@@ -146,7 +146,7 @@ impl Node {
                 self.relays.table.lock().remove(up);
                 c.send(Frame::bare(Header::Error {
                     req,
-                    error: WireError::from(&e),
+                    error: Box::new(WireError::from(&e)),
                 }));
             }
             (Err(e), None) => tracing::warn!("dropping a relayed tell: {e}"),
@@ -251,7 +251,7 @@ impl Node {
             r.client_conn,
             Frame::bare(Header::Error {
                 req: r.client_req,
-                error,
+                error: Box::new(error),
             }),
         );
     }

@@ -301,7 +301,10 @@ impl Node {
     fn reply_error(&self, c: &Arc<ConnHandle>, req: Option<u64>, error: WireError) {
         match req {
             Some(req) => {
-                c.send(Frame::bare(Header::Error { req, error }));
+                c.send(Frame::bare(Header::Error {
+                    req,
+                    error: Box::new(error),
+                }));
             }
             None => tracing::warn!("dropping a tell: {}", error.message),
         }
