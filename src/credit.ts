@@ -82,10 +82,7 @@ export class ProducerCredit {
  * exactly once it is encoded.
  */
 export function roughBytes(v: unknown): number {
-  if (typeof v === 'string') return v.length;
-  if (typeof v !== 'object' || v === null) return 0;
-  if (ArrayBuffer.isView(v)) return v.byteLength;
-  if (v instanceof ArrayBuffer) return v.byteLength;
+  if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return shallowBytes(v);
   let n = 0;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length && i < 64; i++) n += shallowBytes(v[i]);

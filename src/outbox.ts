@@ -6,7 +6,7 @@
  */
 import type { NativeSystem } from './native';
 import type { JsWireError } from '../native/binding';
-import type { InPlace } from './codec';
+import { encodeFlatCall, encodeParts } from './codec';
 
 /** Bodies up to this size are copied into the batch (one buffer crosses, not one per body). */
 const INLINE_BODY = 4096;
@@ -48,38 +48,31 @@ export class Outbox {
   constructor(private readonly core: NativeSystem) {}
 
   /**
-   * An ask (with `req`) or a tell (`req` null) to `node`, by local id or by name; `trace` is
-   * the caller's W3C `traceparent`, for the frame header.
+   * A call `[method, args]`: an ask (with `req`) or a tell (`req` null) to `node`, by local
+   * id or by name; `trace` is the caller's W3C `traceparent`, for the frame header. Encoded
+   * here, before anything is written (an encoding error throws and leaves the batch as it
+   * was): in place when every argument is a primitive, so no Buffer is made for it.
    */
-  request(node: string, req: number | null, local: number | null, name: string | null, body: Buffer, attachments: Buffer[], onConn: ((conn: number) => void) | null, onFailure: OnFailure | null, trace?: string): void {
-    this.head(node, req, local, name, trace);
-    this.payload(body, attachments);
-    this.tail(req, onConn, onFailure);
-  }
-
-  /**
-   * {@link Outbox.request} for a body encoded in place (`encodeFlatCall`, no attachments):
-   * its bytes are copied now, before anything else is encoded.
-   */
-  requestInPlace(node: string, req: number | null, local: number | null, name: string | null, body: InPlace, onConn: ((conn: number) => void) | null, onFailure: OnFailure | null, trace?: string): void {
-    this.head(node, req, local, name, trace);
-    const { start, end } = body;
-    const len = end - start;
-    if (len <= INLINE_BODY) {
-      this.room(7 + len);
-      this.u8(0);
-      this.u32(len);
-      const buf = this.buf;
-      let at = this.pos;
-      // A loop, not `copy`: a call's body is a few dozen bytes, and copy makes views first.
-      for (let i = start; i < end; i++) buf[at++] = body[i];
-      this.pos = at;
+  call(node: string, req: number | null, local: number | null, name: string | null, method: string, args: unknown[], onConn: ((conn: number) => void) | null, onFailure: OnFailure | null, trace?: string): void {
+    const inPlace = encodeFlatCall([method, args]);
+    if (inPlace === null) {
+      const { body, attachments } = encodeParts([method, args]);
+      this.head(node, req, local, name, trace);
+      this.payload(body, attachments);
     } else {
-      this.room(7);
-      this.u8(1);
-      this.u32(this.parts.push(Buffer.from(body.subarray(start, end))) - 1);
+      // The encoder's own buffer: copied now, before anything else is encoded.
+      this.head(node, req, local, name, trace);
+      const { start, end } = inPlace;
+      if (end - start <= INLINE_BODY) {
+        this.room(7 + end - start);
+        this.inline(inPlace, start, end);
+      } else {
+        this.room(7);
+        this.u8(1);
+        this.u32(this.parts.push(Buffer.from(inPlace.subarray(start, end))) - 1);
+      }
+      this.u16(0);
     }
-    this.u16(0);
     this.tail(req, onConn, onFailure);
   }
 
@@ -177,10 +170,7 @@ export class Outbox {
   private payload(body: Buffer, attachments: Buffer[]): void {
     if (body.length <= INLINE_BODY) {
       this.room(5 + body.length + 2 + 4 * attachments.length);
-      this.u8(0);
-      this.u32(body.length);
-      body.copy(this.buf, this.pos);
-      this.pos += body.length;
+      this.inline(body, 0, body.length);
     } else {
       this.room(5 + 2 + 4 * attachments.length);
       this.u8(1);
@@ -188,6 +178,22 @@ export class Outbox {
     }
     this.u16(attachments.length);
     for (const a of attachments) this.u32(this.parts.push(a) - 1);
+  }
+
+  /** A small body, `src[start, end)`, copied into the batch (room already made). */
+  private inline(src: Uint8Array, start: number, end: number): void {
+    this.u8(0);
+    this.u32(end - start);
+    if (end - start <= 64) {
+      // A loop: most bodies are a few dozen bytes, and copy makes views first.
+      const buf = this.buf;
+      let at = this.pos;
+      for (let i = start; i < end; i++) buf[at++] = src[i];
+      this.pos = at;
+    } else {
+      this.buf.set(src.subarray(start, end), this.pos);
+      this.pos += end - start;
+    }
   }
 
   private node(id: string): number {

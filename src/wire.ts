@@ -9,7 +9,7 @@
 import type { CallOptions } from './types';
 import { protocol, errorFromJs, type NativeSystem } from './native';
 import type { JsEventBatch, JsWireError } from '../native/binding';
-import { encode, decode, encodeParts, encodeFlatCall, decodeParts, type InPlace } from './codec';
+import { encode, decode, encodeParts, decodeParts } from './codec';
 import {
   PulsingError, PulsingRuntimeError, PulsingBusinessError, classifyActorError, fromNative, toWire,
 } from './errors';
@@ -191,14 +191,6 @@ export class Wire {
   }
 
   private callWith(node: string, local: number | null, name: string | null, method: string, args: unknown[], opts: CallOptions | undefined, label: string, trace: string | undefined): Promise<unknown> {
-    let parts: { body: Buffer; attachments: Buffer[] } | null = null;
-    let inPlace: InPlace | null;
-    try {
-      inPlace = encodeFlatCall([method, args]);
-      if (inPlace === null) parts = encodeParts([method, args]);
-    } catch (e) {
-      return Promise.reject(e);
-    }
     const req = this.requestId();
     let pending!: Pending;
     const reply = new Promise<unknown>((resolve, reject) => {
@@ -207,8 +199,13 @@ export class Wire {
     });
     const onConn = (conn: number) => { pending.conn = conn; };
     const onFailure = (error: JsWireError) => { if (this.pending.delete(req)) this.fail(pending, errorOf(error)); };
-    if (inPlace !== null) this.out.requestInPlace(node, req, local, name, inPlace, onConn, onFailure, trace);
-    else this.out.request(node, req, local, name, parts!.body, parts!.attachments, onConn, onFailure, trace);
+    try {
+      this.out.call(node, req, local, name, method, args, onConn, onFailure, trace);
+    } catch (e) {
+      // Not encodable: nothing was sent.
+      this.pending.delete(req);
+      return Promise.reject(e);
+    }
     const timeoutMs = opts?.timeoutMs ?? this.host.defaultTimeoutMs;
     return guard(reply, timeoutMs, opts?.signal, `${label}.${method}`, () => {
       if (this.pending.delete(req)) this.out.flow(node, req, 0);
@@ -232,12 +229,7 @@ export class Wire {
 
   private tellWith(node: string, local: number, method: string, args: unknown[], trace: string | undefined): Promise<void> {
     try {
-      const inPlace = encodeFlatCall([method, args]);
-      if (inPlace !== null) this.out.requestInPlace(node, null, local, null, inPlace, null, this.tellFailed(node), trace);
-      else {
-        const { body, attachments } = encodeParts([method, args]);
-        this.out.request(node, null, local, null, body, attachments, null, this.tellFailed(node), trace);
-      }
+      this.out.call(node, null, local, null, method, args, null, this.tellFailed(node), trace);
       // Handed to the transport: nothing to wait for, the same settled promise a local tell gives.
       return ACCEPTED;
     } catch (e) {

@@ -229,6 +229,15 @@ impl Node {
         Ok(id)
     }
 
+    /// Whether `frames` may skip the per-frame path: no fault is injected, and each is for
+    /// the control lane and within the size limit.
+    fn all_plain(&self, frames: &[Frame]) -> bool {
+        self.faults.is_clear()
+            && frames.iter().all(|f| {
+                f.payload_len() <= self.cfg.bulk_threshold && self.check_sendable(f).is_ok()
+            })
+    }
+
     /// Hand `frames` (in order, all for `node`) to its live control-lane connection at once:
     /// one hand-off and at most one wake-up of its writer. Gives them back when that is not
     /// the plain case (no live connection yet, faults injected, a client, a frame for the bulk
@@ -237,10 +246,7 @@ impl Node {
         if node == self.me
             || self.stopped.load(Ordering::Relaxed)
             || self.client().is_some()
-            || !self.faults.is_clear()
-            || frames.iter().any(|f| {
-                f.payload_len() > self.cfg.bulk_threshold || self.check_sendable(f).is_err()
-            })
+            || !self.all_plain(&frames)
         {
             return Err(frames);
         }
@@ -312,11 +318,7 @@ impl Node {
     /// that is not the plain case (faults injected, a frame over the size limit, a large
     /// reply that takes the bulk lane, no such connection): [`Node::send_on`] them then.
     pub(super) fn send_all_on(&self, conn: u32, frames: Vec<Frame>) -> Result<(), Vec<Frame>> {
-        if !self.faults.is_clear()
-            || frames.iter().any(|f| {
-                f.payload_len() > self.cfg.bulk_threshold || self.check_sendable(f).is_err()
-            })
-        {
+        if !self.all_plain(&frames) {
             return Err(frames);
         }
         match self.links.get(conn) {
