@@ -102,6 +102,7 @@ fn open(stream: Recording, id: u32) -> (Arc<ConnHandle>, Events) {
                 bulk: true,
             })],
             traffic: Default::default(),
+            plain: None,
         },
     );
     (c, rx)

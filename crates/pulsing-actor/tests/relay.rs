@@ -79,6 +79,7 @@ async fn client(addr: &str, me: NodeId) -> (Arc<ConnHandle>, Arc<Client>) {
                 bulk: false,
             })],
             traffic: Default::default(),
+            plain: None,
         },
     );
     (c, sink)

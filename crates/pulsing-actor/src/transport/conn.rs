@@ -2,10 +2,18 @@
 //! task that drains an outgoing queue, coalescing small frames into one write. The bytes of
 //! large parts move on the bulk thread ([`super::bulk`]).
 //!
+//! On plain TCP, frames sent together ([`ConnHandle::send_all`]: a JS tick's calls or answers)
+//! that find the writer idle (nothing queued, nothing unwritten) are written to the socket by
+//! their sender, on its own thread: a lone request or reply leaves without waking the writer
+//! first. Frames sent one by one, and large batches, still go to the writer, which coalesces
+//! them. What the socket does not take at once goes to the
+//! writer, which then has the socket until its queue is empty again; one lock orders the two.
+//!
 //! The reader holds a peer to its limits: the first frame must be a `Hello` and arrive within
 //! the handshake deadline, a connection silent for the idle timeout is closed, and an
 //! attachment is allocated as its bytes arrive, never on the word of its length prefix.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +31,12 @@ use crate::id::NodeId;
 /// Bodies up to this size are copied into the coalescing buffer; larger ones are written
 /// from their own memory.
 const INLINE_BODY: usize = 16 * 1024;
+/// At most this many frames sent together are written in place. A larger batch (a busy
+/// tick) goes to the writer: one wake-up is cheap spread over its frames, and the sender (the
+/// JS thread, the busiest one then) is spared the write.
+const IN_PLACE_FRAMES: usize = 4;
+/// A sender's encoding buffer is kept for the next write in place up to this size.
+const KEPT_BUF: usize = 64 * 1024;
 /// Frames coalesced into one write at most.
 const MAX_BATCH: usize = 256;
 
@@ -63,13 +77,30 @@ pub struct ConnHandle {
     pub dialed: bool,
     /// The address dialed, or the peer's socket address when accepted (for logs).
     pub remote: String,
-    tx: Mutex<Option<mpsc::UnboundedSender<Outgoing>>>,
+    writing: Mutex<Writing>,
     peer: Mutex<Option<NodeId>>,
     bulk: AtomicBool,
     closed: AtomicBool,
     reader: Mutex<Option<JoinHandle<()>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     traffic: Arc<super::traffic::Traffic>,
+}
+
+/// Who writes to the socket next: the writer task, or (a plain TCP connection whose writer is
+/// idle) the sender itself, on its own thread. Writing in place saves waking the writer for a
+/// lone call, the common case of a request and its reply; the lock keeps the two in order.
+struct Writing {
+    /// The writer's queue; `None` once draining.
+    tx: Option<mpsc::UnboundedSender<Outgoing>>,
+    /// A duplicate of a plain TCP socket (not TLS: its state lives in the writer); dropped as
+    /// the connection closes, so its descriptor is never written to after that.
+    sock: Option<std::net::TcpStream>,
+    /// The writer is parked with nothing queued and nothing unwritten.
+    idle: bool,
+    /// Where a sender encodes what it writes in place (kept to reuse its memory).
+    buf: BytesMut,
+    /// Frames written in place, and how many times the socket took only part of them.
+    in_place: (u64, u64),
 }
 
 impl ConnHandle {
@@ -79,27 +110,92 @@ impl ConnHandle {
             .add(self.bulk.load(Ordering::Relaxed), out, bytes);
     }
 
-    /// Queue a frame; false when the connection is closed.
+    /// Queue a frame; false when the connection is closed. It goes to the writer, which
+    /// coalesces frames sent one by one (a relay's, an actor's replies) into one write.
     pub fn send(&self, frame: Frame) -> bool {
-        self.queue(Outgoing::One(frame)).is_none()
+        self.queue(Outgoing::One(frame), false).is_none()
     }
-    /// Queue several frames, in order, as one hand-off to the writer (one wake-up at most).
-    /// Gives them back when the connection is closed.
+    /// Send several frames, in order, as one hand-off: all its sender has for now (a JS
+    /// tick's calls or answers for this connection). A few, on plain TCP with the writer idle,
+    /// are written in place, on this thread; otherwise they reach the writer at once (one
+    /// wake-up at most). Gives them back when the connection is closed.
     pub fn send_all(&self, frames: Vec<Frame>) -> Result<(), Vec<Frame>> {
-        match self.queue(Outgoing::Many(frames)) {
+        match self.queue(Outgoing::Many(frames), true) {
             None => Ok(()),
             Some(o) => Err(o.into_frames()),
         }
     }
-    /// Hand `out` to the writer; what could not be handed over comes back.
-    fn queue(&self, out: Outgoing) -> Option<Outgoing> {
+    /// Hand `out` to the writer, or write it in place (when `in_place` and the writer is idle);
+    /// what could not be handed over comes back.
+    fn queue(&self, out: Outgoing, in_place: bool) -> Option<Outgoing> {
         if self.closed.load(Ordering::Relaxed) {
             return Some(out);
         }
-        match &*self.tx.lock() {
+        let mut w = self.writing.lock();
+        if w.idle && w.tx.is_some() {
+            if in_place
+                && w.sock.is_some()
+                && out.frames().count() <= IN_PLACE_FRAMES
+                && out
+                    .frames()
+                    .all(|f| f.parts().all(|p| p.len() <= INLINE_BODY))
+            {
+                self.write_in_place(&mut w, out);
+                return None;
+            }
+            w.idle = false;
+        }
+        match &w.tx {
             Some(tx) => tx.send(out).err().map(|e| e.0),
             None => Some(out),
         }
+    }
+    /// Encode `out` and write it to the socket from this thread. What the socket does not take
+    /// now goes to the writer, which is then no longer idle; so does a write error, for the
+    /// writer to meet and close on.
+    fn write_in_place(&self, w: &mut Writing, out: Outgoing) {
+        let mut buf = std::mem::take(&mut w.buf);
+        for f in out.frames() {
+            self.count(true, f);
+            encode_frame(f, &mut buf);
+        }
+        let mut at = 0;
+        if let Some(mut sock) = w.sock.as_ref() {
+            while at < buf.len() {
+                match sock.write(&buf[at..]) {
+                    Ok(n) => at += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        w.in_place.0 += out.frames().count() as u64;
+        if at < buf.len() {
+            w.in_place.1 += 1;
+            w.idle = false;
+            // The writer is parked and the queue empty: this goes out before anything later.
+            // (Without a queue the connection is closing, and its calls fail with it.)
+            if let Some(tx) = &w.tx {
+                let _ = tx.send(Outgoing::Written(Bytes::copy_from_slice(&buf[at..])));
+            }
+        }
+        buf.clear();
+        // Kept for the next write, unless a burst grew it: idle connections hold little.
+        if buf.capacity() <= KEPT_BUF {
+            w.buf = buf;
+        }
+    }
+    /// Frames senders wrote to the socket themselves, and how many times the socket took only
+    /// part of such a write (the writer sent the rest). For tests and diagnostics.
+    #[doc(hidden)]
+    pub fn in_place_stats(&self) -> (u64, u64) {
+        self.writing.lock().in_place
+    }
+    /// Stop writing in place: the socket is about to close, or has.
+    fn stop_in_place(&self) {
+        let mut w = self.writing.lock();
+        w.sock = None;
+        w.idle = false;
     }
     /// The peer's node id, once its `Hello` arrived.
     pub fn peer(&self) -> Option<NodeId> {
@@ -124,6 +220,7 @@ impl ConnHandle {
     /// Close now: stop reading and writing.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
+        self.stop_in_place();
         if let Some(r) = self.reader.lock().take() {
             r.abort();
         }
@@ -135,7 +232,7 @@ impl ConnHandle {
     pub async fn drain_and_close(&self, within: std::time::Duration) {
         self.closed.store(true, Ordering::Relaxed);
         // Dropping our sender lets the writer see the end of the queue once it is flushed.
-        self.tx.lock().take();
+        self.writing.lock().tx.take();
         let writer = self.writer.lock().take();
         if let Some(w) = writer {
             // The writer ends once the queue is empty and every sender is gone; bound the wait.
@@ -154,14 +251,24 @@ pub enum Outgoing {
     One(Frame),
     /// Frames in order.
     Many(Vec<Frame>),
+    /// The end of frames a sender wrote in place, which the socket did not take at once.
+    Written(Bytes),
 }
 
 impl Outgoing {
-    /// The frames, in order.
+    /// The frames, in order (none for bytes already encoded).
     pub fn into_frames(self) -> Vec<Frame> {
         match self {
             Outgoing::One(f) => vec![f],
             Outgoing::Many(v) => v,
+            Outgoing::Written(_) => Vec::new(),
+        }
+    }
+    fn frames(&self) -> impl Iterator<Item = &Frame> {
+        match self {
+            Outgoing::One(f) => std::slice::from_ref(f).iter(),
+            Outgoing::Many(v) => v.iter(),
+            Outgoing::Written(_) => [].iter(),
         }
     }
 }
@@ -171,6 +278,24 @@ pub type Queue = (
     mpsc::UnboundedSender<Outgoing>,
     mpsc::UnboundedReceiver<Outgoing>,
 );
+
+/// A duplicate of a plain TCP socket, for [`Opening::plain`]: senders write to it in place.
+/// `None` where that is not possible (a descriptor limit reached, or not Unix).
+pub fn plain_socket(tcp: &tokio::net::TcpStream) -> Option<std::net::TcpStream> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        tcp.as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(std::net::TcpStream::from)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tcp;
+        None
+    }
+}
 
 /// How to start a connection.
 pub struct Opening {
@@ -188,6 +313,9 @@ pub struct Opening {
     pub first: Vec<Frame>,
     /// Where its frames are counted (the node's counters).
     pub traffic: Arc<super::traffic::Traffic>,
+    /// A duplicate of the socket when `stream` is plain TCP: senders then write to it in
+    /// place while the writer is idle. `None` for TLS (or anything else).
+    pub plain: Option<std::net::TcpStream>,
 }
 
 /// Start a connection over `stream`.
@@ -200,6 +328,7 @@ pub fn start(stream: BoxStream, sink: Arc<dyn FrameSink>, open: Opening) -> Arc<
         queue,
         first,
         traffic,
+        plain,
     } = open;
     let (tx, rx) = queue.unwrap_or_else(mpsc::unbounded_channel);
     let (r, w) = tokio::io::split(stream);
@@ -207,7 +336,13 @@ pub fn start(stream: BoxStream, sink: Arc<dyn FrameSink>, open: Opening) -> Arc<
         id,
         dialed,
         remote,
-        tx: Mutex::new(Some(tx.clone())),
+        writing: Mutex::new(Writing {
+            tx: Some(tx.clone()),
+            sock: plain,
+            idle: false,
+            buf: BytesMut::new(),
+            in_place: (0, 0),
+        }),
         peer: Mutex::new(None),
         bulk: AtomicBool::new(false),
         closed: AtomicBool::new(false),
@@ -217,7 +352,9 @@ pub fn start(stream: BoxStream, sink: Arc<dyn FrameSink>, open: Opening) -> Arc<
     });
     let h = handle.clone();
     let writer = tokio::spawn(async move {
-        if let Err(e) = write_loop(w, rx, first, limits, &h).await {
+        let wrote = write_loop(w, rx, first, limits, &h).await;
+        h.stop_in_place();
+        if let Err(e) = wrote {
             tracing::debug!(conn = h.id, "write failed: {e}");
         }
     });
@@ -226,6 +363,7 @@ pub fn start(stream: BoxStream, sink: Arc<dyn FrameSink>, open: Opening) -> Arc<
         let reason = read_loop(r, &h, &*sink, limits).await.err();
         // The sink logs `reason` (it knows whether the peer keeps retrying).
         h.closed.store(true, Ordering::Relaxed);
+        h.stop_in_place();
         if let Some(w) = h.writer.lock().take() {
             w.abort();
         }
@@ -251,16 +389,16 @@ async fn write_loop(
     buf.put_slice(MAGIC);
     let mut batch: Vec<Frame> = first;
     loop {
-        if batch.is_empty() {
+        if batch.is_empty() && buf.is_empty() && !park(h, &mut rx, &mut batch, &mut buf) {
             match tokio::time::timeout(keepalive, rx.recv()).await {
-                Ok(Some(o)) => take(&mut batch, o),
+                Ok(Some(o)) => take(&mut batch, &mut buf, o),
                 Ok(None) => break,
-                Err(_) => batch.push(Frame::bare(Header::Keepalive)),
+                Err(_) => keepalive_due(h, &mut batch),
             }
         }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(o) => take(&mut batch, o),
+                Ok(o) => take(&mut batch, &mut buf, o),
                 Err(_) => break,
             }
         }
@@ -270,7 +408,7 @@ async fn write_loop(
                 tracing::warn!("dropping an unencodable frame: {e}");
                 continue;
             }
-            for part in std::iter::once(&f.body).chain(f.attachments.iter()) {
+            for part in f.parts() {
                 if part.len() <= INLINE_BODY {
                     buf.extend_from_slice(part);
                 } else {
@@ -298,11 +436,56 @@ async fn write_loop(
     Ok(())
 }
 
-fn take(batch: &mut Vec<Frame>, o: Outgoing) {
+/// With nothing in hand, take what is queued, or else mark the writer idle (senders may then
+/// write in place) and return false: the caller waits on the queue.
+fn park(
+    h: &ConnHandle,
+    rx: &mut mpsc::UnboundedReceiver<Outgoing>,
+    batch: &mut Vec<Frame>,
+    buf: &mut BytesMut,
+) -> bool {
+    let mut w = h.writing.lock();
+    match rx.try_recv() {
+        Ok(o) => {
+            take(batch, buf, o);
+            true
+        }
+        Err(_) => {
+            // Idle only while senders may write in place; otherwise they queue as before.
+            w.idle = w.sock.is_some();
+            false
+        }
+    }
+}
+
+/// Nothing was sent for a while: a keepalive, unless a sender just woke the writer (its
+/// frames are queued, and the loop takes them next).
+fn keepalive_due(h: &ConnHandle, batch: &mut Vec<Frame>) {
+    let mut w = h.writing.lock();
+    if w.idle || w.sock.is_none() {
+        w.idle = false;
+        batch.push(Frame::bare(Header::Keepalive));
+    }
+}
+
+fn take(batch: &mut Vec<Frame>, buf: &mut BytesMut, o: Outgoing) {
     match o {
         Outgoing::One(f) => batch.push(f),
         Outgoing::Many(v) if batch.is_empty() => *batch = v,
         Outgoing::Many(v) => batch.extend(v),
+        // Only ever first after an idle spell (nothing in hand): nothing can precede it.
+        Outgoing::Written(b) => buf.extend_from_slice(&b),
+    }
+}
+
+/// Encode a frame whose parts are all small into `buf`; an unencodable one is dropped.
+fn encode_frame(f: &Frame, buf: &mut BytesMut) {
+    if let Err(e) = encode_head(f, buf) {
+        tracing::warn!("dropping an unencodable frame: {e}");
+        return;
+    }
+    for part in f.parts() {
+        buf.extend_from_slice(part);
     }
 }
 

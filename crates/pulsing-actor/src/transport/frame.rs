@@ -195,6 +195,11 @@ impl Frame {
     pub fn payload_len(&self) -> usize {
         self.body.len() + self.attachments.iter().map(Bytes::len).sum::<usize>()
     }
+
+    /// The body, then the attachments: what follows the head on the wire.
+    pub fn parts(&self) -> impl Iterator<Item = &Bytes> {
+        std::iter::once(&self.body).chain(self.attachments.iter())
+    }
 }
 
 /// What precedes the body on the wire: the header and the attachment lengths.

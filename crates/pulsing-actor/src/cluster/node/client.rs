@@ -96,10 +96,9 @@ impl Node {
 
     /// Send a frame on the gateway link, dialing the next gateway if there is none.
     pub(super) fn client_send(&self, frame: Frame) -> Result<u32, PulsingError> {
-        let mut peers = self.links.peers.lock();
-        let frame = match Links::send_on_link(&peers, LINK, frame) {
+        let (mut peers, frame) = match Links::send_on_link(self.links.peers.lock(), LINK, frame) {
             Ok(id) => return Ok(id),
-            Err(f) => f,
+            Err(e) => e,
         };
         let (id, queue) = self.links.start_dialing(&mut peers, LINK, frame);
         drop(peers);

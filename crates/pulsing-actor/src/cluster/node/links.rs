@@ -20,6 +20,13 @@ use crate::transport::frame::{Frame, Header};
 use crate::transport::sniff::{sniff, Speaks};
 use crate::transport::WireError;
 
+/// A stream to run a connection over, with a duplicate of its socket when it is plain TCP
+/// (see [`conn::plain_socket`]).
+pub(super) type Dialed = (Option<std::net::TcpStream>, BoxStream);
+
+/// The node's links, locked.
+pub(super) type PeersGuard<'a> = parking_lot::MutexGuard<'a, HashMap<(NodeId, bool), PeerLink>>;
+
 pub(super) enum PeerLink {
     /// Frames wait in the queue of the connection `id` being dialed.
     Dialing(u32, mpsc::UnboundedSender<Outgoing>),
@@ -95,12 +102,15 @@ impl Links {
     /// frame comes back when there is no usable link.
     #[allow(clippy::result_large_err)] // handed back by value: the caller sends it elsewhere
     pub(super) fn send_on_link(
-        peers: &HashMap<(NodeId, bool), PeerLink>,
+        peers: PeersGuard<'_>,
         link: (NodeId, bool),
         frame: Frame,
-    ) -> Result<u32, Frame> {
+    ) -> Result<u32, (PeersGuard<'_>, Frame)> {
         match peers.get(&link) {
             Some(PeerLink::Connected(c)) if !c.is_closed() => {
+                // Sent without the lock: the send may write to the socket in place.
+                let c = c.clone();
+                drop(peers);
                 c.send(frame);
                 Ok(c.id)
             }
@@ -108,7 +118,7 @@ impl Links {
                 let _ = tx.send(Outgoing::One(frame));
                 Ok(*id)
             }
-            _ => Err(frame),
+            _ => Err((peers, frame)),
         }
     }
 
@@ -203,10 +213,9 @@ impl Node {
     fn send_to_now(&self, node: NodeId, frame: Frame) -> Result<u32, PulsingError> {
         let bulk = frame.payload_len() > self.cfg.bulk_threshold;
         let link = (node, bulk);
-        let mut peers = self.links.peers.lock();
-        let frame = match Links::send_on_link(&peers, link, frame) {
+        let (mut peers, frame) = match Links::send_on_link(self.links.peers.lock(), link, frame) {
             Ok(id) => return Ok(id),
-            Err(f) => f,
+            Err(e) => e,
         };
         let addr = self
             .swim
@@ -250,11 +259,12 @@ impl Node {
         {
             return Err(frames);
         }
-        let peers = self.links.peers.lock();
-        match peers.get(&(node, false)) {
-            Some(PeerLink::Connected(c)) if !c.is_closed() => c.send_all(frames).map(|()| c.id),
-            _ => Err(frames),
-        }
+        let c = match self.links.peers.lock().get(&(node, false)) {
+            Some(PeerLink::Connected(c)) if !c.is_closed() => c.clone(),
+            _ => return Err(frames),
+        };
+        // Without the lock: the send may write to the socket in place.
+        c.send_all(frames).map(|()| c.id)
     }
 
     /// Encode and send gossip to `node`.
@@ -330,8 +340,8 @@ impl Node {
     async fn dial(self: Arc<Self>, id: u32, link: (NodeId, bool), addr: String, queue: Queue) {
         let (node, bulk) = link;
         match self.connect(&addr).await {
-            Ok(stream) => {
-                let c = self.open_conn(stream, id, Some(node), addr, Some(queue), bulk);
+            Ok(dialed) => {
+                let c = self.open_conn(dialed, id, Some(node), addr, Some(queue), bulk);
                 self.links.peers.lock().insert(link, PeerLink::Connected(c));
             }
             Err(why) => {
@@ -351,8 +361,9 @@ impl Node {
         self.deliver(crate::cluster::foreign::ForeignEvent::ConnClosed(id));
     }
 
-    /// Dial `addr`: TCP, then the TLS handshake when the cluster has a passphrase.
-    pub(super) async fn connect(&self, addr: &str) -> Result<BoxStream, String> {
+    /// Dial `addr`: TCP, then the TLS handshake when the cluster has a passphrase. Plain TCP
+    /// comes with a duplicate of its socket (see [`conn::plain_socket`]).
+    pub(super) async fn connect(&self, addr: &str) -> Result<Dialed, String> {
         if self.links.open() >= self.cfg.max_connections {
             return Err(format!(
                 "{} connections open: the max_connections limit",
@@ -367,12 +378,12 @@ impl Node {
         };
         let _ = tcp.set_nodelay(true);
         match &self.tls {
-            None => Ok(Box::new(tcp)),
+            None => Ok((conn::plain_socket(&tcp), Box::new(tcp))),
             Some(t) => {
                 match tokio::time::timeout(within, t.connector.connect(t.server_name.clone(), tcp))
                     .await
                 {
-                    Ok(Ok(s)) => Ok(Box::new(s)),
+                    Ok(Ok(s)) => Ok((None, Box::new(s))),
                     Ok(Err(e)) => {
                         self.links.warn_once(
                             addr,
@@ -411,7 +422,7 @@ impl Node {
     /// dialing an address whose node is not known yet, such as a seed).
     pub(super) fn open_conn(
         &self,
-        stream: BoxStream,
+        (plain, stream): Dialed,
         id: u32,
         expect: Option<NodeId>,
         remote: String,
@@ -435,6 +446,7 @@ impl Node {
                 queue,
                 first: vec![hello],
                 traffic: self.links.traffic.clone(),
+                plain,
             },
         );
         if let Some(node) = expect {
@@ -452,9 +464,9 @@ impl Node {
 
     /// Dial an address for a one-off exchange (`id` for the connection).
     pub(super) async fn dial_addr(&self, addr: &str) -> Result<Arc<ConnHandle>, String> {
-        let stream = self.connect(addr).await?;
+        let dialed = self.connect(addr).await?;
         Ok(self.open_conn(
-            stream,
+            dialed,
             self.links.next_id(),
             None,
             addr.to_string(),
@@ -497,13 +509,14 @@ impl Node {
             let _ = stream.set_nodelay(true);
             if !self.cfg.http && self.tls.is_none() {
                 // Frames only: nothing to tell apart, and nothing to wait for.
-                self.accept_conn(Box::new(stream), peer);
+                self.accept_conn((conn::plain_socket(&stream), Box::new(stream)), peer);
                 continue;
             }
             let this = self.clone();
             self.links.handshaking.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
-                let r = this.accept_stream(Box::new(stream), &peer).await;
+                let plain = conn::plain_socket(&stream);
+                let r = this.accept_stream((plain, Box::new(stream)), &peer).await;
                 this.links.handshaking.fetch_sub(1, Ordering::Relaxed);
                 if let Err((key, why)) = r {
                     this.links.warn_once(
@@ -521,7 +534,7 @@ impl Node {
     /// node with a passphrase is served only with the bearer token (see `serve_http`).
     async fn accept_stream(
         &self,
-        stream: BoxStream,
+        (plain, stream): Dialed,
         peer: &str,
     ) -> Result<(), (&'static str, String)> {
         let within = self.cfg.handshake_timeout;
@@ -534,16 +547,18 @@ impl Node {
             return Ok(());
         }
         let Some(t) = &self.tls else {
-            self.accept_conn(stream, peer.to_string());
+            // What was sniffed is handed out again first; writes go straight to the socket.
+            self.accept_conn((plain, stream), peer.to_string());
             return Ok(());
         };
+        drop(plain);
         let tls: BoxStream = match tokio::time::timeout(within, t.acceptor.accept(stream)).await {
             Ok(Ok(s)) => Box::new(s),
             Ok(Err(e)) => return Err(("tls", format!("TLS handshake failed: {e}"))),
             Err(_) => return Err(("tls", "TLS handshake timed out".into())),
         };
         if !self.cfg.http {
-            self.accept_conn(tls, peer.to_string());
+            self.accept_conn((None, tls), peer.to_string());
             return Ok(());
         }
         let (what, tls) = sniff(tls, within)
@@ -554,7 +569,7 @@ impl Node {
             self.local
                 .serve_http(tls, peer.to_string(), true, self.http_slot());
         } else {
-            self.accept_conn(tls, peer.to_string());
+            self.accept_conn((None, tls), peer.to_string());
         }
         Ok(())
     }
@@ -580,7 +595,7 @@ impl Node {
         self.links.open()
     }
 
-    fn accept_conn(&self, stream: BoxStream, peer: String) -> Arc<ConnHandle> {
+    fn accept_conn(&self, (plain, stream): Dialed, peer: String) -> Arc<ConnHandle> {
         let sink: Arc<dyn FrameSink> = Arc::new(SinkRef(self.this.clone()));
         let id = self.links.next_id();
         let c = conn::start(
@@ -598,6 +613,7 @@ impl Node {
                     bulk: false,
                 })],
                 traffic: self.links.traffic.clone(),
+                plain,
             },
         );
         if self.stopped.load(Ordering::Relaxed) {
