@@ -96,9 +96,10 @@ impl Node {
 
     /// Send a frame on the gateway link, dialing the next gateway if there is none.
     pub(super) fn client_send(&self, frame: Frame) -> Result<u32, PulsingError> {
-        let (mut peers, frame) = match Links::send_on_link(self.links.peers.lock(), LINK, frame) {
+        let mut peers = self.links.peers.lock();
+        let frame = match Links::send_on_link(&peers, LINK, frame) {
             Ok(id) => return Ok(id),
-            Err(e) => e,
+            Err(f) => f,
         };
         let (id, queue) = self.links.start_dialing(&mut peers, LINK, frame);
         drop(peers);

@@ -24,9 +24,6 @@ use crate::transport::WireError;
 /// (see [`conn::plain_socket`]).
 pub(super) type Dialed = (Option<std::net::TcpStream>, BoxStream);
 
-/// The node's links, locked.
-pub(super) type PeersGuard<'a> = parking_lot::MutexGuard<'a, HashMap<(NodeId, bool), PeerLink>>;
-
 pub(super) enum PeerLink {
     /// Frames wait in the queue of the connection `id` being dialed.
     Dialing(u32, mpsc::UnboundedSender<Outgoing>),
@@ -102,15 +99,12 @@ impl Links {
     /// frame comes back when there is no usable link.
     #[allow(clippy::result_large_err)] // handed back by value: the caller sends it elsewhere
     pub(super) fn send_on_link(
-        peers: PeersGuard<'_>,
+        peers: &HashMap<(NodeId, bool), PeerLink>,
         link: (NodeId, bool),
         frame: Frame,
-    ) -> Result<u32, (PeersGuard<'_>, Frame)> {
+    ) -> Result<u32, Frame> {
         match peers.get(&link) {
             Some(PeerLink::Connected(c)) if !c.is_closed() => {
-                // Sent without the lock: the send may write to the socket in place.
-                let c = c.clone();
-                drop(peers);
                 c.send(frame);
                 Ok(c.id)
             }
@@ -118,7 +112,7 @@ impl Links {
                 let _ = tx.send(Outgoing::One(frame));
                 Ok(*id)
             }
-            _ => Err((peers, frame)),
+            _ => Err(frame),
         }
     }
 
@@ -213,9 +207,10 @@ impl Node {
     fn send_to_now(&self, node: NodeId, frame: Frame) -> Result<u32, PulsingError> {
         let bulk = frame.payload_len() > self.cfg.bulk_threshold;
         let link = (node, bulk);
-        let (mut peers, frame) = match Links::send_on_link(self.links.peers.lock(), link, frame) {
+        let mut peers = self.links.peers.lock();
+        let frame = match Links::send_on_link(&peers, link, frame) {
             Ok(id) => return Ok(id),
-            Err(e) => e,
+            Err(f) => f,
         };
         let addr = self
             .swim
@@ -263,7 +258,7 @@ impl Node {
             Some(PeerLink::Connected(c)) if !c.is_closed() => c.clone(),
             _ => return Err(frames),
         };
-        // Without the lock: the send may write to the socket in place.
+        // Without the links lock: `send_all` may write to the socket in place.
         c.send_all(frames).map(|()| c.id)
     }
 
