@@ -80,6 +80,24 @@ describe('batched crossings and stream frames', () => {
     }
   });
 
+  it('a tick of many small asks leaves in pieces of at most 128 frames, every reply to its caller', async () => {
+    const x = await RWorker.resolve('ba');
+    const { NativeSystem } = createRequire(import.meta.url)('../native/binding.cjs');
+    const send = NativeSystem.prototype.sendBatch;
+    let crossings = 0;
+    NativeSystem.prototype.sendBatch = function (...a: unknown[]) { crossings++; return send.apply(this, a); };
+    try {
+      // 1000 asks in one tick, far below 64 KiB in all: only the frame count cuts them.
+      const calls = Array.from({ length: 1000 }, (_, i) => x.echo(i));
+      // The first leaves at once, then each full piece of 128; the rest at the end of the tick.
+      expect(crossings).toBe(1 + Math.floor(999 / 128));
+      expect(await Promise.all(calls)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+      expect(crossings).toBe(1 + Math.ceil(999 / 128));
+    } finally {
+      NativeSystem.prototype.sendBatch = send;
+    }
+  });
+
   it('many items per frame arrive whole and in order, large ones out of band among them', async () => {
     const x = await RWorker.resolve('ba');
     const n = 5000;
