@@ -18,7 +18,7 @@ export function checkDuration(v: unknown, field: string, integer = false, max = 
 }
 
 /** Longest delay one Node timer can arm; longer ones would fire after about 1 ms. */
-const MAX_TIMER_MS = 0x7fffffff;
+export const MAX_TIMER_MS = 0x7fffffff;
 
 /** A timer that may be longer than Node's limit (chained timers); returns its canceller. */
 export function setLongTimeout(fn: () => void, ms: number): () => void {

@@ -11,12 +11,12 @@ import { protocol, errorFromJs, type NativeSystem } from './native';
 import type { JsEventBatch, JsWireError } from '../native/binding';
 import { encode, decode, encodeParts, decodeParts } from './codec';
 import {
-  PulsingError, PulsingRuntimeError, PulsingBusinessError, classifyActorError, fromNative, toWire,
+  PulsingError, PulsingRuntimeError, PulsingBusinessError, PulsingTimeoutError, classifyActorError, fromNative, toWire,
 } from './errors';
 import { tracer } from './tracing';
 import { ActorStream, type StreamHost, type StepSource } from './stream';
 import { Outbox, ANSWER, type OnFailure } from './outbox';
-import { guard } from './deadline';
+import { setLongTimeout, MAX_TIMER_MS } from './deadline';
 import type { CallTarget } from './target';
 import { ACCEPTED, type ActorCell } from './cell';
 import { ProducerCredit, roughBytes, CREDIT_BYTES } from './credit';
@@ -38,6 +38,33 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   stream: RemoteQueue | null;
+  /**
+   * Until the call settles (its reply, or a stream's first answer): the timer of its
+   * deadline, and its abort listener. Kept here, not in a promise wrapped around the reply:
+   * an ask then costs one promise and one timer, nothing more.
+   */
+  timer: NodeJS.Timeout | (() => void) | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  /** What the call was (for its stream, and for a timeout's message). */
+  target: string;
+  label: string;
+  method: string;
+  opts: CallOptions | undefined;
+}
+
+/** Stop a pending call's deadline and abort listener: it has its answer, or has failed. */
+function settle(p: Pending): void {
+  const t = p.timer;
+  if (t !== undefined) {
+    p.timer = undefined;
+    if (typeof t === 'function') t();
+    else clearTimeout(t);
+  }
+  if (p.onAbort !== undefined) {
+    p.signal!.removeEventListener('abort', p.onAbort);
+    p.onAbort = undefined;
+  }
 }
 
 /** Errors from the wire are already classified. */
@@ -194,9 +221,12 @@ export class Wire {
     const req = this.requestId();
     let pending!: Pending;
     const reply = new Promise<unknown>((resolve, reject) => {
-      pending = { node: this.via ?? node, conn: 0, resolve, reject, stream: null };
-      this.pending.set(req, pending);
+      pending = {
+        node: this.via ?? node, conn: 0, resolve, reject, stream: null,
+        timer: undefined, signal: undefined, onAbort: undefined, target: node, label, method, opts,
+      };
     });
+    this.pending.set(req, pending);
     const onConn = (conn: number) => { pending.conn = conn; };
     const onFailure = (error: JsWireError) => { if (this.pending.delete(req)) this.fail(pending, errorOf(error)); };
     try {
@@ -207,9 +237,36 @@ export class Wire {
       return Promise.reject(e);
     }
     const timeoutMs = opts?.timeoutMs ?? this.host.defaultTimeoutMs;
-    return guard(reply, timeoutMs, opts?.signal, `${label}.${method}`, () => {
-      if (this.pending.delete(req)) this.out.flow(node, req, 0);
-    }).then((v) => (v instanceof RemoteQueue ? this.streamOf(node, req, v, opts, label) : v));
+    if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
+      // One timer function for all calls, told which call by its argument.
+      pending.timer = timeoutMs <= MAX_TIMER_MS ? setTimeout(this.expire, timeoutMs, req) : setLongTimeout(() => this.expire(req), timeoutMs);
+    }
+    const signal = opts?.signal;
+    if (signal !== undefined) {
+      pending.signal = signal;
+      pending.onAbort = () => this.giveUp(req, signal.reason);
+      signal.addEventListener('abort', pending.onAbort, { once: true });
+    }
+    return reply;
+  }
+
+  /** A call's deadline passed before its answer: it fails, and the callee is told to stop. */
+  private readonly expire = (req: number): void => {
+    const p = this.pending.get(req);
+    if (p === undefined || p.stream !== null) return;
+    p.timer = undefined;
+    const timeoutMs = p.opts?.timeoutMs ?? this.host.defaultTimeoutMs;
+    this.giveUp(req, new PulsingTimeoutError(`${p.label}.${p.method}`, timeoutMs));
+  };
+
+  /** The caller gives up on call `req` (timeout or abort) before its answer. */
+  private giveUp(req: number, reason: unknown): void {
+    const p = this.pending.get(req);
+    if (p === undefined || p.stream !== null) return;
+    this.pending.delete(req);
+    settle(p);
+    this.out.flow(p.target, req, 0);
+    p.reject(reason);
   }
 
   /** A random request id, unused here: a peer cannot guess the ids of calls to others. */
@@ -299,6 +356,7 @@ export class Wire {
   }
 
   private fail(p: Pending, err: unknown): void {
+    settle(p);
     if (p.stream) p.stream.fail(err);
     else p.reject(err);
   }
@@ -327,6 +385,7 @@ export class Wire {
         const p = this.answered(ev);
         if (!p) return;
         this.pending.delete(ev.req);
+        settle(p);
         try { p.resolve(decodeParts(ev.body, ev.attachments, ev.start, ev.end)); } catch (e) { p.reject(e); }
         return;
       }
@@ -338,8 +397,10 @@ export class Wire {
         let value: unknown;
         try { value = decodeParts(ev.body, ev.attachments, ev.start, ev.end); } catch (e) { this.pending.delete(ev.req); this.fail(p, e); return; }
         if (!p.stream) {
+          // The call has its answer: from here the stream's own deadlines apply, per item.
+          settle(p);
           p.stream = new RemoteQueue();
-          p.resolve(p.stream);
+          p.resolve(this.streamOf(p.target, ev.req, p.stream, p.opts, p.label));
         }
         if (ev.kind === 'item') p.stream.push(value, frameBytes(ev));
         else if (ev.kind === 'items') {
