@@ -80,7 +80,7 @@ describe('batched crossings and stream frames', () => {
     }
   });
 
-  it('a tick of many small asks leaves in pieces of at most 128 frames, every reply to its caller', async () => {
+  it('a tick of many small asks leaves in pieces of 128 frames, then twice as many each time, every reply to its caller', async () => {
     const x = await RWorker.resolve('ba');
     const { NativeSystem } = createRequire(import.meta.url)('../native/binding.cjs');
     const send = NativeSystem.prototype.sendBatch;
@@ -89,10 +89,16 @@ describe('batched crossings and stream frames', () => {
     try {
       // 1000 asks in one tick, far below 64 KiB in all: only the frame count cuts them.
       const calls = Array.from({ length: 1000 }, (_, i) => x.echo(i));
-      // The first leaves at once, then each full piece of 128; the rest at the end of the tick.
-      expect(crossings).toBe(1 + Math.floor(999 / 128));
+      // The first leaves at once, then pieces of 128, 256 and 512 (897 in all)...
+      expect(crossings).toBe(4);
       expect(await Promise.all(calls)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
-      expect(crossings).toBe(1 + Math.ceil(999 / 128));
+      // ...and the last 103 at the end of the tick.
+      expect(crossings).toBe(5);
+      // The next tick starts again from 128.
+      crossings = 0;
+      const next = Array.from({ length: 200 }, (_, i) => x.echo(i));
+      expect(crossings).toBe(2);
+      await Promise.all(next);
     } finally {
       NativeSystem.prototype.sendBatch = send;
     }
