@@ -78,7 +78,7 @@ export declare class NativeSystem {
   /** Every live instance of `name` in the cluster, this node's first. */
   instances(name: string): Array<JsNamedInstance>
   /** Receive transport events for JS actors and JS calls, in batches. */
-  setHost(callback: (batch: JsEventBatch) => void): void
+  setHost(callback: (packed: Buffer, parts: Array<Buffer> | null, strings: Array<string>, errors: Array<JsWireError> | null) => void): void
   /**
    * Send an ask (`req` set) or a tell to an actor on another node, by local id or by
    * name; returns the id of the connection it went on (0 when not bound to one).
@@ -182,18 +182,6 @@ export interface JsConnectConfig {
   connectTimeoutMs?: number
   /** Timeout of the core's own calls through this client. */
   defaultTimeoutMs?: number
-}
-
-/** A batch of transport events for JS, packed (the layout is documented in `host`). */
-export interface JsEventBatch {
-  /** The records, small bodies inside. */
-  packed: Buffer
-  /** Large bodies and attachments, handed over without a copy (and freed off the JS thread). */
-  parts: Array<Buffer>
-  /** Node ids and names the records refer to. */
-  strings: Array<string>
-  /** Errors the records refer to. */
-  errors: Array<JsWireError>
 }
 
 /** What one lane carried. */

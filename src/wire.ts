@@ -8,7 +8,7 @@
  */
 import type { CallOptions } from './types';
 import { protocol, errorFromJs, type NativeSystem } from './native';
-import type { JsEventBatch, JsWireError } from '../native/binding';
+import type { JsWireError } from '../native/binding';
 import { encode, decode, encodeParts, decodeParts } from './codec';
 import {
   PulsingError, PulsingRuntimeError, PulsingBusinessError, PulsingTimeoutError, classifyActorError, fromNative, toWire,
@@ -128,9 +128,8 @@ function frameBytes(ev: Event): number {
   return n;
 }
 
-/** Read the events of a packed batch, in order. */
-function unpackEvents(batch: JsEventBatch): Event[] {
-  const p = batch.packed;
+/** Read the events of a packed batch, in order (its parts, strings and errors by index). */
+function unpackEvents(p: Buffer, parts: Buffer[] | null, strings: string[], errors: JsWireError[] | null): Event[] {
   // One view for the batch: its reads compile to loads, where Buffer's readUInt32LE and
   // kin validate their arguments on every call.
   const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
@@ -157,7 +156,7 @@ function unpackEvents(batch: JsEventBatch): Event[] {
       end = start + v.getUint32(at + 1, true);
       at = end;
     } else {
-      body = batch.parts[v.getUint32(at + 1, true)];
+      body = parts![v.getUint32(at + 1, true)];
       start = 0;
       end = body.length;
       at += 5;
@@ -167,14 +166,14 @@ function unpackEvents(batch: JsEventBatch): Event[] {
     let attachments: Buffer[] | undefined;
     if (count > 0) {
       attachments = [];
-      for (let i = 0; i < count; i++, at += 4) attachments.push(batch.parts[v.getUint32(at, true)]);
+      for (let i = 0; i < count; i++, at += 4) attachments.push(parts![v.getUint32(at, true)]);
     }
     out.push({
       kind, conn, req, local, n, body, start, end, attachments,
-      node: node ? batch.strings[node - 1] : undefined,
-      name: name ? batch.strings[name - 1] : undefined,
-      error: error ? batch.errors[error - 1] : undefined,
-      trace: trace ? batch.strings[trace - 1] : undefined,
+      node: node ? strings[node - 1] : undefined,
+      name: name ? strings[name - 1] : undefined,
+      error: error ? errors![error - 1] : undefined,
+      trace: trace ? strings[trace - 1] : undefined,
     });
   }
   return out;
@@ -207,7 +206,7 @@ export class Wire {
    */
   constructor(private readonly core: NativeSystem, private readonly host: WireHost, readonly nodeId: string, private readonly via: string | null = null) {
     this.out = new Outbox(core);
-    core.setHost((batch) => this.onEvents(unpackEvents(batch)));
+    core.setHost((packed, parts, strings, errors) => this.onEvents(unpackEvents(packed, parts, strings, errors)));
   }
 
   /** Call a method of an actor on `node` (by local id, or by `system/*` name). */

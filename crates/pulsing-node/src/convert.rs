@@ -159,20 +159,6 @@ pub struct JsProtocol {
     pub error_kinds: Vec<String>,
 }
 
-/// A batch of transport events for JS, packed (the layout is documented in `host`).
-#[napi(object, object_from_js = false)]
-pub struct JsEventBatch {
-    /// The records, small bodies inside.
-    pub packed: Buffer,
-    /// Large bodies and attachments, handed over without a copy (and freed off the JS thread).
-    #[napi(ts_type = "Array<Buffer>")]
-    pub parts: Vec<crate::external::ExternalBytes>,
-    /// Node ids and names the records refer to.
-    pub strings: Vec<String>,
-    /// Errors the records refer to.
-    pub errors: Vec<JsWireError>,
-}
-
 /// A typed error as it travels (see `WireError` in the core).
 #[napi(object)]
 pub struct JsWireError {

@@ -72,6 +72,42 @@ impl ToNapiValue for ExternalBytes {
     }
 }
 
+/// A batch of records up to this size crosses as a copy (see [`CopiedBytes`]).
+const COPY_UP_TO: usize = 256 * 1024;
+
+/// Bytes that cross to JS as a copy in a Buffer of their own, when small: a copy of a few
+/// hundred bytes costs less than an external Buffer, whose finalizer Node tracks with a weak
+/// handle and runs later on the JS thread. Larger ones cross as [`ExternalBytes`].
+pub struct CopiedBytes(pub Vec<u8>);
+
+impl TypeName for CopiedBytes {
+    fn type_name() -> &'static str {
+        "Buffer"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for CopiedBytes {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        if val.0.len() > COPY_UP_TO {
+            return unsafe { ExternalBytes::to_napi_value(env, ExternalBytes(val.0)) };
+        }
+        let mut out = std::ptr::null_mut();
+        let status = unsafe {
+            sys::napi_create_buffer_copy(
+                env,
+                val.0.len(),
+                val.0.as_ptr().cast(),
+                std::ptr::null_mut(),
+                &mut out,
+            )
+        };
+        check(status, out)
+    }
+}
+
 fn check(status: sys::napi_status, out: sys::napi_value) -> napi::Result<sys::napi_value> {
     if status == sys::Status::napi_ok {
         Ok(out)

@@ -21,17 +21,28 @@ use pulsing_actor::cluster::{ForeignEvent, ForeignHost};
 use pulsing_actor::prelude::NodeId;
 use tokio::sync::mpsc;
 
-use crate::convert::{JsEventBatch, JsWireError};
-use crate::external::ExternalBytes;
+use crate::convert::JsWireError;
+use crate::external::{CopiedBytes, ExternalBytes};
 use pulsing_actor::transport::Header;
 
 const MAX_BATCH: usize = 4096;
 /// Bodies up to this size are copied into the packed buffer; larger ones cross on their own.
 const INLINE_BODY: usize = 64 * 1024;
 
+/// One packed batch of events, as the callback's arguments: the records (small bodies
+/// inside), the large bodies and attachments (`null` when none), the node ids and names the
+/// records refer to, and their errors (`null` when none). Arguments, not an object:
+/// napi would build the object property by property on every batch.
+pub type EventBatch = FnArgs<(
+    CopiedBytes,
+    Option<Vec<ExternalBytes>>,
+    Vec<String>,
+    Option<Vec<JsWireError>>,
+)>;
+
 /// The JS callback: receives one packed batch of events.
 pub type EventCallback =
-    ThreadsafeFunction<JsEventBatch, Unknown<'static>, JsEventBatch, Status, false, true>;
+    ThreadsafeFunction<EventBatch, Unknown<'static>, EventBatch, Status, false, true>;
 
 /// Queues events for the pump.
 pub struct JsHost {
@@ -252,12 +263,15 @@ impl Packer {
         i
     }
 
-    fn finish(self) -> JsEventBatch {
-        JsEventBatch {
-            packed: Buffer::from(self.packed),
-            parts: self.parts,
-            strings: self.strings,
-            errors: self.errors,
+    fn finish(self) -> EventBatch {
+        fn some<T>(v: Vec<T>) -> Option<Vec<T>> {
+            (!v.is_empty()).then_some(v)
         }
+        FnArgs::from((
+            CopiedBytes(self.packed),
+            some(self.parts),
+            self.strings,
+            some(self.errors),
+        ))
     }
 }

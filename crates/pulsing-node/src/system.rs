@@ -218,7 +218,9 @@ impl NativeSystem {
     }
 
     /// Receive transport events for JS actors and JS calls, in batches.
-    #[napi(ts_args_type = "callback: (batch: JsEventBatch) => void")]
+    #[napi(
+        ts_args_type = "callback: (packed: Buffer, parts: Array<Buffer> | null, strings: Array<string>, errors: Array<JsWireError> | null) => void"
+    )]
     pub fn set_host(&self, callback: EventCallback) -> napi::Result<(), Code> {
         let node = self.node()?;
         node.set_foreign_host(std::sync::Arc::new(JsHost::start(callback)));
