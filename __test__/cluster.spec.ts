@@ -215,6 +215,13 @@ describe('a cluster of real processes', () => {
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(await stream).toMatchObject({ kind: 'ConnectionFailed' });
     await waitFor(async () => !(await sys.members()).some((m) => m.nodeId === c.nodeId), 5000, 'gamma dropped');
+    // A call to the dead node fails as it is sent, and leaves no timer behind: its 60 s
+    // deadline would keep the process alive, and fire at whatever call has its id then.
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const idle = timers();
+    const late = await gamma.$with({ timeoutMs: 60_000 }).incr(0).catch((e) => e);
+    expect(late).toBeInstanceOf(pul.PulsingRuntimeError);
+    expect(timers()).toBe(idle);
     const alpha = await RWorker.resolve('alpha');
     await waitFor(async () => (await alpha.members()) === before, 5000, 'alpha drops gamma too');
     await expect(pul.resolve('gamma')).rejects.toMatchObject({ kind: 'ActorNotFound' });

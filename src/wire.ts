@@ -47,6 +47,7 @@ interface Pending {
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   /** What the call was (for its stream, and for a timeout's message). */
+  req: number;
   target: string;
   label: string;
   method: string;
@@ -222,7 +223,7 @@ export class Wire {
     const reply = new Promise<unknown>((resolve, reject) => {
       pending = {
         node: this.via ?? node, conn: 0, resolve, reject, stream: null,
-        timer: undefined, signal: undefined, onAbort: undefined, target: node, label, method, opts,
+        timer: undefined, signal: undefined, onAbort: undefined, req, target: node, label, method, opts,
       };
     });
     this.pending.set(req, pending);
@@ -235,36 +236,36 @@ export class Wire {
       this.pending.delete(req);
       return Promise.reject(e);
     }
+    // Failed as it was sent (no route to the node): nothing left to time out.
+    if (this.pending.get(req) !== pending) return reply;
     const timeoutMs = opts?.timeoutMs ?? this.host.defaultTimeoutMs;
     if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
       // One timer function for all calls, told which call by its argument.
-      pending.timer = timeoutMs <= MAX_TIMER_MS ? setTimeout(this.expire, timeoutMs, req) : setLongTimeout(() => this.expire(req), timeoutMs);
+      pending.timer = timeoutMs <= MAX_TIMER_MS ? setTimeout(this.expire, timeoutMs, pending) : setLongTimeout(() => this.expire(pending), timeoutMs);
     }
     const signal = opts?.signal;
     if (signal !== undefined) {
       pending.signal = signal;
-      pending.onAbort = () => this.giveUp(req, signal.reason);
+      pending.onAbort = () => this.giveUp(pending, signal.reason);
       signal.addEventListener('abort', pending.onAbort, { once: true });
     }
     return reply;
   }
 
   /** A call's deadline passed before its answer: it fails, and the callee is told to stop. */
-  private readonly expire = (req: number): void => {
-    const p = this.pending.get(req);
-    if (p === undefined || p.stream !== null) return;
+  private readonly expire = (p: Pending): void => {
     p.timer = undefined;
     const timeoutMs = p.opts?.timeoutMs ?? this.host.defaultTimeoutMs;
-    this.giveUp(req, new PulsingTimeoutError(`${p.label}.${p.method}`, timeoutMs));
+    this.giveUp(p, new PulsingTimeoutError(`${p.label}.${p.method}`, timeoutMs));
   };
 
-  /** The caller gives up on call `req` (timeout or abort) before its answer. */
-  private giveUp(req: number, reason: unknown): void {
-    const p = this.pending.get(req);
-    if (p === undefined || p.stream !== null) return;
-    this.pending.delete(req);
+  /** The caller gives up on call `p` (timeout or abort) before its answer. */
+  private giveUp(p: Pending, reason: unknown): void {
+    // Only while it waits for its answer: its id may since be another call's.
+    if (this.pending.get(p.req) !== p || p.stream !== null) return;
+    this.pending.delete(p.req);
     settle(p);
-    this.out.flow(p.target, req, 0);
+    this.out.flow(p.target, p.req, 0);
     p.reject(reason);
   }
 
