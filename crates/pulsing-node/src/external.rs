@@ -45,7 +45,7 @@ impl ToNapiValue for ExternalBytes {
         }
         let (ptr, len) = (v.as_ptr(), v.len());
         let hint = Box::into_raw(Box::new(v));
-        let mut status = unsafe {
+        let status = unsafe {
             sys::napi_create_external_buffer(
                 env,
                 len,
@@ -58,15 +58,7 @@ impl ToNapiValue for ExternalBytes {
         if status == sys::Status::napi_no_external_buffers_allowed {
             // A runtime without external buffers (Electron): a copy, and ours is freed now.
             let v = unsafe { Box::from_raw(hint) };
-            status = unsafe {
-                sys::napi_create_buffer_copy(
-                    env,
-                    len,
-                    v.as_ptr().cast(),
-                    std::ptr::null_mut(),
-                    &mut out,
-                )
-            };
+            return unsafe { copy(env, &v) };
         }
         check(status, out)
     }
@@ -94,18 +86,26 @@ impl ToNapiValue for CopiedBytes {
         if val.0.len() > COPY_UP_TO {
             return unsafe { ExternalBytes::to_napi_value(env, ExternalBytes(val.0)) };
         }
-        let mut out = std::ptr::null_mut();
-        let status = unsafe {
-            sys::napi_create_buffer_copy(
-                env,
-                val.0.len(),
-                val.0.as_ptr().cast(),
-                std::ptr::null_mut(),
-                &mut out,
-            )
-        };
-        check(status, out)
+        unsafe { copy(env, &val.0) }
     }
+}
+
+/// A JS Buffer of its own holding a copy of `bytes`.
+///
+/// # Safety
+/// `env` must be the current napi environment, on the JS thread.
+unsafe fn copy(env: sys::napi_env, bytes: &[u8]) -> napi::Result<sys::napi_value> {
+    let mut out = std::ptr::null_mut();
+    let status = unsafe {
+        sys::napi_create_buffer_copy(
+            env,
+            bytes.len(),
+            bytes.as_ptr().cast(),
+            std::ptr::null_mut(),
+            &mut out,
+        )
+    };
+    check(status, out)
 }
 
 fn check(status: sys::napi_status, out: sys::napi_value) -> napi::Result<sys::napi_value> {
