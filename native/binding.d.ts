@@ -78,7 +78,7 @@ export declare class NativeSystem {
   /** Every live instance of `name` in the cluster, this node's first. */
   instances(name: string): Array<JsNamedInstance>
   /** Receive transport events for JS actors and JS calls, in batches. */
-  setHost(callback: (packed: Buffer, parts: Array<Buffer> | null, strings: Array<string>, errors: Array<JsWireError> | null) => void): void
+  setHost(callback: (packed: Buffer, parts: Array<Buffer> | null, strings: Array<string>, errors: Array<JsWireError> | null, lends: null) => void): void
   /**
    * Send an ask (`req` set) or a tell to an actor on another node, by local id or by
    * name; returns the id of the connection it went on (0 when not bound to one).

@@ -14,6 +14,7 @@
 //! then `u16 count` and `count × u32` attachment indices into `parts`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -23,6 +24,8 @@ use tokio::sync::mpsc;
 
 use crate::convert::JsWireError;
 use crate::external::{CopiedBytes, ExternalBytes};
+use crate::reading::{self, Lends};
+use pulsing_actor::transport::conn::ConnHandle;
 use pulsing_actor::transport::Header;
 
 const MAX_BATCH: usize = 4096;
@@ -32,59 +35,82 @@ const INLINE_BODY: usize = 64 * 1024;
 /// One packed batch of events, as the callback's arguments: the records (small bodies
 /// inside), the large bodies and attachments (`null` when none), the node ids and names the
 /// records refer to, and their errors (`null` when none). Arguments, not an object:
-/// napi would build the object property by property on every batch.
+/// napi would build the object property by property on every batch. The last, always
+/// `null` for JS, starts reading connections lent since the previous batch on the JS thread
+/// (see [`crate::reading`]), after the events before them.
 pub type EventBatch = FnArgs<(
     CopiedBytes,
     Option<Vec<ExternalBytes>>,
     Vec<String>,
     Option<Vec<JsWireError>>,
+    Lends,
 )>;
 
 /// The JS callback: receives one packed batch of events.
 pub type EventCallback =
     ThreadsafeFunction<EventBatch, Unknown<'static>, EventBatch, Status, false, true>;
 
-/// Queues events for the pump.
+/// Queues events for the pump; on the JS thread, while it reads a lent connection, they are
+/// collected there instead and go to JS without leaving the thread.
 pub struct JsHost {
-    tx: mpsc::UnboundedSender<ForeignEvent>,
+    tx: mpsc::UnboundedSender<Item>,
+    callback: Arc<EventCallback>,
+}
+
+/// What the pump packs: an event, or a connection whose reading was lent to the JS thread.
+enum Item {
+    Event(ForeignEvent),
+    Lend(Arc<ConnHandle>),
 }
 
 impl JsHost {
     /// Start the pump that calls `callback` with batches.
     pub fn start(callback: EventCallback) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<ForeignEvent>();
+        let callback = Arc::new(callback);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Item>();
+        let cb = callback.clone();
         napi::bindgen_prelude::spawn(async move {
-            while let Some(ev) = rx.recv().await {
+            while let Some(item) = rx.recv().await {
                 let mut batch = Packer::default();
-                batch.push(ev);
+                batch.add(item, &cb);
                 let mut n = 1;
                 while n < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(ev) => batch.push(ev),
+                        Ok(item) => batch.add(item, &cb),
                         Err(_) => break,
                     }
                     n += 1;
                 }
-                let status = callback.call(batch.finish(), ThreadsafeFunctionCallMode::NonBlocking);
-                if status != Status::Ok {
+                if !send(&cb, batch) {
                     // The environment is going away: nothing can receive events any more.
                     break;
                 }
             }
         });
-        Self { tx }
+        Self { tx, callback }
     }
+}
+
+/// Call JS with a batch (from any thread); false once the environment is going away.
+pub(crate) fn send(callback: &EventCallback, batch: Packer) -> bool {
+    callback.call(batch.finish(), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
 }
 
 impl ForeignHost for JsHost {
     fn deliver(&self, event: ForeignEvent) {
-        let _ = self.tx.send(event);
+        if let Some(event) = reading::collect(&self.callback, event) {
+            let _ = self.tx.send(Item::Event(event));
+        }
+    }
+    fn borrow_reads(&self, conn: &Arc<ConnHandle>) -> bool {
+        self.tx.send(Item::Lend(conn.clone())).is_ok()
     }
 }
 
 /// One batch being packed.
 #[derive(Default)]
-struct Packer {
+pub(crate) struct Packer {
+    lends: Lends,
     packed: Vec<u8>,
     parts: Vec<ExternalBytes>,
     strings: Vec<String>,
@@ -126,7 +152,14 @@ impl Record {
 }
 
 impl Packer {
-    fn push(&mut self, ev: ForeignEvent) {
+    fn add(&mut self, item: Item, callback: &Arc<EventCallback>) {
+        match item {
+            Item::Event(ev) => self.push(ev),
+            Item::Lend(conn) => self.lends.add(conn, callback),
+        }
+    }
+
+    pub(crate) fn push(&mut self, ev: ForeignEvent) {
         let r = match ev {
             ForeignEvent::NodeDown(node) => Record {
                 node: Some(node),
@@ -272,6 +305,7 @@ impl Packer {
             some(self.parts),
             self.strings,
             some(self.errors),
+            self.lends,
         ))
     }
 }

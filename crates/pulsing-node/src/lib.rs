@@ -13,6 +13,7 @@ pub mod external;
 pub mod host;
 pub mod metrics;
 pub mod queue;
+pub mod reading;
 pub mod system;
 pub mod topic;
 

@@ -219,7 +219,7 @@ impl NativeSystem {
 
     /// Receive transport events for JS actors and JS calls, in batches.
     #[napi(
-        ts_args_type = "callback: (packed: Buffer, parts: Array<Buffer> | null, strings: Array<string>, errors: Array<JsWireError> | null) => void"
+        ts_args_type = "callback: (packed: Buffer, parts: Array<Buffer> | null, strings: Array<string>, errors: Array<JsWireError> | null, lends: null) => void"
     )]
     pub fn set_host(&self, callback: EventCallback) -> napi::Result<(), Code> {
         let node = self.node()?;

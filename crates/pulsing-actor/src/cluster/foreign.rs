@@ -2,7 +2,10 @@
 
 use bytes::Bytes;
 
+use std::sync::Arc;
+
 use crate::id::NodeId;
+use crate::transport::conn::ConnHandle;
 use crate::transport::Header;
 
 /// What the transport hands to the host of foreign (non-Rust) actors.
@@ -48,4 +51,13 @@ pub enum ForeignEvent {
 pub trait ForeignHost: Send + Sync + 'static {
     /// Deliver an event; must not block.
     fn deliver(&self, event: ForeignEvent);
+    /// Read `conn` on your own thread from now on, between frames (see
+    /// [`crate::transport::conn::FrameSink::lend`]): its frames are then handed on there,
+    /// and what they make for you arrives through [`ForeignHost::deliver`] on that thread.
+    /// Events delivered before this call must reach your actors before any read after it.
+    /// False (the default): you cannot, and the node's reader reads on.
+    fn borrow_reads(&self, conn: &Arc<ConnHandle>) -> bool {
+        let _ = conn;
+        false
+    }
 }

@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use super::bulk;
 use super::frame::{encode_head, Decoder, Frame, Header, ProtocolError, MAGIC, RESERVE_AHEAD};
+use super::lent::Returned;
 use crate::id::NodeId;
 
 /// Bodies up to this size are copied into the coalescing buffer; larger ones are written
@@ -54,6 +55,14 @@ pub trait FrameSink: Send + Sync + 'static {
     /// The connection closed; `reason` is set when the peer broke the protocol or I/O failed,
     /// and the sink must log it.
     fn on_close(&self, conn: &Arc<ConnHandle>, reason: Option<String>);
+    /// Take over reading a plain TCP connection, between frames (see [`super::lent`]): poll
+    /// [`ConnHandle::lent_socket`] on your own thread and call [`ConnHandle::read_lent`]
+    /// each time it is readable, until that returns false. False: you cannot (the
+    /// connection's reader reads on).
+    fn lend(&self, conn: &Arc<ConnHandle>) -> bool {
+        let _ = conn;
+        false
+    }
 }
 
 /// What a connection allows its peer.
@@ -84,6 +93,7 @@ pub struct ConnHandle {
     reader: Mutex<Option<JoinHandle<()>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     traffic: Arc<super::traffic::Traffic>,
+    pub(super) lending: super::lent::Lending,
 }
 
 /// Who writes to the socket next: the writer task, or (a plain TCP connection whose writer is
@@ -104,7 +114,7 @@ struct Writing {
 }
 
 impl ConnHandle {
-    fn count(&self, out: bool, f: &Frame) {
+    pub(super) fn count(&self, out: bool, f: &Frame) {
         let bytes = f.body.len() + f.attachments.iter().map(|a| a.len()).sum::<usize>();
         self.traffic
             .add(self.bulk.load(Ordering::Relaxed), out, bytes);
@@ -196,6 +206,8 @@ impl ConnHandle {
         let mut w = self.writing.lock();
         w.sock = None;
         w.idle = false;
+        drop(w);
+        self.lending.close();
     }
     /// The peer's node id, once its `Hello` arrived.
     pub fn peer(&self) -> Option<NodeId> {
@@ -332,6 +344,7 @@ pub fn start(stream: BoxStream, sink: Arc<dyn FrameSink>, open: Opening) -> Arc<
     } = open;
     let (tx, rx) = queue.unwrap_or_else(mpsc::unbounded_channel);
     let (r, w) = tokio::io::split(stream);
+    let lending = super::lent::Lending::new(plain.as_ref().and_then(|s| s.try_clone().ok()));
     let handle = Arc::new(ConnHandle {
         id,
         dialed,
@@ -349,6 +362,7 @@ pub fn start(stream: BoxStream, sink: Arc<dyn FrameSink>, open: Opening) -> Arc<
         reader: Mutex::new(None),
         writer: Mutex::new(None),
         traffic,
+        lending,
     });
     let h = handle.clone();
     let writer = tokio::spawn(async move {
@@ -360,7 +374,7 @@ pub fn start(stream: BoxStream, sink: Arc<dyn FrameSink>, open: Opening) -> Arc<
     });
     let h = handle.clone();
     let reader = tokio::spawn(async move {
-        let reason = read_loop(r, &h, &*sink, limits).await.err();
+        let reason = read_loop(r, &h, &sink, limits).await.err();
         // The sink logs `reason` (it knows whether the peer keeps retrying).
         h.closed.store(true, Ordering::Relaxed);
         h.stop_in_place();
@@ -541,10 +555,16 @@ async fn read_part(
 async fn read_loop(
     mut r: ReadHalf<BoxStream>,
     h: &Arc<ConnHandle>,
-    sink: &dyn FrameSink,
+    sink: &Arc<dyn FrameSink>,
     limits: ConnLimits,
 ) -> Result<(), String> {
     let dec = Decoder::new(limits.max_body);
+    let mut lender = super::lent::Lender::new(limits.max_body, limits.idle);
+    // Whether the reading may be lent at the next wait: while frames come a few at a time
+    // (a borrower spares each a wake-up; a busy connection is read here, in parallel with
+    // JS), and not while a frame the borrower gave back is still coming.
+    let mut lendable = true;
+    let mut frames = 0;
     let chunk_bytes = limits.chunk_bytes.max(4096);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     // The handshake: the magic, then a `Hello` (which has no body; anything else is refused
@@ -616,10 +636,38 @@ async fn read_loop(
                 attachments,
             };
             h.count(false, &f);
+            frames += 1;
             if f.header == Header::Keepalive {
                 continue;
             }
             sink.on_frame(h, f);
+        }
+        // Between frames: a borrower may read for a while (see `super::lent`).
+        if frames > 0 {
+            lendable = frames <= super::lent::QUIET_FRAMES;
+            frames = 0;
+        }
+        let lent = if lendable {
+            lender.lend(h, sink, &mut buf).await
+        } else {
+            Returned::NotLent
+        };
+        match lent {
+            Returned::NotLent => {}
+            Returned::Back => continue,
+            Returned::Read => {
+                lendable = false;
+                continue;
+            }
+            Returned::Idle => {
+                tracing::debug!(
+                    conn = h.id,
+                    "closing a connection idle for {} ms",
+                    limits.idle.as_millis()
+                );
+                return Ok(());
+            }
+            Returned::Broke(e) => return Err(e),
         }
         match tokio::time::timeout(limits.idle, r.read_buf(&mut buf)).await {
             Err(_) => {

@@ -6,6 +6,7 @@
 pub mod bulk;
 pub mod conn;
 pub mod frame;
+mod lent;
 pub mod sniff;
 pub mod tls;
 pub mod traffic;

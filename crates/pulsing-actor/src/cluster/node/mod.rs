@@ -432,4 +432,11 @@ impl FrameSink for SinkRef {
             n.on_conn_close(conn);
         }
     }
+    fn lend(&self, conn: &Arc<ConnHandle>) -> bool {
+        let Some(n) = self.0.upgrade() else {
+            return false;
+        };
+        let host = n.foreign.read().clone();
+        host.is_some_and(|h| h.borrow_reads(conn))
+    }
 }

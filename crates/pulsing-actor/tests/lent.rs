@@ -1,0 +1,382 @@
+//! A plain TCP connection's reader lends the reading to a borrower (the JS thread, in the
+//! binding) while frames come a few at a time, and takes it back for what the borrower should
+//! not do: large frames, a busy connection, a borrower that stopped reading, the end.
+//! Whoever reads, every frame must reach the sink whole and in order, and a closed
+//! connection must end the borrower's turns.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use pulsing_actor::prelude::*;
+use pulsing_actor::transport::conn::{self, ConnHandle, ConnLimits, FrameSink, Opening};
+use pulsing_actor::transport::frame::{encode_head, Frame, Header, Target, MAGIC};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+const BORROWER: &str = "borrower";
+/// An idle timeout no test reaches.
+const LONG_IDLE: Duration = Duration::from_secs(60);
+
+/// A tell that arrived: its number, its size, and whether the borrower handed it on.
+type Arrival = (u32, usize, bool);
+
+/// A sink with a borrower: a thread of its own that reads while the reading is lent, as the
+/// JS thread does between its callbacks.
+#[derive(Default)]
+struct Borrowing {
+    arrivals: parking_lot::Mutex<Option<mpsc::UnboundedSender<Arrival>>>,
+    closed: parking_lot::Mutex<Option<mpsc::UnboundedSender<Option<String>>>>,
+    lends: AtomicUsize,
+    /// Borrower threads that saw the reading end and left.
+    left: Arc<AtomicUsize>,
+    /// While set, the borrower takes no turn (a JS method running long).
+    stall: Arc<AtomicBool>,
+    /// A borrower saw `stall` between turns.
+    stalled: Arc<AtomicBool>,
+}
+
+impl FrameSink for Borrowing {
+    fn on_frame(&self, _: &Arc<ConnHandle>, f: Frame) {
+        if let Header::Tell { .. } = f.header {
+            let seq = u32::from_le_bytes(f.body[..4].try_into().unwrap());
+            let intact = f.body[4..]
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == pattern(seq, i));
+            assert!(intact, "tell {seq} arrived intact");
+            let lent = std::thread::current().name() == Some(BORROWER);
+            if let Some(tx) = &*self.arrivals.lock() {
+                let _ = tx.send((seq, f.body.len(), lent));
+            }
+        }
+    }
+    fn on_close(&self, _: &Arc<ConnHandle>, reason: Option<String>) {
+        if let Some(tx) = &*self.closed.lock() {
+            let _ = tx.send(reason);
+        }
+    }
+    fn lend(&self, conn: &Arc<ConnHandle>) -> bool {
+        self.lends.fetch_add(1, Ordering::Relaxed);
+        let (c, left) = (conn.clone(), self.left.clone());
+        let (stall, stalled) = (self.stall.clone(), self.stalled.clone());
+        std::thread::Builder::new()
+            .name(BORROWER.into())
+            .spawn(move || {
+                // As the binding does: hold a duplicate of the socket, wait until it is
+                // readable (here by peeking in a loop: it shares the original's non-blocking
+                // mode), then take a turn; until the reading is not lent any more.
+                let Some(sock) = c.lent_socket() else {
+                    left.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                loop {
+                    if stall.load(Ordering::Relaxed) {
+                        stalled.store(true, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_micros(100));
+                        continue;
+                    }
+                    let readable = !matches!(
+                        sock.peek(&mut [0u8; 1]),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+                    );
+                    if !readable {
+                        std::thread::sleep(Duration::from_micros(100));
+                        continue;
+                    }
+                    if !c.read_lent() {
+                        break;
+                    }
+                }
+                drop(sock);
+                left.fetch_add(1, Ordering::Relaxed);
+            })
+            .unwrap();
+        true
+    }
+}
+
+fn pattern(seq: u32, i: usize) -> u8 {
+    (seq as usize).wrapping_add(i).wrapping_mul(31) as u8
+}
+
+/// Tell number `seq` with a body of `size` bytes its receiver can check.
+fn tell(seq: u32, size: usize) -> Frame {
+    let mut body = vec![0u8; size.max(4)];
+    body[..4].copy_from_slice(&seq.to_le_bytes());
+    for (i, b) in body[4..].iter_mut().enumerate() {
+        *b = pattern(seq, i);
+    }
+    Frame::new(
+        Header::Tell {
+            target: Target::Name("t".into()),
+            tag: "msgpack".into(),
+            trace: None,
+        },
+        Bytes::from(body),
+    )
+}
+
+fn hello() -> Frame {
+    Frame::bare(Header::Hello {
+        node: NodeId::random(),
+        addr: String::new(),
+        bulk: false,
+    })
+}
+
+fn limits(idle: Duration) -> ConnLimits {
+    ConnLimits {
+        max_body: 8 << 20,
+        chunk_bytes: 1 << 16,
+        handshake: Duration::from_secs(60),
+        idle,
+    }
+}
+
+struct Pair {
+    /// The connection under test (it lends its reading).
+    conn: Arc<ConnHandle>,
+    sink: Arc<Borrowing>,
+    arrivals: mpsc::UnboundedReceiver<Arrival>,
+    closed: mpsc::UnboundedReceiver<Option<String>>,
+}
+
+/// Start the connection under test over the accepted end of a loopback socket.
+async fn accept(listener: TcpListener, idle: Duration) -> Pair {
+    let addr = listener.local_addr().unwrap();
+    let (tcp, _) = listener.accept().await.unwrap();
+    let plain = conn::plain_socket(&tcp);
+    assert!(plain.is_some(), "a duplicate of the socket");
+    let (atx, arrivals) = mpsc::unbounded_channel();
+    let (ctx, closed) = mpsc::unbounded_channel();
+    let sink = Arc::new(Borrowing::default());
+    *sink.arrivals.lock() = Some(atx);
+    *sink.closed.lock() = Some(ctx);
+    let conn = conn::start(
+        Box::new(tcp),
+        sink.clone(),
+        Opening {
+            id: 1,
+            dialed: false,
+            remote: addr.to_string(),
+            limits: limits(idle),
+            queue: None,
+            first: vec![hello()],
+            traffic: Default::default(),
+            plain,
+        },
+    );
+    Pair {
+        conn,
+        sink,
+        arrivals,
+        closed,
+    }
+}
+
+struct Ignore;
+
+impl FrameSink for Ignore {
+    fn on_frame(&self, _: &Arc<ConnHandle>, _: Frame) {}
+    fn on_close(&self, _: &Arc<ConnHandle>, _: Option<String>) {}
+}
+
+/// The connection under test, and a peer connection (which sends the frames).
+async fn pair() -> (Pair, Arc<ConnHandle>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (dialed, p) = tokio::join!(TcpStream::connect(addr), accept(listener, LONG_IDLE));
+    let peer = conn::start(
+        Box::new(dialed.unwrap()),
+        Arc::new(Ignore),
+        Opening {
+            id: 2,
+            dialed: true,
+            remote: addr.to_string(),
+            limits: limits(LONG_IDLE),
+            queue: None,
+            first: vec![hello()],
+            traffic: Default::default(),
+            plain: None,
+        },
+    );
+    (p, peer)
+}
+
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Arrival>) -> Arrival {
+    tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("a frame within 20 s")
+        .expect("the sink lives")
+}
+
+/// Send tells one at a time, each once the previous arrived, from number `seq`, until one arrives
+/// through the borrower (within a deadline). The next number to send.
+async fn until_lent(p: &mut Pair, peer: &ConnHandle, mut seq: u32) -> u32 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "never lent");
+        assert!(peer.send(tell(seq, 64)));
+        let (got, _, lent) = next(&mut p.arrivals).await;
+        assert_eq!(got, seq);
+        seq += 1;
+        if lent {
+            return seq;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_frames_go_through_the_borrower_busy_and_large_ones_through_the_reader_in_order() {
+    let (mut p, peer) = pair().await;
+    let mut seq = until_lent(&mut p, &peer, 0).await;
+
+    // Quiet: one at a time, all through the borrower.
+    let mut through_borrower = 0;
+    for _ in 0..100 {
+        assert!(peer.send(tell(seq, 200)));
+        let (got, _, lent) = next(&mut p.arrivals).await;
+        assert_eq!(got, seq);
+        through_borrower += lent as u32;
+        seq += 1;
+    }
+    assert!(
+        through_borrower >= 90,
+        "quiet frames are read by the borrower ({through_borrower} of 100)"
+    );
+    assert!(p.conn.lent_stats().1 >= 90);
+
+    // Busy: many frames a read. The borrower gives the reading back, and the reader reads
+    // them in parallel with it.
+    let first = seq;
+    let frames: Vec<Frame> = (first..first + 3000).map(|i| tell(i, 100)).collect();
+    seq += 3000;
+    assert!(peer.send_all(frames).is_ok());
+    let mut by_reader = 0;
+    for want in first..seq {
+        let (got, _, lent) = next(&mut p.arrivals).await;
+        assert_eq!(got, want, "in order, whoever read it");
+        by_reader += !lent as u32;
+    }
+    assert!(by_reader > 0, "a busy connection is read by its reader");
+
+    // Quiet again: lent again.
+    let seq = until_lent(&mut p, &peer, seq).await;
+
+    // A large frame, while lent: its bytes go back to the reader (and to the bulk thread),
+    // and what follows it still arrives after it.
+    assert!(peer.send(tell(seq, 3 << 20)));
+    assert!(peer.send(tell(seq + 1, 10)));
+    let (got, size, lent) = next(&mut p.arrivals).await;
+    assert_eq!((got, size), (seq, 3 << 20), "a large frame arrives whole");
+    assert!(!lent, "the reader read the large frame");
+    assert_eq!(next(&mut p.arrivals).await.0, seq + 1);
+    until_lent(&mut p, &peer, seq + 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_borrower_that_stops_reading_loses_the_reading_and_frames_still_arrive() {
+    let (mut p, peer) = pair().await;
+    let seq = until_lent(&mut p, &peer, 0).await;
+    let lends = p.sink.lends.load(Ordering::Relaxed);
+    // The borrower stops taking turns, as JS does in a long method: the reader must see bytes
+    // waiting unread and read them itself (gossip and Rust actors share the connection).
+    p.sink.stall.store(true, Ordering::Relaxed);
+    // Not inside a turn (which would read the next frame too).
+    wait_until("the borrower stalls", || {
+        p.sink.stalled.load(Ordering::Relaxed)
+    })
+    .await;
+    assert!(peer.send(tell(seq, 64)));
+    let (got, _, lent) = next(&mut p.arrivals).await;
+    assert_eq!(got, seq);
+    assert!(!lent, "the reader read it");
+    p.sink.stall.store(false, Ordering::Relaxed);
+    // Lent again a while later (the reader asks the sink again).
+    until_lent(&mut p, &peer, seq + 1).await;
+    assert!(p.sink.lends.load(Ordering::Relaxed) > lends);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_lent_connection_ends_the_borrowers_turns_and_the_socket() {
+    // Closed here: the borrower leaves and the peer sees the end (the borrower's duplicate
+    // of the socket must not hold it open).
+    let (mut p, peer) = pair().await;
+    until_lent(&mut p, &peer, 0).await;
+    let left = p.sink.left.load(Ordering::Relaxed);
+    p.conn.close();
+    wait_until("the borrower leaves", || {
+        p.sink.left.load(Ordering::Relaxed) > left
+    })
+    .await;
+    wait_until("the peer sees the end", || peer.is_closed()).await;
+
+    // Closed by the peer: the borrower reads the end, gives the reading back, and the
+    // connection closes cleanly.
+    let (mut p, peer) = pair().await;
+    until_lent(&mut p, &peer, 0).await;
+    let left = p.sink.left.load(Ordering::Relaxed);
+    peer.close();
+    let reason = tokio::time::timeout(Duration::from_secs(20), p.closed.recv())
+        .await
+        .expect("closed within 20 s");
+    assert_eq!(reason, Some(None), "a clean end");
+    wait_until("the borrower leaves", || {
+        p.sink.left.load(Ordering::Relaxed) > left
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lent_connection_still_closes_when_idle_and_on_a_broken_frame() {
+    for broken in [false, true] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (raw, mut p) = tokio::join!(
+            TcpStream::connect(addr),
+            accept(listener, Duration::from_millis(300))
+        );
+        let mut raw = raw.unwrap();
+        // A raw peer: the magic, a `Hello`, one tell; then nothing (it sends no keepalives).
+        let mut out = BytesMut::new();
+        out.extend_from_slice(MAGIC);
+        encode_head(&hello(), &mut out).unwrap();
+        let t = tell(0, 16);
+        encode_head(&t, &mut out).unwrap();
+        out.extend_from_slice(&t.body);
+        raw.write_all(&out).await.unwrap();
+        assert_eq!(next(&mut p.arrivals).await.0, 0);
+        wait_until("lent", || p.sink.lends.load(Ordering::Relaxed) > 0).await;
+        if broken {
+            // Not a frame: the borrower meets it, and the connection closes saying why.
+            raw.write_all(&[0xff; 64]).await.unwrap();
+        }
+        let reason = tokio::time::timeout(Duration::from_secs(20), p.closed.recv())
+            .await
+            .expect("closed within 20 s")
+            .expect("a close");
+        if broken {
+            let reason = reason.expect("a reason");
+            assert!(reason.contains("protocol violation"), "{reason}");
+        } else {
+            assert_eq!(reason, None, "idle: a clean close");
+        }
+        // The peer sees the end.
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), raw.read_to_end(&mut rest))
+            .await
+            .expect("the end within 20 s")
+            .ok();
+    }
+}
