@@ -55,10 +55,11 @@ pub trait FrameSink: Send + Sync + 'static {
     /// The connection closed; `reason` is set when the peer broke the protocol or I/O failed,
     /// and the sink must log it.
     fn on_close(&self, conn: &Arc<ConnHandle>, reason: Option<String>);
-    /// Take over reading a plain TCP connection, between frames (see [`super::lent`]): poll
-    /// [`ConnHandle::lent_socket`] on your own thread and call [`ConnHandle::read_lent`]
-    /// each time it is readable, until that returns false. False: you cannot (the
-    /// connection's reader reads on).
+    /// Take over reading a plain TCP connection, between frames, to spare each frame a
+    /// wake-up of the reader: poll [`ConnHandle::lent_socket`] on your own thread and call
+    /// [`ConnHandle::read_lent`] each time it is readable, until that returns false. The
+    /// reader takes the reading back for large frames, busy connections, the end, and a
+    /// borrower that leaves bytes unread for long. False: you cannot (the reader reads on).
     fn lend(&self, conn: &Arc<ConnHandle>) -> bool {
         let _ = conn;
         false
