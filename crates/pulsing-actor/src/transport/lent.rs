@@ -9,9 +9,10 @@
 //! - a large frame: its bytes are read on the bulk thread, as always;
 //! - the end of the connection, a read error, a peer breaking the protocol: the reader meets
 //!   them and closes, as it does when it reads itself;
-//! - a busy connection, many frames a read: the reader then decodes and routes them in
+//! - a busy connection, many frames a turn: the reader then decodes and routes them in
 //!   parallel with JS, which has enough to do; it lends again once frames come a few at a
-//!   time ([`QUIET_FRAMES`] or fewer a read);
+//!   time ([`QUIET_FRAMES`] or fewer a read), and not before [`BUSY_KEEP`] (lending at every
+//!   lull of a busy connection had JS decode most of its frames, at a cost to throughput);
 //! - a borrower that left bytes waiting unread for a whole watch interval (JS busy in a long
 //!   method). Gossip and Rust actors' calls share the connection and must still be read; the
 //!   reading is then not lent again for a while.
@@ -36,6 +37,8 @@ const LENT_FRAME: usize = 256 * 1024;
 pub(crate) const QUIET_FRAMES: usize = 4;
 /// A borrower's turn that handed on this many frames gives the reading back.
 const BUSY_FRAMES: usize = 32;
+/// After a busy connection gave the reading back, keep it at least this long.
+const BUSY_KEEP: Duration = Duration::from_millis(20);
 /// A borrower's turn reads at most this much, then lets its loop serve others.
 const TURN_BYTES: usize = 256 * 1024;
 /// Read this much at a time.
@@ -185,7 +188,11 @@ impl Lender {
                     *buf = b;
                     return match why {
                         Some(Back::Broke(e)) => Returned::Broke(e),
-                        Some(Back::Large | Back::Busy | Back::Ended) => Returned::Read,
+                        Some(Back::Busy) => {
+                            self.not_before = Instant::now() + BUSY_KEEP;
+                            Returned::Read
+                        }
+                        Some(Back::Large | Back::Ended) => Returned::Read,
                         None => Returned::Back,
                     };
                 }
