@@ -84,8 +84,12 @@ export declare class NativeSystem {
    * name; returns the id of the connection it went on (0 when not bound to one).
    */
   sendRequest(node: string, req: number | undefined | null, local: number | undefined | null, name: string | undefined | null, body: Buffer, attachments?: Array<Buffer> | undefined | null): number
-  /** Send every frame a JS tick produced, in one crossing (see `batch` for the layout). */
-  sendBatch(ops: Buffer, parts: Array<Buffer>, nodes: Array<string>, names: Array<string>): JsBatchOutcome
+  /**
+   * Send every frame a JS tick produced, in one crossing (see `batch` for the layout).
+   * The connection each ask went on is written into `conns` (a `Uint32Array`'s memory, in
+   * batch order; 0 when it failed); returns the frames that failed, null when none did.
+   */
+  sendBatch(ops: Buffer, parts: Array<Buffer>, nodes: Array<string>, names: Array<string>, conns: Buffer): Array<JsBatchFailure> | null
   /** Grant `n` stream credits (`n > 0`) or cancel (`n == 0`) a call to another node. */
   sendFlow(node: string, req: number, n: number): void
   /** Answer a request: `kind` is `reply`, `item` or `end`. */
@@ -159,17 +163,6 @@ export interface JsBatchFailure {
   index: number
   /** Why. */
   error: JsWireError
-}
-
-/**
- * What became of a batch: the connection each ask went on (in order; 0 when it failed),
- * and the frames that failed.
- */
-export interface JsBatchOutcome {
-  /** One per ask, in batch order. */
-  conns: Array<number>
-  /** Frames that could not be sent. */
-  failures: Array<JsBatchFailure>
 }
 
 /** How a client connects. */

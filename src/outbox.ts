@@ -7,6 +7,7 @@
 import type { NativeSystem } from './native';
 import type { JsWireError } from '../native/binding';
 import { encodeFlatCall, encodeParts } from './codec';
+import { emptyCallBody } from './call-codec';
 
 /** Bodies up to this size are copied into the batch (one buffer crosses, not one per body). */
 const INLINE_BODY = 4096;
@@ -51,6 +52,9 @@ export class Outbox {
   private failures: (OnFailure | null)[] = [];
   /** Per ask, where its connection id goes. */
   private asks: ((conn: number) => void)[] = [];
+  /** Where the core writes the connection each ask of a batch went on. */
+  private conns = new Uint32Array(256);
+  private connBytes = Buffer.from(this.conns.buffer);
   private scheduled = false;
   /** Frames at which this tick's batch leaves: FLUSH_FRAMES, doubled at each piece. */
   private frameLimit = FLUSH_FRAMES;
@@ -65,6 +69,15 @@ export class Outbox {
    * was): in place when every argument is a primitive, so no Buffer is made for it.
    */
   call(node: string, req: number | null, local: number | null, name: string | null, method: string, args: unknown[], onConn: ((conn: number) => void) | null, onFailure: OnFailure | null, trace?: string): void {
+    const empty = args.length === 0 ? emptyCallBody(method) : null;
+    if (empty !== null) {
+      this.head(node, req, local, name, trace);
+      this.room(7 + empty.length);
+      this.inline(empty, 0, empty.length);
+      this.u16(0);
+      this.tail(req, onConn, onFailure);
+      return;
+    }
     const inPlace = encodeFlatCall([method, args]);
     if (inPlace === null) {
       const { body, attachments } = encodeParts([method, args]);
@@ -149,9 +162,14 @@ export class Outbox {
     this.names = [];
     this.failures = [];
     this.asks = [];
-    let outcome;
+    if (this.conns.length < asks.length) {
+      this.conns = new Uint32Array(Math.max(asks.length, 2 * this.conns.length));
+      this.connBytes = Buffer.from(this.conns.buffer);
+    }
+    const conns = this.conns;
+    let failed;
     try {
-      outcome = this.core.sendBatch(ops, parts, nodes, names);
+      failed = this.core.sendBatch(ops, parts, nodes, names, this.connBytes);
     } catch (e) {
       // The whole batch was refused (the system is shutting down): tell everyone waiting.
       const err = e as { code?: string; message?: string };
@@ -159,8 +177,8 @@ export class Outbox {
       for (const f of failures) f?.(wire);
       return;
     }
-    for (let i = 0; i < asks.length; i++) asks[i](outcome.conns[i]);
-    for (const f of outcome.failures) failures[f.index]?.(f.error);
+    for (let i = 0; i < asks.length; i++) asks[i](conns[i]);
+    if (failed !== null) for (const f of failed) failures[f.index]?.(f.error);
   }
 
   /**

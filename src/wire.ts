@@ -10,6 +10,7 @@ import type { CallOptions } from './types';
 import { protocol, errorFromJs, type NativeSystem } from './native';
 import type { JsWireError } from '../native/binding';
 import { encode, decode, encodeParts, decodeParts } from './codec';
+import { decodeCall } from './call-codec';
 import {
   PulsingError, PulsingRuntimeError, PulsingBusinessError, PulsingTimeoutError, classifyActorError, fromNative, toWire,
 } from './errors';
@@ -454,29 +455,34 @@ export class Wire {
     const ask = ev.kind === 'ask';
     // Bound here, not a closure per request: most requests never fail.
     const answerError = ask ? this.replyErrorTo.bind(this, ev) : ignore;
-    let payload: unknown;
-    try {
-      payload = decodeParts(ev.body, ev.attachments, ev.start, ev.end);
-    } catch (e) {
-      answerError(e);
-      return;
-    }
     let result: Promise<unknown>;
     if (ev.name) {
+      let payload: unknown;
+      try {
+        payload = decodeParts(ev.body, ev.attachments, ev.start, ev.end);
+      } catch (e) {
+        answerError(e);
+        return;
+      }
       result = this.host.serveSystem(ev.name, payload);
     } else {
+      let call: [string, unknown[]] | null;
+      try {
+        call = decodeCall(ev.body, ev.attachments, ev.start, ev.end);
+      } catch (e) {
+        answerError(e);
+        return;
+      }
       const cell = this.host.cellById(ev.local);
       if (!cell || cell.stopped) {
         answerError(new PulsingRuntimeError('ActorNotFound', `no actor ${this.nodeId}:${ev.local}`));
         return;
       }
-      // Other languages may send nil for "no arguments" (a Rust `()`).
-      if (Array.isArray(payload) && payload.length === 2 && payload[1] == null) payload = [payload[0], []];
-      if (!Array.isArray(payload) || typeof payload[0] !== 'string' || !Array.isArray(payload[1])) {
+      if (call === null) {
         answerError(new PulsingRuntimeError('Protocol', 'a call body must be [method, args]'));
         return;
       }
-      const [method, args] = payload as [string, unknown[]];
+      const [method, args] = call;
       // Wrapped only when spans are recorded (an SDK is registered).
       const t = tracer();
       const traced = t !== null && t.enabled;

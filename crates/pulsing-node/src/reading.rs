@@ -45,6 +45,9 @@ impl Lends {
     pub(crate) fn add(&mut self, conn: Arc<ConnHandle>, callback: &Arc<EventCallback>) {
         self.0.push((conn, callback.clone()));
     }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl TypeName for Lends {

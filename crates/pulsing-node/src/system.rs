@@ -8,7 +8,7 @@ use napi_derive::napi;
 use pulsing_actor::naming;
 use pulsing_actor::prelude::*;
 
-use crate::batch::JsBatchOutcome;
+use crate::batch::JsBatchFailure;
 use crate::convert::{
     to_napi, to_wire, Code, JsMember, JsNamedActor, JsNamedInstance, JsProtocol, JsSystemConfig,
     JsWireError,
@@ -252,6 +252,8 @@ impl NativeSystem {
     }
 
     /// Send every frame a JS tick produced, in one crossing (see `batch` for the layout).
+    /// The connection each ask went on is written into `conns` (a `Uint32Array`'s memory, in
+    /// batch order; 0 when it failed); returns the frames that failed, null when none did.
     #[napi]
     pub fn send_batch(
         &self,
@@ -259,8 +261,11 @@ impl NativeSystem {
         parts: Vec<Buffer>,
         nodes: Vec<String>,
         names: Vec<String>,
-    ) -> napi::Result<JsBatchOutcome, Code> {
-        crate::batch::send(self.node()?, &ops, parts, &nodes, &names).map_err(to_napi)
+        mut conns: Buffer,
+    ) -> napi::Result<Option<Vec<JsBatchFailure>>, Code> {
+        let out = crate::batch::send(self.node()?, &ops, parts, &nodes, &names).map_err(to_napi)?;
+        out.write_conns(&mut conns).map_err(to_napi)?;
+        Ok((!out.failures.is_empty()).then_some(out.failures))
     }
 
     /// Grant `n` stream credits (`n > 0`) or cancel (`n == 0`) a call to another node.

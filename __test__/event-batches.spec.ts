@@ -1,0 +1,67 @@
+// Events reach JS in batches the runtime fills as frames are read. A backlog read at once
+// (the JS thread was busy while a peer sent) must still reach JS in bounded pieces, whole
+// and in order, so that one batch never holds the event loop for the whole backlog.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createRequire } from 'node:module';
+import * as pul from '../dist/index.js';
+import { startNode, waitFor, type Child } from './helpers';
+
+/** Events in a packed batch (the record layout of `crates/pulsing-node/src/host.rs`). */
+function records(p: Buffer): number {
+  let n = 0;
+  for (let at = 0; at < p.length; n++) {
+    at += 35;
+    at += p[at] === 0 ? 5 + p.readUInt32LE(at + 1) : 5;
+    at += 2 + 4 * p.readUInt16LE(at);
+  }
+  return n;
+}
+
+class Sink {
+  n = 0;
+  /** Tells that came before one sent earlier. */
+  late = 0;
+  receive(m: { incr: number; i: number }): void {
+    if (m.i !== this.n) this.late++;
+    this.n += m.incr;
+  }
+  count(): { n: number; late: number } { return { n: this.n, late: this.late }; }
+}
+class Worker { tellMany(_name: string, _n: number): number { return 0; } }
+const RWorker = pul.remote(Worker, { className: 'fixtures/Worker' });
+
+let child: Child;
+const batches: number[] = [];
+
+describe('event batches', () => {
+  beforeAll(async () => {
+    // Count what each batch carries, from the first one on.
+    const { NativeSystem } = createRequire(import.meta.url)('../native/binding.cjs');
+    const setHost = NativeSystem.prototype.setHost;
+    NativeSystem.prototype.setHost = function (cb: (p: Buffer, ...rest: unknown[]) => unknown) {
+      return setHost.call(this, (p: Buffer, ...rest: unknown[]) => { batches.push(records(p)); return cb(p, ...rest); });
+    };
+    child = await startNode(['--name', 'eb']);
+    await pul.init({ addr: '127.0.0.1:0', seeds: [child.addr] });
+    NativeSystem.prototype.setHost = setHost;
+  });
+  afterAll(async () => { await pul.shutdown(); });
+
+  it('a backlog read while JS was busy arrives whole and in order, in batches of 4096 events at most', async () => {
+    const sink = await pul.remote(Sink, { className: 'eb/Sink' }).spawn({ name: 'eb-sink' });
+    const w = await RWorker.resolve('eb', { timeoutMs: 10_000 });
+    const n = 30_000;
+    const sent = w.tellMany('eb-sink', n);
+    // Busy while the peer sends them all: the runtime reads the backlog, JS cannot take it.
+    const until = Date.now() + 1000;
+    while (Date.now() < until) { /* busy */ }
+    batches.length = 0;
+    expect(await sent).toBe(n);
+    await waitFor(async () => (await sink.count()).n === n, 10_000, 'every tell counted');
+    expect((await sink.count()).late).toBe(0);
+    expect(batches.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(n);
+    // A backlog, not a trickle: it came in batches of many events, none over the bound.
+    expect(Math.max(...batches)).toBeGreaterThan(500);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(4096);
+  });
+});
