@@ -204,7 +204,7 @@ for (const backend of ['memory', 'disk']) {
   const t0 = performance.now();
   for (let i = 0; i < 4; i++) await e.$with({ timeoutMs: 60_000 }).size(big);
   const mbs = (4 * big.length) / ((performance.now() - t0) / 1000) / 1e6;
-  out('remote_bytes_64mib', mbs, 'MB/s', { target: 1000, ratio_to_raw: +(mbs / (raw.bytesPerS / 1e6)).toFixed(2) });
+  out('remote_bytes_64mib', mbs, 'MB/s', { target: `>= 1x raw (${(raw.bytesPerS / 1e6).toFixed(0)})`, ratio_to_raw: +(mbs / (raw.bytesPerS / 1e6)).toFixed(2) });
 
   let done = false;
   const bulk = (async () => { for (let i = 0; i < 4; i++) await e.$with({ timeoutMs: 60_000 }).size(big); done = true; })();
