@@ -69,7 +69,7 @@ struct Filling {
     callback: Arc<EventCallback>,
     /// Told when an event lands in an empty batch (a permit waits if the pump is busy).
     ready: Notify,
-    /// The pump has stopped: the environment is going away.
+    /// The pump stops (or has): the host was dropped, or the environment is going away.
     stopped: AtomicBool,
 }
 
@@ -121,12 +121,24 @@ impl JsHost {
         });
         let f = filling.clone();
         napi::bindgen_prelude::spawn(async move {
-            while !f.stopped.load(Ordering::Relaxed) {
+            loop {
                 f.ready.notified().await;
                 f.send(&mut f.lock());
+                if f.stopped.load(Ordering::Relaxed) {
+                    break;
+                }
             }
         });
         Self { filling, callback }
+    }
+}
+
+impl Drop for JsHost {
+    /// The system is done with its host: the pump sends what is packed, then ends (and
+    /// releases the callback).
+    fn drop(&mut self) {
+        self.filling.stopped.store(true, Ordering::Relaxed);
+        self.filling.ready.notify_one();
     }
 }
 
