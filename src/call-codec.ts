@@ -9,7 +9,7 @@
  *
  * Both caches are bounded: names come from the network (received) or from any caller (sent).
  */
-import { decodeParts } from './codec';
+import { decodeParts, type InPlace } from './codec';
 
 const FIXARRAY_2 = 0x92;
 const FIXARRAY_0 = 0x90;
@@ -70,22 +70,24 @@ export function decodeCall(body: Uint8Array, attachments: Buffer[] | null | unde
 
 /** Sent names: the whole body of a call without arguments, per method. */
 const EMPTY_CALLS_MAX = 1024;
-const emptyCalls = new Map<string, Uint8Array>();
+const emptyCalls = new Map<string, InPlace>();
 const utf8 = new TextEncoder();
 
 /**
- * The body of `method()` with no arguments, `[method, []]`, from a cache; null for a name
- * too long for a fixstr (the general codec then writes it).
+ * The body of `method()` with no arguments, `[method, []]`, from a cache, as an in-place
+ * encoding (`body.subarray(start, end)` is the message); null for a name too long for a
+ * fixstr (the general codec then writes it).
  *
  * @example
  * const body = emptyCallBody('incr'); // 0x92 0xa4 'i' 'n' 'c' 'r' 0x90
  */
-export function emptyCallBody(method: string): Uint8Array | null {
+export function emptyCallBody(method: string): InPlace | null {
   const known = emptyCalls.get(method);
   if (known !== undefined) return known;
   const name = utf8.encode(method);
   if (name.length >= 32) return null;
-  const body = new Uint8Array(3 + name.length);
+  // Shaped as an in-place encoding (`[start, end)` of a buffer), which the outbox copies.
+  const body = Object.assign(Buffer.alloc(3 + name.length), { start: 0, end: 3 + name.length });
   body[0] = FIXARRAY_2;
   body[1] = 0xa0 + name.length;
   body.set(name, 2);

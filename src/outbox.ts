@@ -69,22 +69,14 @@ export class Outbox {
    * was): in place when every argument is a primitive, so no Buffer is made for it.
    */
   call(node: string, req: number | null, local: number | null, name: string | null, method: string, args: unknown[], onConn: ((conn: number) => void) | null, onFailure: OnFailure | null, trace?: string): void {
-    const empty = args.length === 0 ? emptyCallBody(method) : null;
-    if (empty !== null) {
-      this.head(node, req, local, name, trace);
-      this.room(7 + empty.length);
-      this.inline(empty, 0, empty.length);
-      this.u16(0);
-      this.tail(req, onConn, onFailure);
-      return;
-    }
-    const inPlace = encodeFlatCall([method, args]);
+    // A call without arguments: the same bytes every time, from a cache.
+    const inPlace = (args.length === 0 ? emptyCallBody(method) : null) ?? encodeFlatCall([method, args]);
     if (inPlace === null) {
       const { body, attachments } = encodeParts([method, args]);
       this.head(node, req, local, name, trace);
       this.payload(body, attachments);
     } else {
-      // The encoder's own buffer: copied now, before anything else is encoded.
+      // The encoder's own buffer (or the cache's): copied now, before anything else is encoded.
       this.head(node, req, local, name, trace);
       const { start, end } = inPlace;
       if (end - start <= INLINE_BODY) {

@@ -60,7 +60,6 @@ pub type EventCallback =
 /// thread.
 pub struct JsHost {
     filling: Arc<Filling>,
-    callback: Arc<EventCallback>,
 }
 
 /// The batch being filled, shared by the threads that deliver and the pump.
@@ -112,10 +111,9 @@ impl Filling {
 impl JsHost {
     /// Start the pump that calls `callback` with batches.
     pub fn start(callback: EventCallback) -> Self {
-        let callback = Arc::new(callback);
         let filling = Arc::new(Filling {
             batch: Mutex::new(Packer::default()),
-            callback: callback.clone(),
+            callback: Arc::new(callback),
             ready: Notify::new(),
             stopped: AtomicBool::new(false),
         });
@@ -129,7 +127,7 @@ impl JsHost {
                 }
             }
         });
-        Self { filling, callback }
+        Self { filling }
     }
 }
 
@@ -149,12 +147,12 @@ pub(crate) fn send(callback: &EventCallback, batch: Packer) -> bool {
 
 impl ForeignHost for JsHost {
     fn deliver(&self, event: ForeignEvent) {
-        if let Some(event) = reading::collect(&self.callback, event) {
+        if let Some(event) = reading::collect(&self.filling.callback, event) {
             self.filling.add(|b| b.push(event));
         }
     }
     fn borrow_reads(&self, conn: &Arc<ConnHandle>) -> bool {
-        let callback = &self.callback;
+        let callback = &self.filling.callback;
         self.filling.add(|b| b.lends.add(conn.clone(), callback))
     }
 }
