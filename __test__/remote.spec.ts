@@ -117,6 +117,19 @@ describe('remote() classes in one process', () => {
     await expect(c.$ref.asAny().onStart()).rejects.toBeInstanceOf(pul.PulsingUnsupportedError);
   });
 
+  it('a typed proxy is not a thenable and shows only the actor: no then, constructor or toJSON', async () => {
+    const c = await RCounter.spawn();
+    const anyC = c as unknown as Record<string, unknown>;
+    expect(anyC.then).toBeUndefined();
+    expect(anyC.constructor).toBeUndefined();
+    expect(anyC.toJSON).toBeUndefined();
+    // Awaiting it again gives the proxy itself, not a call of a `then` method.
+    expect(await Promise.resolve(c)).toBe(c);
+    // Its $with copy is the same kind of object and still sends.
+    expect(await c.$with({ timeoutMs: 1000 }).incr()).toBe(1);
+    expect(typeof anyC.incr).toBe('function');
+  });
+
   it('$with sets a timeout per call; the actor keeps serving', async () => {
     const c = await RCounter.spawn();
     const err = await c.$with({ timeoutMs: 20 }).slow(500).catch((e) => e);
