@@ -31,10 +31,10 @@ async fn pair() -> (Arc<ConnHandle>, TcpStream) {
     let addr = listener.local_addr().unwrap();
     let (dialed, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
     let tcp = dialed.unwrap();
-    let plain = conn::plain_socket(&tcp);
+    let (plain, stream) = pulsing_actor::transport::plain::open(tcp);
     assert!(plain.is_some(), "a duplicate of the socket");
     let c = conn::start(
-        Box::new(tcp),
+        stream,
         Arc::new(Ignore),
         Opening {
             id: 1,

@@ -148,7 +148,7 @@ struct Pair {
 async fn accept(listener: TcpListener, idle: Duration) -> Pair {
     let addr = listener.local_addr().unwrap();
     let (tcp, _) = listener.accept().await.unwrap();
-    let plain = conn::plain_socket(&tcp);
+    let (plain, stream) = pulsing_actor::transport::plain::open(tcp);
     assert!(plain.is_some(), "a duplicate of the socket");
     let (atx, arrivals) = mpsc::unbounded_channel();
     let (ctx, closed) = mpsc::unbounded_channel();
@@ -156,7 +156,7 @@ async fn accept(listener: TcpListener, idle: Duration) -> Pair {
     *sink.arrivals.lock() = Some(atx);
     *sink.closed.lock() = Some(ctx);
     let conn = conn::start(
-        Box::new(tcp),
+        stream,
         sink.clone(),
         Opening {
             id: 1,
@@ -256,6 +256,8 @@ async fn quiet_frames_go_through_the_borrower_busy_and_large_ones_through_the_re
         "quiet frames are read by the borrower ({through_borrower} of 100)"
     );
     assert!(p.conn.lent_stats().1 >= 90);
+    // Their bytes woke the borrower only: the runtime's stream is out of its reactor.
+    assert!(p.conn.is_parked(), "a lent stream leaves the reactor");
 
     // Busy: many frames a read. The borrower gives the reading back, and the reader reads
     // them in parallel with it.
@@ -282,7 +284,14 @@ async fn quiet_frames_go_through_the_borrower_busy_and_large_ones_through_the_re
     assert_eq!((got, size), (seq, 3 << 20), "a large frame arrives whole");
     assert!(!lent, "the reader read the large frame");
     assert_eq!(next(&mut p.arrivals).await.0, seq + 1);
-    until_lent(&mut p, &peer, seq + 2).await;
+    let seq = until_lent(&mut p, &peer, seq + 2).await;
+    assert!(p.conn.is_parked(), "lent again, out of the reactor again");
+    // Back with the reader (a busy burst), it is registered and read again.
+    let frames: Vec<Frame> = (seq..seq + 500).map(|i| tell(i, 100)).collect();
+    assert!(peer.send_all(frames).is_ok());
+    for want in seq..seq + 500 {
+        assert_eq!(next(&mut p.arrivals).await.0, want);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

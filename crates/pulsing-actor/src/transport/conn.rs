@@ -292,24 +292,6 @@ pub type Queue = (
     mpsc::UnboundedReceiver<Outgoing>,
 );
 
-/// A duplicate of a plain TCP socket, for [`Opening::plain`]: senders write to it in place.
-/// `None` where that is not possible (a descriptor limit reached, or not Unix).
-pub fn plain_socket(tcp: &tokio::net::TcpStream) -> Option<std::net::TcpStream> {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        tcp.as_fd()
-            .try_clone_to_owned()
-            .ok()
-            .map(std::net::TcpStream::from)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tcp;
-        None
-    }
-}
-
 /// How to start a connection.
 pub struct Opening {
     /// The connection's id.
@@ -326,9 +308,10 @@ pub struct Opening {
     pub first: Vec<Frame>,
     /// Where its frames are counted (the node's counters).
     pub traffic: Arc<super::traffic::Traffic>,
-    /// A duplicate of the socket when `stream` is plain TCP: senders then write to it in
-    /// place while the writer is idle. `None` for TLS (or anything else).
-    pub plain: Option<std::net::TcpStream>,
+    /// The socket when `stream` is plain TCP (see [`super::plain::open`]): senders then write
+    /// to it in place while the writer is idle, and borrowers may read it. `None` for TLS (or
+    /// anything else).
+    pub plain: Option<super::plain::PlainSocket>,
 }
 
 /// Start a connection over `stream`.
@@ -345,7 +328,16 @@ pub fn start(stream: BoxStream, sink: Arc<dyn FrameSink>, open: Opening) -> Arc<
     } = open;
     let (tx, rx) = queue.unwrap_or_else(mpsc::unbounded_channel);
     let (r, w) = tokio::io::split(stream);
-    let lending = super::lent::Lending::new(plain.as_ref().and_then(|s| s.try_clone().ok()));
+    let (plain, lending) = match plain {
+        Some(p) => {
+            let lent = p.dup.try_clone().ok();
+            (
+                Some(p.dup),
+                super::lent::Lending::new(lent, Some(p.reactor)),
+            )
+        }
+        None => (None, super::lent::Lending::new(None, None)),
+    };
     let handle = Arc::new(ConnHandle {
         id,
         dialed,
@@ -468,6 +460,9 @@ fn park(
         Err(_) => {
             // Idle only while senders may write in place; otherwise they queue as before.
             w.idle = w.sock.is_some();
+            drop(w);
+            // Writing took the stream back into the reactor; a borrower still reads it.
+            h.lending.park_if_lent();
             false
         }
     }

@@ -63,6 +63,8 @@ pub(crate) struct Lending {
     /// A duplicate of the socket, read from while lent; `None` where there is none (TLS) and
     /// once the connection closed. Never held while frames go to the sink.
     sock: Mutex<Option<std::net::TcpStream>>,
+    /// Takes the runtime's stream out of its reactor while lent (see `super::plain`).
+    reactor: Option<super::plain::Reactor>,
 }
 
 enum State {
@@ -110,7 +112,10 @@ pub(crate) enum Returned {
 }
 
 impl Lending {
-    pub(crate) fn new(sock: Option<std::net::TcpStream>) -> Self {
+    pub(crate) fn new(
+        sock: Option<std::net::TcpStream>,
+        reactor: Option<super::plain::Reactor>,
+    ) -> Self {
         Self {
             state: Mutex::new(State::Home),
             back: Notify::new(),
@@ -118,6 +123,17 @@ impl Lending {
             frames: AtomicU64::new(0),
             ever: AtomicBool::new(false),
             sock: Mutex::new(sock),
+            reactor,
+        }
+    }
+
+    /// Take the runtime's stream out of its reactor again if the reading is lent (the writer,
+    /// going idle, calls this: its writes had put the stream back).
+    pub(crate) fn park_if_lent(&self) {
+        if let Some(r) = &self.reactor {
+            if matches!(*self.state.lock(), State::Lent(_)) {
+                r.park();
+            }
         }
     }
 
@@ -172,6 +188,10 @@ impl Lender {
             *buf = take_back(&mut l.state.lock()).0;
             self.not_before = Instant::now() + NO_BORROWER_RETRY;
             return Returned::NotLent;
+        }
+        // The borrower reads now: the runtime need not be woken by the bytes it reads.
+        if let Some(r) = &l.reactor {
+            r.park();
         }
         // The borrower's turn count when bytes were first seen waiting, if they still are.
         let mut waiting_at: Option<u64> = None;
@@ -281,6 +301,13 @@ impl ConnHandle {
         )
     }
 
+    /// Whether the runtime's stream of this connection is out of its reactor now (while lent,
+    /// see `super::plain`). For tests and diagnostics.
+    #[doc(hidden)]
+    pub fn is_parked(&self) -> bool {
+        self.lending.reactor.as_ref().is_some_and(|r| r.is_parked())
+    }
+
     /// A duplicate of the socket for a borrower to poll (it closes it when done). `None` when
     /// the reading is not lent.
     pub fn lent_socket(&self) -> Option<std::net::TcpStream> {
@@ -295,6 +322,7 @@ impl ConnHandle {
     fn turn(self: &Arc<Self>, lent: &mut Lent) -> Option<Back> {
         let mut read = 0;
         let mut frames = 0;
+        let mut drained = false;
         loop {
             loop {
                 match lent.dec.decode(&mut lent.buf) {
@@ -319,7 +347,9 @@ impl ConnHandle {
             if frames >= BUSY_FRAMES {
                 return Some(Back::Busy);
             }
-            if read >= TURN_BYTES {
+            // A short read emptied the socket: not another read to learn it (the borrower's
+            // poll fires again for what comes next).
+            if drained || read >= TURN_BYTES {
                 return None;
             }
             let at = lent.buf.len();
@@ -333,6 +363,7 @@ impl ConnHandle {
                 Ok(0) => return Some(Back::Ended),
                 Ok(n) => {
                     read += n;
+                    drained = n < READ_CHUNK;
                     lent.read_at = Instant::now();
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,

@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod conn;
 pub mod frame;
 mod lent;
+pub mod plain;
 pub mod sniff;
 pub mod tls;
 pub mod traffic;

@@ -17,12 +17,13 @@ use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::id::NodeId;
 use crate::transport::conn::{self, BoxStream, ConnHandle, FrameSink, Opening, Outgoing, Queue};
 use crate::transport::frame::{Frame, Header};
+use crate::transport::plain::{self, PlainSocket};
 use crate::transport::sniff::{sniff, Speaks};
 use crate::transport::WireError;
 
-/// A stream to run a connection over, with a duplicate of its socket when it is plain TCP
-/// (see [`conn::plain_socket`]).
-pub(super) type Dialed = (Option<std::net::TcpStream>, BoxStream);
+/// A stream to run a connection over, with its socket when it is plain TCP
+/// (see [`plain::open`]).
+pub(super) type Dialed = (Option<PlainSocket>, BoxStream);
 
 pub(super) enum PeerLink {
     /// Frames wait in the queue of the connection `id` being dialed.
@@ -357,7 +358,7 @@ impl Node {
     }
 
     /// Dial `addr`: TCP, then the TLS handshake when the cluster has a passphrase. Plain TCP
-    /// comes with a duplicate of its socket (see [`conn::plain_socket`]).
+    /// comes with a duplicate of its socket (see [`plain::open`]).
     pub(super) async fn connect(&self, addr: &str) -> Result<Dialed, String> {
         if self.links.open() >= self.cfg.max_connections {
             return Err(format!(
@@ -373,7 +374,7 @@ impl Node {
         };
         let _ = tcp.set_nodelay(true);
         match &self.tls {
-            None => Ok((conn::plain_socket(&tcp), Box::new(tcp))),
+            None => Ok(plain::open(tcp)),
             Some(t) => {
                 match tokio::time::timeout(within, t.connector.connect(t.server_name.clone(), tcp))
                     .await
@@ -504,14 +505,13 @@ impl Node {
             let _ = stream.set_nodelay(true);
             if !self.cfg.http && self.tls.is_none() {
                 // Frames only: nothing to tell apart, and nothing to wait for.
-                self.accept_conn((conn::plain_socket(&stream), Box::new(stream)), peer);
+                self.accept_conn(plain::open(stream), peer);
                 continue;
             }
             let this = self.clone();
             self.links.handshaking.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
-                let plain = conn::plain_socket(&stream);
-                let r = this.accept_stream((plain, Box::new(stream)), &peer).await;
+                let r = this.accept_stream(plain::open(stream), &peer).await;
                 this.links.handshaking.fetch_sub(1, Ordering::Relaxed);
                 if let Err((key, why)) = r {
                     this.links.warn_once(
