@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import * as pul from '../dist/index.js';
 import { stillPendingAfter } from './helpers';
 
@@ -34,6 +35,33 @@ describe('a busy JS thread', () => {
         expect(ms.map((m) => m.status)).toEqual(['alive', 'alive']);
       }
     } finally {
+      await a.shutdown();
+      await b.shutdown();
+    }
+  });
+
+  // What this thread reads of a lent connection reaches JS from the poll's own callback, as a
+  // socket's `data` listeners do (not through the threadsafe function, a loop turn later), in
+  // an async resource of its own: context and order hold as on the other path.
+  it('hands what it reads to JS at once, in its own async resource, in order and in context', async () => {
+    const types = new Set<string>();
+    const hook = createHook({ init(_id, type) { types.add(type); } }).enable();
+    const a = await pul.actorSystem({ addr: '127.0.0.1:0' });
+    const b = await pul.actorSystem({ addr: '127.0.0.1:0', seeds: [a.addr!] });
+    try {
+      await RBox.spawn({ system: b, name: 'box' });
+      const p = await RBox.resolve('box', { system: a, timeoutMs: 5000 });
+      const als = new AsyncLocalStorage<number>();
+      for (let i = 0; i < 200; i++) {
+        await als.run(i, async () => {
+          expect(await p.put(i)).toBe(i);
+          expect(als.getStore()).toBe(i);
+        });
+      }
+      expect(types.has('pulsing:read')).toBe(true);
+      expect(await p.get()).toBe(199);
+    } finally {
+      hook.disable();
       await a.shutdown();
       await b.shutdown();
     }

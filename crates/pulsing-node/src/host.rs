@@ -51,9 +51,31 @@ pub type EventBatch = FnArgs<(
     Lends,
 )>;
 
-/// The JS callback: receives one packed batch of events.
+/// The JS callback, as other threads call it: one packed batch of events at a time.
 pub type EventCallback =
     ThreadsafeFunction<EventBatch, Unknown<'static>, EventBatch, Status, false, true>;
+
+/// The JS callback, both ways: through the threadsafe function from any thread, and called
+/// at once on the JS thread where that thread reads a lent connection (see
+/// [`crate::reading`]), which spares each message a loop turn and three system calls.
+pub struct Callback {
+    pub(crate) tsfn: EventCallback,
+    pub(crate) func: FunctionRef<EventBatch, Unknown<'static>>,
+}
+
+impl Callback {
+    /// The callback `f` (on the JS thread).
+    pub fn new(f: &Function<'_, EventBatch, Unknown<'static>>) -> napi::Result<Self> {
+        Ok(Self {
+            tsfn: f
+                .build_threadsafe_function::<EventBatch>()
+                .weak::<true>()
+                .callee_handled::<false>()
+                .build()?,
+            func: f.create_ref()?,
+        })
+    }
+}
 
 /// Packs events into the batch being filled, for the pump; on the JS thread, while it reads
 /// a lent connection, they are collected there instead and go to JS without leaving the
@@ -65,7 +87,7 @@ pub struct JsHost {
 /// The batch being filled, shared by the threads that deliver and the pump.
 struct Filling {
     batch: Mutex<Packer>,
-    callback: Arc<EventCallback>,
+    callback: Arc<Callback>,
     /// Told when an event lands in an empty batch (a permit waits if the pump is busy).
     ready: Notify,
     /// The pump stops (or has): the host was dropped, or the environment is going away.
@@ -110,7 +132,7 @@ impl Filling {
 
 impl JsHost {
     /// Start the pump that calls `callback` with batches.
-    pub fn start(callback: EventCallback) -> Self {
+    pub fn start(callback: Callback) -> Self {
         let filling = Arc::new(Filling {
             batch: Mutex::new(Packer::default()),
             callback: Arc::new(callback),
@@ -141,8 +163,11 @@ impl Drop for JsHost {
 }
 
 /// Call JS with a batch (from any thread); false once the environment is going away.
-pub(crate) fn send(callback: &EventCallback, batch: Packer) -> bool {
-    callback.call(batch.finish(), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
+pub(crate) fn send(callback: &Callback, batch: Packer) -> bool {
+    callback
+        .tsfn
+        .call(batch.finish(), ThreadsafeFunctionCallMode::NonBlocking)
+        == Status::Ok
 }
 
 impl ForeignHost for JsHost {
@@ -345,7 +370,7 @@ impl Packer {
         i
     }
 
-    fn finish(self) -> EventBatch {
+    pub(crate) fn finish(self) -> EventBatch {
         fn some<T>(v: Vec<T>) -> Option<Vec<T>> {
             (!v.is_empty()).then_some(v)
         }

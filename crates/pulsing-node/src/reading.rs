@@ -2,7 +2,9 @@
 //! ([`pulsing_actor::cluster::ForeignHost::borrow_reads`]): one libuv poll handle per
 //! connection on the JS thread's own event loop. A message then wakes the JS thread alone, as
 //! a plain Node server's does, instead of a runtime thread that then wakes JS. What the
-//! frames make for JS is collected during the read and reaches JS in one batch.
+//! frames make for JS is collected during the read and reaches JS in one batch, called at
+//! once from the poll's callback (as Node calls a socket's `data` listeners), not queued on
+//! the threadsafe function for another turn of the loop.
 //!
 //! A poll handle is unreferenced (it never keeps the process alive) and closes itself once
 //! the connection is not lent any more; the runtime shuts a closing connection's socket down,
@@ -19,7 +21,7 @@ use napi::sys;
 use pulsing_actor::cluster::ForeignEvent;
 use pulsing_actor::transport::conn::ConnHandle;
 
-use crate::host::{send, EventCallback, Packer};
+use crate::host::{send, Callback, Packer};
 
 // libuv, as Node exports it to addons (napi-sys declares `uv_run` the same way).
 extern "C" {
@@ -39,10 +41,10 @@ const UV_READABLE: c_int = 1;
 /// Connections lent since the previous batch. Converted on the JS thread after the
 /// batch's events (so those come first), where it starts their polls; JS sees `null`.
 #[derive(Default)]
-pub struct Lends(Vec<(Arc<ConnHandle>, Arc<EventCallback>)>);
+pub struct Lends(Vec<(Arc<ConnHandle>, Arc<Callback>)>);
 
 impl Lends {
-    pub(crate) fn add(&mut self, conn: Arc<ConnHandle>, callback: &Arc<EventCallback>) {
+    pub(crate) fn add(&mut self, conn: Arc<ConnHandle>, callback: &Arc<Callback>) {
         self.0.push((conn, callback.clone()));
     }
     pub(crate) fn is_empty(&self) -> bool {
@@ -66,8 +68,8 @@ impl ToNapiValue for Lends {
             // SAFETY: on the JS thread, with its env.
             if unsafe { sys::napi_get_uv_event_loop(env, &mut lp) } == sys::Status::napi_ok {
                 for (conn, callback) in val.0 {
-                    // SAFETY: `lp` is this thread's loop.
-                    unsafe { start(lp, conn, callback) };
+                    // SAFETY: `lp` is this thread's loop, `env` its environment.
+                    unsafe { start(env, lp, conn, callback) };
                 }
             }
         }
@@ -78,7 +80,11 @@ impl ToNapiValue for Lends {
 /// What a poll handle reads for.
 struct Poll {
     conn: Arc<ConnHandle>,
-    callback: Arc<EventCallback>,
+    callback: Arc<Callback>,
+    env: sys::napi_env,
+    /// What the callback runs in, for async hooks (async local storage): one per poll,
+    /// destroyed as it stops.
+    context: sys::napi_async_context,
     /// Its own duplicate of the socket, held open while libuv watches it (until the handle
     /// is closed).
     _sock: std::net::TcpStream,
@@ -97,7 +103,7 @@ fn key<T>(a: &Arc<T>) -> usize {
 
 /// Keep `event` for the batch of the read under way on this thread, if it is for
 /// `callback`; otherwise give it back (it goes through the pump).
-pub(crate) fn collect(callback: &Arc<EventCallback>, event: ForeignEvent) -> Option<ForeignEvent> {
+pub(crate) fn collect(callback: &Arc<Callback>, event: ForeignEvent) -> Option<ForeignEvent> {
     COLLECTING.with(|c| match &mut *c.borrow_mut() {
         Some((k, evs)) if *k == key(callback) => {
             evs.push(event);
@@ -108,7 +114,12 @@ pub(crate) fn collect(callback: &Arc<EventCallback>, event: ForeignEvent) -> Opt
 }
 
 /// Start polling `conn` on loop `lp` (unless it already is, or is not lent any more).
-unsafe fn start(lp: *mut sys::uv_loop_s, conn: Arc<ConnHandle>, callback: Arc<EventCallback>) {
+unsafe fn start(
+    env: sys::napi_env,
+    lp: *mut sys::uv_loop_s,
+    conn: Arc<ConnHandle>,
+    callback: Arc<Callback>,
+) {
     if POLLED.with(|p| p.borrow().contains(&key(&conn))) {
         return;
     }
@@ -124,10 +135,17 @@ unsafe fn start(lp: *mut sys::uv_loop_s, conn: Arc<ConnHandle>, callback: Arc<Ev
         unsafe { free_handle(handle) };
         return;
     }
+    // SAFETY: on the JS thread, with its env.
+    let Some(context) = (unsafe { async_context(env) }) else {
+        unsafe { free_handle(handle) };
+        return;
+    };
     POLLED.with(|p| p.borrow_mut().insert(key(&conn)));
     let poll = Box::into_raw(Box::new(Poll {
         conn,
         callback,
+        env,
+        context,
         _sock: sock,
     }));
     // SAFETY: `data` is the first field of every libuv handle.
@@ -162,9 +180,74 @@ fn read(poll: &Poll) -> bool {
         for ev in events {
             batch.push(ev);
         }
-        send(&poll.callback, batch);
+        // SAFETY: on the JS thread (a libuv callback), with the env the poll started in.
+        if let Some(batch) = unsafe { call(poll, batch) } {
+            // No scope to call JS in: through the threadsafe function, as from elsewhere.
+            let _ = send(&poll.callback, batch);
+        }
     }
     keep
+}
+
+/// An async context for the callback, as `napi_make_callback` wants (resource `{}`).
+unsafe fn async_context(env: sys::napi_env) -> Option<sys::napi_async_context> {
+    let mut name = std::ptr::null_mut();
+    let mut out = std::ptr::null_mut();
+    // SAFETY: on the JS thread, with its env.
+    unsafe {
+        (sys::napi_create_string_utf8(env, c"pulsing:read".as_ptr(), 12, &mut name)
+            == sys::Status::napi_ok
+            && sys::napi_async_init(env, std::ptr::null_mut(), name, &mut out)
+                == sys::Status::napi_ok)
+            .then_some(out)
+    }
+}
+
+/// Call the JS callback with `batch` now, from a libuv callback: in a handle scope, through
+/// `napi_make_callback` (which then runs the microtasks and ticks the call queued, as after
+/// any event). A callback that throws is an uncaught exception, as from a threadsafe call.
+/// The batch comes back when JS cannot be called from here.
+unsafe fn call(poll: &Poll, batch: Packer) -> Option<Packer> {
+    let env = poll.env;
+    let mut scope = std::ptr::null_mut();
+    // SAFETY: on the JS thread, with its env; the scope is closed below.
+    if unsafe { sys::napi_open_handle_scope(env, &mut scope) } != sys::Status::napi_ok {
+        return Some(batch);
+    }
+    let e = Env::from_raw(env);
+    let made = poll.callback.func.borrow_back(&e).and_then(|func| {
+        // Made in the scope opened above.
+        let argv = batch.finish().into_vec(env)?;
+        let mut recv = std::ptr::null_mut();
+        let mut result = std::ptr::null_mut();
+        // SAFETY: as above; `poll.context` lives as long as the poll.
+        unsafe {
+            // An object (`napi_make_callback` converts it): the global, as for a plain call.
+            sys::napi_get_global(env, &mut recv);
+            let status = sys::napi_make_callback(
+                env,
+                poll.context,
+                recv,
+                func.value().value,
+                argv.len(),
+                argv.as_ptr(),
+                &mut result,
+            );
+            if status == sys::Status::napi_pending_exception {
+                let mut err = std::ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(env, &mut err);
+                sys::napi_fatal_exception(env, err);
+            }
+        }
+        Ok(())
+    });
+    if let Err(err) = made {
+        // Only while the environment is going away: nothing can receive events any more.
+        tracing::debug!("events of a lent connection not delivered: {err}");
+    }
+    // SAFETY: the scope opened above.
+    unsafe { sys::napi_close_handle_scope(env, scope) };
+    None
 }
 
 unsafe fn stop(handle: *mut c_void) {
@@ -172,6 +255,13 @@ unsafe fn stop(handle: *mut c_void) {
     unsafe {
         let poll = &*(*(handle as *mut *mut Poll));
         POLLED.with(|p| p.borrow_mut().remove(&key(&poll.conn)));
+        // Here, in a callback of the live environment (not in `on_closed`, which may run as
+        // a worker's environment is torn down). Never called again: the handle is closing.
+        let mut scope = std::ptr::null_mut();
+        if sys::napi_open_handle_scope(poll.env, &mut scope) == sys::Status::napi_ok {
+            sys::napi_async_destroy(poll.env, poll.context);
+            sys::napi_close_handle_scope(poll.env, scope);
+        }
         uv_poll_stop(handle);
         uv_close(handle, Some(on_closed));
     }

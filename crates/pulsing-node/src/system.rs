@@ -13,7 +13,7 @@ use crate::convert::{
     to_napi, to_wire, Code, JsMember, JsNamedActor, JsNamedInstance, JsProtocol, JsSystemConfig,
     JsWireError,
 };
-use crate::host::{EventCallback, JsHost};
+use crate::host::{Callback, EventBatch, JsHost};
 use pulsing_actor::cluster::node::{AnswerKind, Node};
 use pulsing_actor::cluster::Topology;
 
@@ -221,8 +221,13 @@ impl NativeSystem {
     #[napi(
         ts_args_type = "callback: (packed: Buffer, parts: Array<Buffer> | null, strings: Array<string>, errors: Array<JsWireError> | null, lends: null) => void"
     )]
-    pub fn set_host(&self, callback: EventCallback) -> napi::Result<(), Code> {
+    pub fn set_host(
+        &self,
+        callback: Function<'_, EventBatch, Unknown<'static>>,
+    ) -> napi::Result<(), Code> {
         let node = self.node()?;
+        let callback =
+            Callback::new(&callback).map_err(|e| napi::Error::new(Code("Internal"), e.reason))?;
         node.set_foreign_host(std::sync::Arc::new(JsHost::start(callback)));
         Ok(())
     }
