@@ -89,4 +89,19 @@ describe('lifecycle', () => {
     expect(await stillPendingAfter(open.done, 300)).toBe(true);
     open.child.kill('SIGKILL');
   });
+
+  // The worker's JS thread polls the connections it reads (libuv handles of its loop): they
+  // must be closed as its environment is torn down, or Node aborts closing a loop with open
+  // handles.
+  it('a system in a worker thread ends with the worker, terminated or exiting', async () => {
+    const r = await runNode(['__test__/fixtures/worker-thread.mjs']).done;
+    expect(r.stderr).not.toContain('open handles');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual([
+      'worker terminated: 44850 (code 1)',
+      'worker exited: 44850 (code 0)',
+      'worker terminated: 44850 (code 1)',
+      'done',
+    ]);
+  });
 });

@@ -10,8 +10,8 @@
 //! the connection is not lent any more; the runtime shuts a closing connection's socket down,
 //! so a lent one's poll fires and learns it.
 
-use std::cell::RefCell;
-use std::collections::HashSet;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::ffi::{c_int, c_void};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -31,6 +31,14 @@ extern "C" {
     fn uv_poll_stop(handle: *mut c_void) -> c_int;
     fn uv_close(handle: *mut c_void, cb: Option<unsafe extern "C" fn(*mut c_void)>);
     fn uv_unref(handle: *mut c_void);
+    // Node-API 8, which Node 20 has (napi-sys declares them only with its `napi8` feature).
+    fn napi_add_async_cleanup_hook(
+        env: sys::napi_env,
+        hook: unsafe extern "C" fn(*mut c_void, *mut c_void),
+        arg: *mut c_void,
+        remove_handle: *mut *mut c_void,
+    ) -> sys::napi_status;
+    fn napi_remove_async_cleanup_hook(remove_handle: *mut c_void) -> sys::napi_status;
 }
 type PollCb = unsafe extern "C" fn(*mut c_void, c_int, c_int);
 /// `UV_POLL` in libuv's `uv_handle_type`.
@@ -91,10 +99,44 @@ struct Poll {
 }
 
 thread_local! {
-    /// Connections polled on this thread (by address): one poll each.
-    static POLLED: RefCell<HashSet<usize>> = RefCell::new(HashSet::new());
+    /// Connections polled on this thread (by address): each one's poll handle.
+    static POLLED: RefCell<HashMap<usize, *mut c_void>> = RefCell::new(HashMap::new());
+    /// Poll handles of this thread not yet closed (polling, or closing).
+    static OPEN: Cell<usize> = const { Cell::new(0) };
+    /// This thread's environment's cleanup (see [`on_cleanup`]).
+    static CLEANUP: Cell<Cleanup> = const { Cell::new(Cleanup::None) };
     /// While a poll reads: the events its frames make for its host, by the host's callback.
     static COLLECTING: RefCell<Option<(usize, Vec<ForeignEvent>)>> = const { RefCell::new(None) };
+}
+
+/// Where this thread's environment is in its cleanup, for its poll handles.
+#[derive(Clone, Copy)]
+enum Cleanup {
+    /// No poll started yet: no hook.
+    None,
+    /// A hook closes the polls when the environment is torn down.
+    Registered,
+    /// Torn down: the polls are closing; the hook is removed (with this handle) once all are
+    /// closed. No poll starts any more.
+    Closing(*mut c_void),
+}
+
+/// The environment of this thread is torn down (a worker terminated, the process ending):
+/// its loop must have no handles left, so every poll is closed, and Node waits for that
+/// until the hook is removed. A lent connection left unpolled is read by its reader (it
+/// sees bytes waiting), as after any stalled borrower.
+unsafe extern "C" fn on_cleanup(remove: *mut c_void, _arg: *mut c_void) {
+    CLEANUP.with(|c| c.set(Cleanup::Closing(remove)));
+    let handles: Vec<*mut c_void> = POLLED.with(|p| p.borrow().values().copied().collect());
+    for h in handles {
+        // SAFETY: live poll handles of this thread; no JS runs any more, so no async
+        // context is destroyed (the environment goes with them).
+        unsafe { close(h, false) };
+    }
+    if OPEN.with(Cell::get) == 0 {
+        // SAFETY: the handle this hook was given.
+        unsafe { napi_remove_async_cleanup_hook(remove) };
+    }
 }
 
 fn key<T>(a: &Arc<T>) -> usize {
@@ -120,10 +162,30 @@ unsafe fn start(
     conn: Arc<ConnHandle>,
     callback: Arc<Callback>,
 ) {
-    if POLLED.with(|p| p.borrow().contains(&key(&conn))) {
+    if POLLED.with(|p| p.borrow().contains_key(&key(&conn))) {
         return;
     }
+    match CLEANUP.with(Cell::get) {
+        Cleanup::Closing(_) => return,
+        Cleanup::Registered => {}
+        Cleanup::None => {
+            let mut remove = std::ptr::null_mut();
+            // SAFETY: on the JS thread, with its env.
+            let ok = unsafe {
+                napi_add_async_cleanup_hook(env, on_cleanup, std::ptr::null_mut(), &mut remove)
+            } == sys::Status::napi_ok;
+            if !ok {
+                // Without the hook a poll would outlive its loop: the reader reads.
+                return;
+            }
+            CLEANUP.with(|c| c.set(Cleanup::Registered));
+        }
+    }
     let Some(sock) = conn.lent_socket() else {
+        return;
+    };
+    // SAFETY: on the JS thread, with its env.
+    let Some(context) = (unsafe { async_context(env) }) else {
         return;
     };
     let fd = sock.as_raw_fd();
@@ -132,15 +194,14 @@ unsafe fn start(
     if unsafe { uv_poll_init(lp, handle, fd) } != 0 {
         // The reader sees the bytes left waiting and reads them itself.
         tracing::debug!(conn = conn.id, "cannot poll a lent connection");
-        unsafe { free_handle(handle) };
+        unsafe {
+            sys::napi_async_destroy(env, context);
+            free_handle(handle);
+        }
         return;
     }
-    // SAFETY: on the JS thread, with its env.
-    let Some(context) = (unsafe { async_context(env) }) else {
-        unsafe { free_handle(handle) };
-        return;
-    };
-    POLLED.with(|p| p.borrow_mut().insert(key(&conn)));
+    POLLED.with(|p| p.borrow_mut().insert(key(&conn), handle));
+    OPEN.with(|o| o.set(o.get() + 1));
     let poll = Box::into_raw(Box::new(Poll {
         conn,
         callback,
@@ -250,15 +311,24 @@ unsafe fn call(poll: &Poll, batch: Packer) -> Option<Packer> {
     None
 }
 
+/// Stop polling and close the handle (from one of its callbacks).
 unsafe fn stop(handle: *mut c_void) {
+    // SAFETY: as the caller's.
+    unsafe { close(handle, true) }
+}
+
+/// Close a live poll handle of this thread; `destroy_context` while JS may still run (the
+/// context is the environment's, and goes with it otherwise). Once per handle.
+unsafe fn close(handle: *mut c_void, destroy_context: bool) {
     // SAFETY: a live poll handle of this thread.
     unsafe {
         let poll = &*(*(handle as *mut *mut Poll));
         POLLED.with(|p| p.borrow_mut().remove(&key(&poll.conn)));
-        // Here, in a callback of the live environment (not in `on_closed`, which may run as
-        // a worker's environment is torn down). Never called again: the handle is closing.
+        // Here, not in `on_closed`, which may run as the environment is torn down.
         let mut scope = std::ptr::null_mut();
-        if sys::napi_open_handle_scope(poll.env, &mut scope) == sys::Status::napi_ok {
+        if destroy_context
+            && sys::napi_open_handle_scope(poll.env, &mut scope) == sys::Status::napi_ok
+        {
             sys::napi_async_destroy(poll.env, poll.context);
             sys::napi_close_handle_scope(poll.env, scope);
         }
@@ -272,6 +342,15 @@ unsafe extern "C" fn on_closed(handle: *mut c_void) {
     unsafe {
         drop(Box::from_raw(*(handle as *mut *mut Poll)));
         free_handle(handle);
+    }
+    let open = OPEN.with(|o| {
+        o.set(o.get() - 1);
+        o.get()
+    });
+    if let (0, Cleanup::Closing(remove)) = (open, CLEANUP.with(Cell::get)) {
+        // The last poll of a torn-down environment: Node may close its loop now.
+        // SAFETY: the handle `on_cleanup` was given.
+        unsafe { napi_remove_async_cleanup_hook(remove) };
     }
 }
 
