@@ -214,7 +214,7 @@ unsafe fn start(
         *(handle as *mut *mut c_void) = poll as *mut c_void;
         uv_unref(handle);
         if uv_poll_start(handle, UV_READABLE, on_readable) != 0 {
-            stop(handle);
+            close(handle, true);
         }
     }
 }
@@ -224,7 +224,7 @@ unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_
     let poll = unsafe { &*(*(handle as *mut *mut Poll)) };
     let keep = status >= 0 && read(poll);
     if !keep {
-        unsafe { stop(handle) };
+        unsafe { close(handle, true) };
     }
 }
 
@@ -311,14 +311,8 @@ unsafe fn call(poll: &Poll, batch: Packer) -> Option<Packer> {
     None
 }
 
-/// Stop polling and close the handle (from one of its callbacks).
-unsafe fn stop(handle: *mut c_void) {
-    // SAFETY: as the caller's.
-    unsafe { close(handle, true) }
-}
-
-/// Close a live poll handle of this thread; `destroy_context` while JS may still run (the
-/// context is the environment's, and goes with it otherwise). Once per handle.
+/// Stop polling and close a live poll handle of this thread (once); `destroy_context` while
+/// JS may still run (the context is the environment's, and goes with it otherwise).
 unsafe fn close(handle: *mut c_void, destroy_context: bool) {
     // SAFETY: a live poll handle of this thread.
     unsafe {
