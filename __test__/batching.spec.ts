@@ -104,6 +104,25 @@ describe('batched crossings and stream frames', () => {
     }
   });
 
+  it('a send batch the core cannot read safely is refused with a clear error, and the node sends on', async () => {
+    const x = await RWorker.resolve('ba');
+    const { NativeSystem } = createRequire(import.meta.url)('../native/binding.cjs');
+    const send = NativeSystem.prototype.sendBatch;
+    let core: unknown;
+    NativeSystem.prototype.sendBatch = function (...a: unknown[]) { core = this; return send.apply(this, a); };
+    try {
+      await x.incr(0);
+    } finally {
+      NativeSystem.prototype.sendBatch = send;
+    }
+    const buf = Buffer.alloc(64);
+    // Records and connections in one buffer: the core would read what it writes.
+    expect(() => send.call(core, buf, 0, [], [], [], buf)).toThrow(/ops and conns must not share memory/);
+    // A length past the end of the buffer.
+    expect(() => send.call(core, buf, 65, [], [], [], Buffer.alloc(16))).toThrow(/a batch of 65 bytes in a buffer of 64/);
+    expect(await x.echo('still')).toBe('still');
+  });
+
   it('many items per frame arrive whole and in order, large ones out of band among them', async () => {
     const x = await RWorker.resolve('ba');
     const n = 5000;

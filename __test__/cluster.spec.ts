@@ -17,6 +17,7 @@ class Worker {
   callOther(_name: string, _n: number): Promise<number> { return Promise.resolve(0); }
   digest(_b: Uint8Array): { len: number; s: number; type: string } { throw new Error('remote only'); }
   echo<T>(x: T): T { return x; }
+  unencodable(): unknown { throw new Error('remote only'); }
   isolate(_ids: string[], _ms?: number): boolean { return true; }
   heal(): boolean { return true; }
 }
@@ -90,6 +91,8 @@ describe('a cluster of real processes', () => {
     const p = beta.$with({ signal: ac.signal }).hang();
     ac.abort(new Error('caller gave up'));
     await expect(p).rejects.toThrow('caller gave up');
+    // A result that cannot be encoded is answered with the error, not lost.
+    await expect(beta.unencodable()).rejects.toMatchObject({ kind: 'Serialization', message: expect.stringMatching(/cannot send a function/) });
     expect(await beta.incr(0)).toBeGreaterThanOrEqual(0); // still serving
     await expect(pul.resolve('nobody', { timeoutMs: 100 })).rejects.toMatchObject({ kind: 'ActorNotFound' });
   });

@@ -7,9 +7,9 @@ import * as pul from '../dist/index.js';
 import { startNode, waitFor, type Child } from './helpers';
 
 /** Events in a packed batch (the record layout of `crates/pulsing-node/src/host.rs`). */
-function records(p: Buffer): number {
+function records(p: Buffer, start: number, end: number): number {
   let n = 0;
-  for (let at = 0; at < p.length; n++) {
+  for (let at = start; at < end; n++) {
     at += 35;
     at += p[at] === 0 ? 5 + p.readUInt32LE(at + 1) : 5;
     at += 2 + 4 * p.readUInt16LE(at);
@@ -27,19 +27,28 @@ class Sink {
   }
   count(): { n: number; late: number } { return { n: this.n, late: this.late }; }
 }
-class Worker { tellMany(_name: string, _n: number): number { return 0; } }
+class Worker {
+  tellMany(_name: string, _n: number): number { return 0; }
+  echo(x: unknown): unknown { return x; }
+}
 const RWorker = pul.remote(Worker, { className: 'fixtures/Worker' });
 
 let child: Child;
 const batches: number[] = [];
+/** The buffer each batch came in, with its size. */
+const buffers: { p: Buffer; bytes: number }[] = [];
 
 describe('event batches', () => {
   beforeAll(async () => {
     // Count what each batch carries, from the first one on.
     const { NativeSystem } = createRequire(import.meta.url)('../native/binding.cjs');
     const setHost = NativeSystem.prototype.setHost;
-    NativeSystem.prototype.setHost = function (cb: (p: Buffer, ...rest: unknown[]) => unknown) {
-      return setHost.call(this, (p: Buffer, ...rest: unknown[]) => { batches.push(records(p)); return cb(p, ...rest); });
+    NativeSystem.prototype.setHost = function (cb: (p: Buffer, start: number, end: number, ...rest: unknown[]) => unknown) {
+      return setHost.call(this, (p: Buffer, start: number, end: number, ...rest: unknown[]) => {
+        batches.push(records(p, start, end));
+        buffers.push({ p, bytes: end - start });
+        return cb(p, start, end, ...rest);
+      });
     };
     child = await startNode(['--name', 'eb']);
     await pul.init({ addr: '127.0.0.1:0', seeds: [child.addr] });
@@ -63,5 +72,31 @@ describe('event batches', () => {
     // A backlog, not a trickle: it came in batches of many events, none over the bound.
     expect(Math.max(...batches)).toBeGreaterThan(500);
     expect(Math.max(...batches)).toBeLessThanOrEqual(4096);
+  });
+
+  it('small batches share a buffer, and what a value keeps of one stays as it was', async () => {
+    const w = await RWorker.resolve('eb', { timeoutMs: 10_000 });
+    buffers.length = 0;
+    // Each reply carries a binary value decoded as a view of the batch it came in; 600 of
+    // them fill several 32 KiB slabs.
+    const kept: Buffer[] = [];
+    for (let i = 0; i < 600; i++) {
+      const r = (await w.echo({ i, bin: Buffer.alloc(200, i % 251) })) as { i: number; bin: Buffer };
+      expect(r.i).toBe(i);
+      kept.push(r.bin);
+    }
+    // A reply too large for the slab comes in a buffer of its own, and is read whole.
+    const large = 'y'.repeat(6000);
+    expect(await w.echo(large)).toBe(large);
+    const small = buffers.filter((b) => b.bytes <= 4096);
+    expect(small.length).toBeGreaterThanOrEqual(600);
+    expect(new Set(small.map((b) => b.p)).size).toBeLessThan(small.length / 20);
+    expect(buffers.some((b) => b.bytes > 4096 && !small.some((s) => s.p === b.p))).toBe(true);
+    // No slab is written twice: every kept value still holds its own bytes.
+    kept.forEach((bin, i) => {
+      expect(Buffer.isBuffer(bin)).toBe(true);
+      expect(bin.length).toBe(200);
+      expect(bin.every((x) => x === i % 251)).toBe(true);
+    });
   });
 });

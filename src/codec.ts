@@ -283,14 +283,14 @@ export type InPlace = Buffer & { start: number; end: number };
 const IN_PLACE = REUSE_BUFFER_MODE | RESET_BUFFER_MODE;
 
 /**
- * Encode a call `[method, args]` whose arguments are all primitives in place: no Buffer is
- * made for it, and the bytes must be copied before anything else is encoded. Null for a
- * call with other arguments (use {@link encodeParts}).
+ * Encode in place a primitive, or a call `[method, args]` whose arguments are all
+ * primitives: no Buffer is made for it, and the bytes must be copied before anything else
+ * is encoded. Null for anything else (use {@link encodeParts}).
  */
-export function encodeFlatCall(call: [string, unknown[]]): InPlace | null {
-  if (!flat(call)) return null;
+export function encodeFlat(value: unknown): InPlace | null {
+  if (!flat(value)) return null;
   try {
-    return packr.pack(call, IN_PLACE) as InPlace;
+    return packr.pack(value, IN_PLACE) as InPlace;
   } catch (e) {
     throw new PulsingRuntimeError('Serialization', `cannot encode message: ${(e as Error).message}`);
   }

@@ -6,7 +6,7 @@
  */
 import type { NativeSystem } from './native';
 import type { JsWireError } from '../native/binding';
-import { encodeFlatCall, encodeParts } from './codec';
+import { encodeFlat, encodeParts, type InPlace } from './codec';
 import { emptyCallBody } from './call-codec';
 
 /** Bodies up to this size are copied into the batch (one buffer crosses, not one per body). */
@@ -35,12 +35,17 @@ const OP_TELL_TRACED = 8;
 /** Answers: reply, stream item, stream end, several stream items. */
 export const ANSWER = { reply: 3, item: 4, end: 5, items: 6 } as const;
 
+/** What an ask's sender keeps of where it went: the connection, once the core chose it. */
+export interface ConnSink { conn: number }
+
 /** What the sender of one frame is told when the core could not send it. */
 export type OnFailure = (error: JsWireError) => void;
 
 /** A batch being filled. */
 export class Outbox {
   private buf = Buffer.allocUnsafe(16 * 1024);
+  /** Writes through a view: Buffer's writeUInt32LE and kin check their arguments each time. */
+  private view = viewOf(this.buf);
   private pos = 0;
   private parts: Buffer[] = [];
   private nodes: string[] = [];
@@ -50,8 +55,8 @@ export class Outbox {
   private names: string[] = [];
   /** Per frame, who hears of its failure (null: nobody waits for it). */
   private failures: (OnFailure | null)[] = [];
-  /** Per ask, where its connection id goes. */
-  private asks: ((conn: number) => void)[] = [];
+  /** Per ask, what learns the connection it went on. */
+  private asks: ConnSink[] = [];
   /** Where the core writes the connection each ask of a batch went on. */
   private conns = new Uint32Array(256);
   private connBytes = Buffer.from(this.conns.buffer);
@@ -64,32 +69,40 @@ export class Outbox {
 
   /**
    * A call `[method, args]`: an ask (with `req`) or a tell (`req` null) to `node`, by local
-   * id or by name; `trace` is the caller's W3C `traceparent`, for the frame header. Encoded
+   * id or by name; `sink` (an ask's) learns the connection it went on, `onFailure` that it
+   * could not be sent; `trace` is the caller's W3C `traceparent`, for the frame header. Encoded
    * here, before anything is written (an encoding error throws and leaves the batch as it
    * was): in place when every argument is a primitive, so no Buffer is made for it.
    */
-  call(node: string, req: number | null, local: number | null, name: string | null, method: string, args: unknown[], onConn: ((conn: number) => void) | null, onFailure: OnFailure | null, trace?: string): void {
+  call(node: string, req: number | null, local: number | null, name: string | null, method: string, args: unknown[], sink: ConnSink | null, onFailure: OnFailure | null, trace?: string): void {
     // A call without arguments: the same bytes every time, from a cache.
-    const inPlace = (args.length === 0 ? emptyCallBody(method) : null) ?? encodeFlatCall([method, args]);
+    const inPlace = (args.length === 0 ? emptyCallBody(method) : null) ?? encodeFlat([method, args]);
     if (inPlace === null) {
       const { body, attachments } = encodeParts([method, args]);
       this.head(node, req, local, name, trace);
       this.payload(body, attachments);
     } else {
-      // The encoder's own buffer (or the cache's): copied now, before anything else is encoded.
       this.head(node, req, local, name, trace);
-      const { start, end } = inPlace;
-      if (end - start <= INLINE_BODY) {
-        this.room(7 + end - start);
-        this.inline(inPlace, start, end);
-      } else {
-        this.room(7);
-        this.u8(1);
-        this.u32(this.parts.push(Buffer.from(inPlace.subarray(start, end))) - 1);
-      }
-      this.u16(0);
+      this.inPlace(inPlace);
     }
-    this.tail(req, onConn, onFailure);
+    this.tail(req, sink, onFailure);
+  }
+
+  /**
+   * A body without attachments in the encoder's own buffer (or a cache's): copied now,
+   * before anything else is encoded.
+   */
+  private inPlace(body: InPlace): void {
+    const { start, end } = body;
+    if (end - start <= INLINE_BODY) {
+      this.room(7 + end - start);
+      this.inline(body, start, end);
+    } else {
+      this.room(7);
+      this.u8(1);
+      this.u32(this.parts.push(Buffer.from(body.subarray(start, end))) - 1);
+    }
+    this.u16(0);
   }
 
   private head(node: string, req: number | null, local: number | null, name: string | null, trace: string | undefined): void {
@@ -108,8 +121,8 @@ export class Outbox {
     if (trace !== undefined) this.u16(this.names.push(trace) - 1);
   }
 
-  private tail(req: number | null, onConn: ((conn: number) => void) | null, onFailure: OnFailure | null): void {
-    if (req !== null) this.asks.push(onConn ?? (() => {}));
+  private tail(req: number | null, sink: ConnSink | null, onFailure: OnFailure | null): void {
+    if (req !== null) this.asks.push(sink ?? { conn: 0 });
     this.done(onFailure);
   }
 
@@ -125,12 +138,36 @@ export class Outbox {
 
   /** An answer to request `req` that arrived on `conn`. */
   answer(op: number, conn: number, req: number, body: Buffer, attachments: Buffer[]): void {
+    this.answerHead(op, conn, req);
+    this.payload(body, attachments);
+    this.done(null);
+  }
+
+  private answerHead(op: number, conn: number, req: number): void {
     this.room(16);
     this.u8(op);
     this.u32(conn);
     this.f64(req);
-    this.payload(body, attachments);
+  }
+
+  /**
+   * An answer carrying `value`, encoded here (an encoding error throws and leaves the batch
+   * as it was); a primitive is encoded in place, and no Buffer is made for it. Gives the
+   * bytes it carries (what stream credit counts).
+   */
+  answerValue(op: number, conn: number, req: number, value: unknown): number {
+    const inPlace = encodeFlat(value);
+    if (inPlace === null) {
+      const { body, attachments } = encodeParts(value);
+      this.answer(op, conn, req, body, attachments);
+      let n = body.length;
+      for (const a of attachments) n += a.length;
+      return n;
+    }
+    this.answerHead(op, conn, req);
+    this.inPlace(inPlace);
     this.done(null);
+    return inPlace.end - inPlace.start;
   }
 
   /** Send what is queued now (before a direct call that must not overtake it), and end the tick. */
@@ -142,14 +179,13 @@ export class Outbox {
 
   private send(): void {
     if (this.failures.length === 0) return;
-    // The core parses `ops` during the call and keeps nothing of it, so the buffer is reused;
+    // The core parses `buf[0, pos)` during the call and keeps nothing of it, so the buffer is reused;
     // the parts it keeps (bodies, attachments) are the caller's own Buffers.
-    const ops = this.buf.subarray(0, this.pos);
-    const { parts, nodes, names, failures, asks } = this;
+    const { buf, pos, parts, nodes, names, failures, asks } = this;
     this.pos = 0;
     this.parts = [];
     this.nodes = [];
-    this.nodeIndex.clear();
+    if (this.nodeIndex.size > 0) this.nodeIndex.clear();
     this.lastNode = null;
     this.names = [];
     this.failures = [];
@@ -161,7 +197,7 @@ export class Outbox {
     const conns = this.conns;
     let failed;
     try {
-      failed = this.core.sendBatch(ops, parts, nodes, names, this.connBytes);
+      failed = this.core.sendBatch(buf, pos, parts, nodes, names, this.connBytes);
     } catch (e) {
       // The whole batch was refused (the system is shutting down): tell everyone waiting.
       const err = e as { code?: string; message?: string };
@@ -169,7 +205,7 @@ export class Outbox {
       for (const f of failures) f?.(wire);
       return;
     }
-    for (let i = 0; i < asks.length; i++) asks[i](conns[i]);
+    for (let i = 0; i < asks.length; i++) asks[i].conn = conns[i];
     if (failed !== null) for (const f of failed) failures[f.index]?.(f.error);
   }
 
@@ -222,12 +258,14 @@ export class Outbox {
   }
 
   private node(id: string): number {
-    // A burst goes to one node: the same string as last time costs no lookup.
+    // A burst goes to one node: the same string as last time costs no lookup, and a batch
+    // for one node never fills (nor clears) the index.
     if (id === this.lastNode) return this.lastIndex;
-    let i = this.nodeIndex.get(id);
+    if (this.nodes.length > 0 && this.nodeIndex.size === 0) this.nodeIndex.set(this.nodes[0], 0);
+    let i = this.nodes.length === 0 ? undefined : this.nodeIndex.get(id);
     if (i === undefined) {
       i = this.nodes.push(id) - 1;
-      this.nodeIndex.set(id, i);
+      if (i > 0) this.nodeIndex.set(id, i);
     }
     this.lastNode = id;
     this.lastIndex = i;
@@ -239,10 +277,13 @@ export class Outbox {
     const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
     this.buf.copy(bigger, 0, 0, this.pos);
     this.buf = bigger;
+    this.view = viewOf(bigger);
   }
 
   private u8(v: number): void { this.buf[this.pos++] = v; }
-  private u16(v: number): void { this.buf.writeUInt16LE(v, this.pos); this.pos += 2; }
-  private u32(v: number): void { this.buf.writeUInt32LE(v, this.pos); this.pos += 4; }
-  private f64(v: number): void { this.buf.writeDoubleLE(v, this.pos); this.pos += 8; }
+  private u16(v: number): void { this.view.setUint16(this.pos, v, true); this.pos += 2; }
+  private u32(v: number): void { this.view.setUint32(this.pos, v, true); this.pos += 4; }
+  private f64(v: number): void { this.view.setFloat64(this.pos, v, true); this.pos += 8; }
 }
+
+const viewOf = (b: Buffer): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);

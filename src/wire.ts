@@ -9,7 +9,7 @@
 import type { CallOptions } from './types';
 import { protocol, errorFromJs, type NativeSystem } from './native';
 import type { JsWireError } from '../native/binding';
-import { encode, decode, encodeParts, decodeParts } from './codec';
+import { encode, decode, decodeParts } from './codec';
 import { decodeCall } from './call-codec';
 import {
   PulsingError, PulsingRuntimeError, PulsingBusinessError, PulsingTimeoutError, classifyActorError, fromNative, toWire,
@@ -17,6 +17,7 @@ import {
 import { tracer } from './tracing';
 import { ActorStream, type StreamHost, type StepSource } from './stream';
 import { Outbox, ANSWER, type OnFailure } from './outbox';
+import { Deadlines } from './deadlines';
 import { setLongTimeout, MAX_TIMER_MS } from './deadline';
 import type { CallTarget } from './target';
 import { ACCEPTED, type ActorCell } from './cell';
@@ -29,8 +30,6 @@ const FRAME_ITEMS = 1024;
 const FRAME_BYTES = CREDIT_BYTES / 4;
 /** Request ids are random below this (the core's own carry the bit above it). */
 const REQ_ID_SPACE = protocol.reqIdSpace;
-/** Nothing to do (a failed tell has nobody to answer). */
-const ignore = (): void => {};
 
 interface Pending {
   node: string;
@@ -41,10 +40,13 @@ interface Pending {
   stream: RemoteQueue | null;
   /**
    * Until the call settles (its reply, or a stream's first answer): the timer of its
-   * deadline, and its abort listener. Kept here, not in a promise wrapped around the reply:
-   * an ask then costs one promise and one timer, nothing more.
+   * deadline (a slot in the wire's deadline queue, or a timer of its own for another
+   * timeout), and its abort listener. Kept here, not in a promise wrapped around the reply:
+   * an ask then costs one promise, nothing more.
    */
-  timer: NodeJS.Timeout | (() => void) | undefined;
+  timer: Deadlines<Pending> | NodeJS.Timeout | (() => void) | undefined;
+  /** Where its deadline queue keeps it. */
+  slot: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   /** What the call was (for its stream, and for a timeout's message). */
@@ -59,9 +61,12 @@ interface Pending {
 function settle(p: Pending): void {
   const t = p.timer;
   if (t !== undefined) {
-    p.timer = undefined;
-    if (typeof t === 'function') t();
-    else clearTimeout(t);
+    if (t instanceof Deadlines) t.settled(p);
+    else {
+      p.timer = undefined;
+      if (typeof t === 'function') t();
+      else clearTimeout(t);
+    }
   }
   if (p.onAbort !== undefined) {
     p.signal!.removeEventListener('abort', p.onAbort);
@@ -130,14 +135,19 @@ function frameBytes(ev: Event): number {
   return n;
 }
 
-/** Read the events of a packed batch, in order (its parts, strings and errors by index). */
-function unpackEvents(p: Buffer, parts: Buffer[] | null, strings: string[], errors: JsWireError[] | null): Event[] {
-  // One view for the batch: its reads compile to loads, where Buffer's readUInt32LE and
+/**
+ * Read the events of the batch packed in `p[start, end)`, in order (its parts, strings and
+ * errors by index).
+ */
+function unpackEvents(p: Buffer, start: number, end: number, parts: Buffer[] | null, strings: string[], errors: JsWireError[] | null): Event[] {
+  // One view for the buffer: its reads compile to loads, where Buffer's readUInt32LE and
   // kin validate their arguments on every call.
-  const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  // Kept on the buffer, where msgpackr looks for it too: small batches come one after
+  // another in one slab, and share it.
+  const v = ((p as Buffer & { dataView?: DataView }).dataView ??= new DataView(p.buffer, p.byteOffset, p.byteLength));
   const out: Event[] = [];
-  let at = 0;
-  while (at < p.length) {
+  let at = start;
+  while (at < end) {
     const kind = KINDS[p[at]] ?? 'unknown';
     const conn = v.getUint32(at + 1, true);
     const req = v.getFloat64(at + 5, true);
@@ -201,6 +211,8 @@ export class Wire {
 
   /** What this tick sends, in one crossing. */
   private readonly out: Outbox;
+  /** The deadlines of calls with the default timeout (made at the first). */
+  private deadlines: Deadlines<Pending> | null = null;
 
   /**
    * @param via - For a client: the node every answer comes from (its gateway), whichever
@@ -208,7 +220,7 @@ export class Wire {
    */
   constructor(private readonly core: NativeSystem, private readonly host: WireHost, readonly nodeId: string, private readonly via: string | null = null) {
     this.out = new Outbox(core);
-    core.setHost((packed, parts, strings, errors) => this.onEvents(unpackEvents(packed, parts, strings, errors)));
+    core.setHost((packed, start, end, parts, strings, errors) => this.onEvents(unpackEvents(packed, start, end, parts, strings, errors)));
   }
 
   /** Call a method of an actor on `node` (by local id, or by `system/*` name). */
@@ -224,14 +236,13 @@ export class Wire {
     const reply = new Promise<unknown>((resolve, reject) => {
       pending = {
         node: this.via ?? node, conn: 0, resolve, reject, stream: null,
-        timer: undefined, signal: undefined, onAbort: undefined, req, target: node, label, method, opts,
+        timer: undefined, slot: 0, signal: undefined, onAbort: undefined, req, target: node, label, method, opts,
       };
     });
     this.pending.set(req, pending);
-    const onConn = (conn: number) => { pending.conn = conn; };
     const onFailure = (error: JsWireError) => { if (this.pending.delete(req)) this.fail(pending, errorOf(error)); };
     try {
-      this.out.call(node, req, local, name, method, args, onConn, onFailure, trace);
+      this.out.call(node, req, local, name, method, args, pending, onFailure, trace);
     } catch (e) {
       // Not encodable: nothing was sent.
       this.pending.delete(req);
@@ -241,8 +252,13 @@ export class Wire {
     if (this.pending.get(req) !== pending) return reply;
     const timeoutMs = opts?.timeoutMs ?? this.host.defaultTimeoutMs;
     if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-      // One timer function for all calls, told which call by its argument.
-      pending.timer = timeoutMs <= MAX_TIMER_MS ? setTimeout(this.expire, timeoutMs, pending) : setLongTimeout(() => this.expire(pending), timeoutMs);
+      if (timeoutMs === this.host.defaultTimeoutMs && timeoutMs <= MAX_TIMER_MS) {
+        // Most calls: one timer for all of them.
+        (this.deadlines ??= new Deadlines<Pending>(timeoutMs, this.expire)).add(pending);
+      } else {
+        // One timer function for all calls, told which call by its argument.
+        pending.timer = timeoutMs <= MAX_TIMER_MS ? setTimeout(this.expire, timeoutMs, pending) : setLongTimeout(() => this.expire(pending), timeoutMs);
+      }
     }
     const signal = opts?.signal;
     if (signal !== undefined) {
@@ -317,6 +333,7 @@ export class Wire {
     const err = new PulsingRuntimeError('Stopped', 'the actor system is shut down');
     for (const p of this.pending.values()) this.fail(p, err);
     this.pending.clear();
+    this.deadlines?.close();
     for (const s of this.serving.values()) s.cancel();
     this.serving.clear();
   }
@@ -376,7 +393,9 @@ export class Wire {
   private answered(ev: Event): Pending | undefined {
     const p = this.pending.get(ev.req);
     if (!p) return undefined;
-    if (ev.node !== p.node) return undefined; // a reply from elsewhere answers nothing
+    // A reply from elsewhere answers nothing. One on the connection the call went on is from
+    // its node (connection ids are not reused), and needs no comparison of node id strings.
+    if (ev.conn !== p.conn && ev.node !== p.node) return undefined;
     return p;
   }
 
@@ -453,15 +472,13 @@ export class Wire {
   /** Run a request from another node on a local actor and send back the outcome. */
   private serve(ev: Event): void {
     const ask = ev.kind === 'ask';
-    // Bound here, not a closure per request: most requests never fail.
-    const answerError = ask ? this.replyErrorTo.bind(this, ev) : ignore;
     let result: Promise<unknown>;
     if (ev.name) {
       let payload: unknown;
       try {
         payload = decodeParts(ev.body, ev.attachments, ev.start, ev.end);
       } catch (e) {
-        answerError(e);
+        this.failed(ev, e);
         return;
       }
       result = this.host.serveSystem(ev.name, payload);
@@ -470,16 +487,16 @@ export class Wire {
       try {
         call = decodeCall(ev.body, ev.attachments, ev.start, ev.end);
       } catch (e) {
-        answerError(e);
+        this.failed(ev, e);
         return;
       }
       const cell = this.host.cellById(ev.local);
       if (!cell || cell.stopped) {
-        answerError(new PulsingRuntimeError('ActorNotFound', `no actor ${this.nodeId}:${ev.local}`));
+        this.failed(ev, new PulsingRuntimeError('ActorNotFound', `no actor ${this.nodeId}:${ev.local}`));
         return;
       }
       if (call === null) {
-        answerError(new PulsingRuntimeError('Protocol', 'a call body must be [method, args]'));
+        this.failed(ev, new PulsingRuntimeError('Protocol', 'a call body must be [method, args]'));
         return;
       }
       const [method, args] = call;
@@ -494,13 +511,26 @@ export class Wire {
       }
       result = !traced ? cell.call(method, args) : t.server(cell.label, method, this.nodeId, ev.trace, () => cell.call(method, args));
     }
+    // No promise chained to this one: an answer that cannot be sent is caught here.
     result.then(
       (v) => {
-        if (v instanceof ActorStream) return this.serveStream(ev.conn, ev.req, v);
-        this.send(ev.conn, 'reply', ev.req, v);
+        if (v instanceof ActorStream) {
+          this.serveStream(ev.conn, ev.req, v).catch((e) => this.failed(ev, e));
+          return;
+        }
+        try {
+          this.send(ev.conn, 'reply', ev.req, v);
+        } catch (e) {
+          this.failed(ev, e);
+        }
       },
-      answerError,
-    ).catch(answerError);
+      (e) => this.failed(ev, e),
+    );
+  }
+
+  /** Request `ev` failed: an ask is answered with the error, a tell has nobody to tell. */
+  private failed(ev: Event, e: unknown): void {
+    if (ev.kind === 'ask') this.replyErrorTo(ev, e);
   }
 
   /** Answer the ask `ev` with an error. */
@@ -510,11 +540,7 @@ export class Wire {
 
   /** Answer a request with a value (its large binary parts out of band); gives its bytes. */
   private send(conn: number, kind: 'reply' | 'item' | 'items' | 'end', req: number, value: unknown): number {
-    const { body, attachments } = encodeParts(value);
-    this.out.answer(ANSWER[kind], conn, req, body, attachments);
-    let n = body.length;
-    for (const a of attachments) n += a.length;
-    return n;
+    return this.out.answerValue(ANSWER[kind], conn, req, value);
   }
 
   /** Answer a request with an error, after what is already queued (errors are rare). */

@@ -109,13 +109,15 @@ unsafe fn copy(env: sys::napi_env, bytes: &[u8]) -> napi::Result<sys::napi_value
 }
 
 fn check(status: sys::napi_status, out: sys::napi_value) -> napi::Result<sys::napi_value> {
+    ok(status, "could not create a Buffer for a received part").map(|()| out)
+}
+
+/// A napi call's status as a result; `what` says what failed.
+pub(crate) fn ok(status: sys::napi_status, what: &str) -> napi::Result<()> {
     if status == sys::Status::napi_ok {
-        Ok(out)
+        Ok(())
     } else {
-        Err(napi::Error::new(
-            napi::Status::from(status),
-            "could not create a Buffer for a received part",
-        ))
+        Err(napi::Error::new(napi::Status::from(status), what))
     }
 }
 

@@ -29,27 +29,58 @@ use tokio::sync::Notify;
 use crate::convert::JsWireError;
 use crate::external::{CopiedBytes, ExternalBytes};
 use crate::reading::{self, Lends};
+use crate::slab;
 use pulsing_actor::transport::conn::ConnHandle;
 use pulsing_actor::transport::Header;
 
 /// Events per batch at most.
 const MAX_BATCH: usize = 4096;
+/// A record's bytes before its body's, and after: kind to trace, the body's tag and length,
+/// the attachment count.
+const RECORD_HEAD: usize = 35 + 5 + 2;
 /// Bodies up to this size are copied into the packed buffer; larger ones cross on their own.
 const INLINE_BODY: usize = 64 * 1024;
 
 /// One packed batch of events, as the callback's arguments: the records (small bodies
-/// inside), the large bodies and attachments (`null` when none), the node ids and names the
-/// records refer to, and their errors (`null` when none). Arguments, not an object:
-/// napi would build the object property by property on every batch. The last, always
-/// `null` for JS, starts reading connections lent since the previous batch on the JS thread
-/// (see [`crate::reading`]), after the events before them.
-pub type EventBatch = FnArgs<(
-    CopiedBytes,
-    Option<Vec<ExternalBytes>>,
-    Vec<String>,
-    Option<Vec<JsWireError>>,
-    Lends,
-)>;
+/// inside) as `packed[start, end)` (a small batch in this thread's slab, see
+/// [`crate::slab`]), the large bodies and attachments (`null` when none), the node ids and
+/// names the records refer to, and their errors (`null` when none). Arguments, not an
+/// object: napi would build the object property by property on every batch. The last,
+/// always `null` for JS, starts reading connections lent since the previous batch on the
+/// JS thread (see [`crate::reading`]), after the events before them.
+pub struct EventBatch {
+    packed: Vec<u8>,
+    parts: Option<Vec<ExternalBytes>>,
+    strings: Vec<String>,
+    errors: Option<Vec<JsWireError>>,
+    lends: Lends,
+}
+
+impl JsValuesTupleIntoVec for EventBatch {
+    #[allow(clippy::not_unsafe_ptr_arg_deref)]
+    fn into_vec(self, env: sys::napi_env) -> napi::Result<Vec<sys::napi_value>> {
+        let len = self.packed.len() as u32;
+        // SAFETY (all): napi calls this with the current environment, on the JS thread.
+        let (packed, start) = match unsafe { slab::place(env, &self.packed)? } {
+            Some(placed) => placed,
+            None => (
+                unsafe { CopiedBytes::to_napi_value(env, CopiedBytes(self.packed))? },
+                0,
+            ),
+        };
+        unsafe {
+            Ok(vec![
+                packed,
+                u32::to_napi_value(env, start)?,
+                u32::to_napi_value(env, start + len)?,
+                Option::to_napi_value(env, self.parts)?,
+                Vec::to_napi_value(env, self.strings)?,
+                Option::to_napi_value(env, self.errors)?,
+                Lends::to_napi_value(env, self.lends)?,
+            ])
+        }
+    }
+}
 
 /// The JS callback, as other threads call it: one packed batch of events at a time.
 pub type EventCallback =
@@ -316,6 +347,14 @@ impl Packer {
             None => 0,
         };
         self.records += 1;
+        // Room for the whole record at once: a batch of one event is one allocation.
+        let inline = if r.body.len() <= INLINE_BODY {
+            r.body.len()
+        } else {
+            0
+        };
+        self.packed
+            .reserve(RECORD_HEAD + inline + 4 * r.attachments.len());
         let p = &mut self.packed;
         p.push(r.kind);
         p.extend_from_slice(&r.conn.to_le_bytes());
@@ -374,12 +413,12 @@ impl Packer {
         fn some<T>(v: Vec<T>) -> Option<Vec<T>> {
             (!v.is_empty()).then_some(v)
         }
-        FnArgs::from((
-            CopiedBytes(self.packed),
-            some(self.parts),
-            self.strings,
-            some(self.errors),
-            self.lends,
-        ))
+        EventBatch {
+            packed: self.packed,
+            parts: some(self.parts),
+            strings: self.strings,
+            errors: some(self.errors),
+            lends: self.lends,
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod host;
 pub mod metrics;
 pub mod queue;
 pub mod reading;
+pub mod slab;
 pub mod system;
 pub mod topic;
 
