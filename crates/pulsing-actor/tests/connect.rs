@@ -345,3 +345,43 @@ async fn a_connector_publishes_and_subscribes_to_topics_through_its_gateway() {
     .await;
     conn.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connectors_batches_are_written_to_its_gateway_link_in_place() {
+    let (nodes, _) = cluster().await;
+    let conn = Connect::to([nodes[0].addr().unwrap()]).await.unwrap();
+    let echo = conn.resolve("svc/echo").await.unwrap().id();
+    let sys = conn.into_system();
+    let client = sys.cluster().unwrap();
+    // What a JS tick's calls become (one batch for one node): on a client, they go to its
+    // gateway link at once, written by the sending thread while that link's writer is idle,
+    // as a member's go to the node's link. A writer busy with a keepalive takes them instead,
+    // so a few batches may be needed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (to, frame) = client
+            .foreign_request_frame(
+                echo.node,
+                None,
+                (Some(echo.local), None),
+                (bytes::Bytes::from_static(b"\xa2hi"), vec![]),
+                None,
+            )
+            .unwrap();
+        let mut sent = Vec::new();
+        client.foreign_send_all(to, vec![frame], &mut sent);
+        let link = *sent[0].as_ref().unwrap();
+        if client.in_place_stats(link).unwrap().0 > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a client's batch was never written in place"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sys.shutdown().await.unwrap();
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+}

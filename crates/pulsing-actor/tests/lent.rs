@@ -36,12 +36,18 @@ struct Borrowing {
     stall: Arc<AtomicBool>,
     /// A borrower saw `stall` between turns.
     stalled: Arc<AtomicBool>,
+    /// While set, each tell is answered with a tell of the same number, sent from `on_frame`
+    /// (as a gateway relays a call).
+    echo: AtomicBool,
 }
 
 impl FrameSink for Borrowing {
-    fn on_frame(&self, _: &Arc<ConnHandle>, f: Frame) {
+    fn on_frame(&self, conn: &Arc<ConnHandle>, f: Frame) {
         if let Header::Tell { .. } = f.header {
             let seq = u32::from_le_bytes(f.body[..4].try_into().unwrap());
+            if self.echo.load(Ordering::Relaxed) {
+                assert!(conn.send(tell(seq, 16)));
+            }
             let intact = f.body[4..]
                 .iter()
                 .enumerate()
@@ -184,14 +190,33 @@ impl FrameSink for Ignore {
     fn on_close(&self, _: &Arc<ConnHandle>, _: Option<String>) {}
 }
 
+/// A peer's sink that records the numbers of the tells it gets.
+struct Record(mpsc::UnboundedSender<u32>);
+
+impl FrameSink for Record {
+    fn on_frame(&self, _: &Arc<ConnHandle>, f: Frame) {
+        if let Header::Tell { .. } = f.header {
+            let _ = self
+                .0
+                .send(u32::from_le_bytes(f.body[..4].try_into().unwrap()));
+        }
+    }
+    fn on_close(&self, _: &Arc<ConnHandle>, _: Option<String>) {}
+}
+
 /// The connection under test, and a peer connection (which sends the frames).
 async fn pair() -> (Pair, Arc<ConnHandle>) {
+    pair_with(Arc::new(Ignore)).await
+}
+
+/// [`pair`], with the peer's frames going to `peer_sink`.
+async fn pair_with(peer_sink: Arc<dyn FrameSink>) -> (Pair, Arc<ConnHandle>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (dialed, p) = tokio::join!(TcpStream::connect(addr), accept(listener, LONG_IDLE));
     let peer = conn::start(
         Box::new(dialed.unwrap()),
-        Arc::new(Ignore),
+        peer_sink,
         Opening {
             id: 2,
             dialed: true,
@@ -219,6 +244,14 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<Arrival>) -> Arrival {
         .await
         .expect("a frame within 20 s")
         .expect("the sink lives")
+}
+
+/// The next tell number the peer got back.
+async fn answer(back: &mut mpsc::UnboundedReceiver<u32>) -> u32 {
+    tokio::time::timeout(Duration::from_secs(20), back.recv())
+        .await
+        .expect("an answer within 20 s")
+        .expect("the peer lives")
 }
 
 /// Send tells one at a time, each once the previous arrived, from number `seq`, until one arrives
@@ -387,5 +420,58 @@ async fn a_lent_connection_still_closes_when_idle_and_on_a_broken_frame() {
             .await
             .expect("the end within 20 s")
             .ok();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_sent_in_a_borrowers_turn_are_written_in_place_and_keep_their_order() {
+    let (tx, mut back) = mpsc::unbounded_channel();
+    let (mut p, peer) = pair_with(Arc::new(Record(tx))).await;
+    let mut seq = until_lent(&mut p, &peer, 0).await;
+    p.sink.echo.store(true, Ordering::Relaxed);
+
+    // Quiet: each tell is read by the borrower, whose answer leaves from its turn, on its
+    // thread, without waking the writer.
+    let before = p.conn.in_place_stats().0;
+    let mut lent = 0;
+    for _ in 0..100 {
+        assert!(peer.send(tell(seq, 64)));
+        let (got, _, by_borrower) = next(&mut p.arrivals).await;
+        assert_eq!(got, seq);
+        assert_eq!(answer(&mut back).await, seq);
+        lent += by_borrower as u64;
+        seq += 1;
+    }
+    assert!(
+        lent >= 90,
+        "quiet frames are read by the borrower ({lent} of 100)"
+    );
+    let in_place = p.conn.in_place_stats().0 - before;
+    // A keepalive the writer is sending can take a turn's answer to the writer instead.
+    assert!(
+        in_place + 5 >= lent && in_place <= lent,
+        "the borrower's answers were written in place ({in_place} of {lent})"
+    );
+
+    // Sent from elsewhere (here: a task on the runtime, not a turn), a lone frame goes to the
+    // writer, which coalesces such frames.
+    let before = p.conn.in_place_stats().0;
+    assert!(p.conn.send(tell(seq, 16)));
+    assert_eq!(answer(&mut back).await, seq);
+    assert_eq!(p.conn.in_place_stats().0, before, "not written in place");
+    seq += 1;
+
+    // Busy, then quiet again: the answers, from the reader's thread and the borrower's, in
+    // place and through the writer, all arrive in order.
+    let first = seq;
+    let frames: Vec<Frame> = (first..first + 2000).map(|i| tell(i, 100)).collect();
+    assert!(peer.send_all(frames).is_ok());
+    seq += 2000;
+    for want in first..seq {
+        assert_eq!(next(&mut p.arrivals).await.0, want);
+    }
+    let seq = until_lent(&mut p, &peer, seq).await;
+    for want in first..seq {
+        assert_eq!(answer(&mut back).await, want, "answers in order");
     }
 }

@@ -123,8 +123,12 @@ impl ConnHandle {
 
     /// Queue a frame; false when the connection is closed. It goes to the writer, which
     /// coalesces frames sent one by one (a relay's, an actor's replies) into one write.
+    /// Sent by a borrower in its turn (from [`FrameSink::on_frame`] on the thread that called
+    /// [`ConnHandle::read_lent`]), it is written in place when the writer is idle, as
+    /// [`ConnHandle::send_all`] does: the thread that read a frame sends its answer.
     pub fn send(&self, frame: Frame) -> bool {
-        self.queue(Outgoing::One(frame), false).is_none()
+        self.queue(Outgoing::One(frame), super::lent::in_turn())
+            .is_none()
     }
     /// Send several frames, in order, as one hand-off: all its sender has for now (a JS
     /// tick's calls or answers for this connection). A few, on plain TCP with the writer idle,

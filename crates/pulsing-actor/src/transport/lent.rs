@@ -50,6 +50,34 @@ const STALLED_KEEP: Duration = Duration::from_secs(1);
 /// After a sink had no borrower, ask again after this long.
 const NO_BORROWER_RETRY: Duration = Duration::from_secs(1);
 
+thread_local! {
+    /// Whether this thread is in a borrower's turn now (see [`in_turn`]).
+    static IN_TURN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is a borrower's, in a turn: handing on the frames it read. A frame it
+/// sends then (a relay's, an answer to gossip) is written in place when its
+/// connection's writer is idle: waking the writer would make a second thread handle what
+/// this one read, while the turn's frames are a few (a busy connection is read at home).
+pub(crate) fn in_turn() -> bool {
+    IN_TURN.with(|t| t.get())
+}
+
+/// Marks this thread as in a borrower's turn until dropped.
+struct TurnMark(bool);
+
+impl TurnMark {
+    fn set() -> Self {
+        TurnMark(IN_TURN.with(|t| t.replace(true)))
+    }
+}
+
+impl Drop for TurnMark {
+    fn drop(&mut self) {
+        IN_TURN.with(|t| t.set(self.0));
+    }
+}
+
 /// A connection's lending state (see the module docs).
 pub(crate) struct Lending {
     state: Mutex<State>,
@@ -277,6 +305,7 @@ impl ConnHandle {
         l.turns.fetch_add(1, Ordering::Relaxed);
         let back = {
             let _rt = lent.rt.enter();
+            let _mark = TurnMark::set();
             self.turn(lent)
         };
         match back {

@@ -96,6 +96,14 @@ impl Links {
         }
     }
 
+    /// The live connection of `link`, if it has one.
+    pub(super) fn connected(&self, link: (NodeId, bool)) -> Option<Arc<ConnHandle>> {
+        match self.peers.lock().get(&link) {
+            Some(PeerLink::Connected(c)) if !c.is_closed() => Some(c.clone()),
+            _ => None,
+        }
+    }
+
     /// Send on `link` if it is up, or queue while it is dialed; the connection's id. The
     /// frame comes back when there is no usable link.
     #[allow(clippy::result_large_err)] // handed back by value: the caller sends it elsewhere
@@ -208,6 +216,11 @@ impl Node {
     fn send_to_now(&self, node: NodeId, frame: Frame) -> Result<u32, PulsingError> {
         let bulk = frame.payload_len() > self.cfg.bulk_threshold;
         let link = (node, bulk);
+        // Sent outside the links lock: a borrower writes it to the socket in place.
+        if let Some(c) = self.links.connected(link) {
+            c.send(frame);
+            return Ok(c.id);
+        }
         let mut peers = self.links.peers.lock();
         let frame = match Links::send_on_link(&peers, link, frame) {
             Ok(id) => return Ok(id),
@@ -243,21 +256,22 @@ impl Node {
             })
     }
 
-    /// Hand `frames` (in order, all for `node`) to its live control-lane connection at once:
-    /// one hand-off and at most one wake-up of its writer. Gives them back when that is not
-    /// the plain case (no live connection yet, faults injected, a client, a frame for the bulk
-    /// lane or over the size limit): they go one by one through [`Node::send_to`] then.
+    /// Hand `frames` (in order, all for `node`) to its live control-lane connection (a
+    /// client's: its gateway link) at once: one hand-off and at most one wake-up of its
+    /// writer. Gives them back when that is not the plain case (no live connection yet,
+    /// faults injected, a frame for the bulk lane or over the size limit): they go one by
+    /// one through [`Node::send_to`] then.
     pub(super) fn send_all_now(&self, node: NodeId, frames: Vec<Frame>) -> Result<u32, Vec<Frame>> {
-        if node == self.me
-            || self.stopped.load(Ordering::Relaxed)
-            || self.client().is_some()
-            || !self.all_plain(&frames)
-        {
+        if node == self.me || self.stopped.load(Ordering::Relaxed) || !self.all_plain(&frames) {
             return Err(frames);
         }
-        let c = match self.links.peers.lock().get(&(node, false)) {
-            Some(PeerLink::Connected(c)) if !c.is_closed() => c.clone(),
-            _ => return Err(frames),
+        // A client sends everything on its gateway link, whichever node it is for.
+        let link = match self.client() {
+            Some(_) => super::client::LINK,
+            None => (node, false),
+        };
+        let Some(c) = self.links.connected(link) else {
+            return Err(frames);
         };
         // Without the links lock: `send_all` may write to the socket in place.
         c.send_all(frames).map(|()| c.id)
@@ -281,6 +295,14 @@ impl Node {
             }
             None => tracing::warn!("not sending gossip over its size limit"),
         }
+    }
+
+    /// Frames senders wrote in place on connection `conn`, and how many times the socket took
+    /// only part of such a write; `None` when there is no such connection. For tests and
+    /// diagnostics.
+    #[doc(hidden)]
+    pub fn in_place_stats(&self, conn: u32) -> Option<(u64, u64)> {
+        self.links.get(conn).map(|c| c.in_place_stats())
     }
 
     /// Send a frame on a given connection (replies go back where the request came from).
