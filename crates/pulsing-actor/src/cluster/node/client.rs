@@ -96,11 +96,10 @@ impl Node {
 
     /// Send a frame on the gateway link, dialing the next gateway if there is none.
     pub(super) fn client_send(&self, frame: Frame) -> Result<u32, PulsingError> {
-        // Outside the links lock: a borrower writes it to the socket in place.
-        if let Some(c) = self.links.connected(LINK) {
-            c.send(frame);
-            return Ok(c.id);
-        }
+        let frame = match self.links.send_if_connected(LINK, frame) {
+            Ok(id) => return Ok(id),
+            Err(f) => f,
+        };
         let mut peers = self.links.peers.lock();
         let frame = match Links::send_on_link(&peers, LINK, frame) {
             Ok(id) => return Ok(id),

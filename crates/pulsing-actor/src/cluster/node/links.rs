@@ -104,6 +104,24 @@ impl Links {
         }
     }
 
+    /// Send on `link` if it has a live connection, without holding the links lock (a
+    /// borrower writes the frame to the socket in place); the connection's id. The frame
+    /// comes back otherwise, for [`Links::send_on_link`] under the lock.
+    #[allow(clippy::result_large_err)] // handed back by value: the caller sends it elsewhere
+    pub(super) fn send_if_connected(
+        &self,
+        link: (NodeId, bool),
+        frame: Frame,
+    ) -> Result<u32, Frame> {
+        match self.connected(link) {
+            Some(c) => {
+                c.send(frame);
+                Ok(c.id)
+            }
+            None => Err(frame),
+        }
+    }
+
     /// Send on `link` if it is up, or queue while it is dialed; the connection's id. The
     /// frame comes back when there is no usable link.
     #[allow(clippy::result_large_err)] // handed back by value: the caller sends it elsewhere
@@ -216,11 +234,10 @@ impl Node {
     fn send_to_now(&self, node: NodeId, frame: Frame) -> Result<u32, PulsingError> {
         let bulk = frame.payload_len() > self.cfg.bulk_threshold;
         let link = (node, bulk);
-        // Sent outside the links lock: a borrower writes it to the socket in place.
-        if let Some(c) = self.links.connected(link) {
-            c.send(frame);
-            return Ok(c.id);
-        }
+        let frame = match self.links.send_if_connected(link, frame) {
+            Ok(id) => return Ok(id),
+            Err(f) => f,
+        };
         let mut peers = self.links.peers.lock();
         let frame = match Links::send_on_link(&peers, link, frame) {
             Ok(id) => return Ok(id),
