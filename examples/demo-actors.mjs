@@ -13,6 +13,7 @@ class Tokenizer {
 class Shard {
   counts = new Map();
   add(word) { this.counts.set(word, (this.counts.get(word) ?? 0) + 1); return this.counts.get(word); }
+  total() { let n = 0; for (const c of this.counts.values()) n += c; return n; }
   top(n) { return [...this.counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, n); }
   host() { return { pid: process.pid, nodeId: pul.getSystem().nodeId }; }
   stall() { return new Promise(() => {}); }

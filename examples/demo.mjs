@@ -65,7 +65,14 @@ async function count(text) {
   return n;
 }
 
-log(`streamed ${await count(TEXT)} words across nodes`);
+// The demo checks what it shows: a wrong count or a wrong failure fails `npm run demo`.
+function check(ok, what) {
+  if (!ok) throw new Error(`demo check failed: ${what}`);
+}
+const words = TEXT.toLowerCase().match(/[a-z]+/g);
+const first = await count(TEXT);
+check(first === words.length, `streamed ${first} words, the text has ${words.length}`);
+log(`streamed ${first} words across nodes`);
 
 // Kill the node hosting shards 2 and 3 while a call to it is pending.
 const victim = (await shards[2].host()).nodeId;
@@ -74,6 +81,7 @@ const killedAt = Date.now();
 n3.kill('SIGKILL');
 const err = await pending;
 log(`killed pid ${n3.pid}: its pending call failed after ${Date.now() - killedAt} ms with ${err.constructor.name} (${err.kind})`);
+check(err instanceof pul.PulsingRuntimeError && err.kind === 'ConnectionFailed', `the pending call failed with ${err.kind ?? err}, not ConnectionFailed (its connection closed)`);
 await until('the survivors to drop it', async () => !(await system.members()).some((m) => m.nodeId === victim));
 log(`members now: ${(await system.members()).length}`);
 
@@ -81,7 +89,13 @@ log(`members now: ${(await system.members()).length}`);
 shards[2] = await RShard.spawn({ name: 'shard/2', placement: 'remote' });
 shards[3] = await RShard.spawn({ name: 'shard/3', placement: 'remote' });
 log(`shards 2 and 3 respawned on pids ${(await shards[2].host()).pid} and ${(await shards[3].host()).pid}`);
-log(`streamed ${await count(TEXT)} more words`);
+const second = await count(TEXT);
+check(second === words.length, `streamed ${second} more words, the text has ${words.length}`);
+log(`streamed ${second} more words`);
+// Shards 0 and 1 kept their counts; 2 and 3 started over on their new nodes.
+const kept = words.filter((w) => shardOf(w) < 2).length;
+const totals = await Promise.all(shards.map((s) => s.total()));
+check(totals.reduce((a, b) => a + b, 0) === kept + words.length, `the shards hold ${totals.join('+')} words, not ${kept} kept + ${words.length}`);
 
 const tops = (await Promise.all(shards.map((s) => s.top(3)))).flat().sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 6);
 log('top words:', tops.map(([w, n]) => `${w}×${n}`).join(', '));
@@ -95,6 +109,8 @@ log('top words:', tops.map(([w, n]) => `${w}×${n}`).join(', '));
   const code = await new Promise((r) => client.on('exit', r));
   if (code !== 0) throw new Error(`the Connect client failed (${code})`);
   const r = JSON.parse(out);
+  const expected = (await Promise.all(shards.map((s) => s.top(2)))).flat();
+  check(JSON.stringify(r.top) === JSON.stringify(expected), `the client read ${JSON.stringify(r.top)}, the shards hold ${JSON.stringify(expected)}`);
   log(`a Connect client (pid ${client.pid}, not a member: still ${(await system.members()).length} members) read the shards on pids ${r.hostPids.join(', ')} through ${r.gateway}, then exited by itself`);
 }
 

@@ -39,6 +39,9 @@ struct Borrowing {
     /// While set, each tell is answered with a tell of the same number, sent from `on_frame`
     /// (as a gateway relays a call).
     echo: AtomicBool,
+    /// While set, a borrower that finds the socket in error leaves without a turn, as libuv
+    /// stops a poll on `POLLERR` (a reset peer) and reports only an error status.
+    quit_on_error: Arc<AtomicBool>,
 }
 
 impl FrameSink for Borrowing {
@@ -68,6 +71,7 @@ impl FrameSink for Borrowing {
         self.lends.fetch_add(1, Ordering::Relaxed);
         let (c, left) = (conn.clone(), self.left.clone());
         let (stall, stalled) = (self.stall.clone(), self.stalled.clone());
+        let quit_on_error = self.quit_on_error.clone();
         std::thread::Builder::new()
             .name(BORROWER.into())
             .spawn(move || {
@@ -84,8 +88,14 @@ impl FrameSink for Borrowing {
                         std::thread::sleep(Duration::from_micros(100));
                         continue;
                     }
+                    let peeked = sock.peek(&mut [0u8; 1]);
+                    if quit_on_error.load(Ordering::Relaxed)
+                        && matches!(&peeked, Err(e) if e.kind() != std::io::ErrorKind::WouldBlock)
+                    {
+                        break;
+                    }
                     let readable = !matches!(
-                        sock.peek(&mut [0u8; 1]),
+                        peeked,
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
                     );
                     if !readable {
@@ -421,6 +431,52 @@ async fn a_lent_connection_still_closes_when_idle_and_on_a_broken_frame() {
             .expect("the end within 20 s")
             .ok();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lent_connection_reset_by_its_peer_closes_even_when_the_borrower_quits_and_a_write_fails_first(
+) {
+    // What a SIGKILLed peer with unread bytes does: it resets the connection. The JS thread's
+    // poll then stops without a turn (libuv's `POLLERR`), and a frame sent meanwhile (a probe,
+    // a call) fails its write first. The reader must still take the reading back, close, and
+    // so fail the calls pending on the connection at once (not at failure detection).
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (raw, mut p) = tokio::join!(TcpStream::connect(addr), accept(listener, LONG_IDLE));
+    let raw = raw.unwrap();
+    let mut out = BytesMut::new();
+    out.extend_from_slice(MAGIC);
+    encode_head(&hello(), &mut out).unwrap();
+    let t = tell(0, 16);
+    encode_head(&t, &mut out).unwrap();
+    out.extend_from_slice(&t.body);
+    let mut raw = raw;
+    raw.write_all(&out).await.unwrap();
+    assert_eq!(next(&mut p.arrivals).await.0, 0);
+    wait_until("lent", || p.sink.lends.load(Ordering::Relaxed) > 0).await;
+    let left = p.sink.left.load(Ordering::Relaxed);
+    p.sink.quit_on_error.store(true, Ordering::Relaxed);
+    // A reset, not a clean end: no linger.
+    socket2::SockRef::from(&raw)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(raw);
+    wait_until("the borrower quits on the error", || {
+        p.sink.left.load(Ordering::Relaxed) > left
+    })
+    .await;
+    // Writes now fail (the writer ends, and takes the socket from the lending with it).
+    for i in 1..4 {
+        p.conn.send(tell(i, 16));
+    }
+    let reason = tokio::time::timeout(Duration::from_secs(20), p.closed.recv())
+        .await
+        .expect("closed within 20 s, not left lent until the idle timeout")
+        .expect("a close");
+    if let Some(r) = reason {
+        assert!(r.contains("read failed"), "{r}");
+    }
+    assert!(p.conn.is_closed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

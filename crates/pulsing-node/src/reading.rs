@@ -222,7 +222,10 @@ unsafe fn start(
 unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_int) {
     // SAFETY: set in `start`, freed only in `on_closed`.
     let poll = unsafe { &*(*(handle as *mut *mut Poll)) };
-    let keep = status >= 0 && read(poll);
+    // libuv reports a socket error (a peer that reset the connection) as a negative status
+    // and stops the poll: the turn still runs, so its read meets the error and gives the
+    // reading back to the connection's reader, which closes it and fails its calls now.
+    let keep = read(poll) && status >= 0;
     if !keep {
         unsafe { close(handle, true) };
     }

@@ -173,6 +173,10 @@ impl Lending {
                 let _ = s.shutdown(std::net::Shutdown::Both);
             }
         }
+        // A reader waiting on a lent reading takes it back now and meets the end itself:
+        // the borrower may have stopped polling without a turn (libuv stops a poll on a
+        // socket error), and nobody else would tell it.
+        self.back.notify_one();
     }
 }
 
@@ -254,7 +258,14 @@ impl Lender {
                 return Returned::Idle;
             }
             let turns = l.turns.load(Ordering::Relaxed);
-            if !waiting(&l.sock) {
+            let w = waiting(&l.sock);
+            if w == Waiting::Ended {
+                // The end, a reset, or the socket taken away (the writer failed): read it
+                // here, where it closes the connection and fails what was pending on it.
+                *buf = take_back(&mut st).0;
+                return Returned::Read;
+            }
+            if w == Waiting::Nothing {
                 waiting_at = None;
             } else if waiting_at == Some(turns) {
                 // A whole interval with bytes waiting and no turn: the borrower is stuck.
@@ -278,13 +289,25 @@ fn take_back(st: &mut State) -> (BytesMut, Option<Back>) {
     }
 }
 
-/// Whether the socket has bytes (or its end) waiting to be read.
-fn waiting(sock: &Mutex<Option<std::net::TcpStream>>) -> bool {
-    match sock.lock().as_ref() {
-        Some(s) => {
-            !matches!(s.peek(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-        }
-        None => false,
+/// What a lent socket has waiting to be read.
+#[derive(PartialEq)]
+enum Waiting {
+    Nothing,
+    Bytes,
+    /// Its end or an error, or no socket any more (the connection is closing).
+    Ended,
+}
+
+fn waiting(sock: &Mutex<Option<std::net::TcpStream>>) -> Waiting {
+    let Some(s) = &*sock.lock() else {
+        return Waiting::Ended;
+    };
+    match s.peek(&mut [0u8; 1]) {
+        Ok(0) => Waiting::Ended,
+        Ok(_) => Waiting::Bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Waiting::Nothing,
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Waiting::Bytes,
+        Err(_) => Waiting::Ended,
     }
 }
 
