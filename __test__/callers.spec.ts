@@ -200,12 +200,11 @@ describe.each(WHO)('a %s caller', (who) => {
     const pending = exec({ op: 'call', name: `victim-${who}`, method: 'hang', args: [] });
     // Sent and waiting: the victim counts it only by never answering, so wait for the wire.
     await waitFor(async () => (await exec({ op: 'call', name: `victim-${who}`, method: 'echo', args: [2] })).ok === 2, 5000, 'a later call to pass');
-    const t0 = Date.now();
     victim.proc.child.kill('SIGKILL');
     const r = await pending;
+    // As its connection closed (through a gateway: the gateway's to the victim), not at the
+    // 60 s call timeout ('timeout') nor when failure detection declared the node dead ('NodeDown').
     expect(r.err?.category).toBe('runtime');
-    expect(['ConnectionFailed', 'NodeDown']).toContain(r.err?.kind);
-    // Well before the 60 s call timeout (fail-fast, not a timeout).
-    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(r.err?.kind).toBe('ConnectionFailed');
   });
 });

@@ -57,7 +57,7 @@ describe('the pulsing CLI', () => {
     expect(w.stdout()).toContain('2/2 members alive');
     expect(w.stdout()).toContain('actors/cli-b');
     w.child.kill('SIGINT');
-    await w.done;
+    expect(await w.done).toMatchObject({ code: 0, signal: null, stderr: '' }); // Ctrl-C ends a watch cleanly
   });
 
   it('hosts an actor class from a module as a node of the cluster', async () => {

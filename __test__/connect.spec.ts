@@ -64,11 +64,11 @@ describe('Connect: a client process through gateways of a 3-node cluster', () =>
 
     // kill -9 of the active gateway with three calls in flight (two asks and a stream).
     await waitStep(client, 'kill-gateway');
-    const killedAt = Date.now();
     await kill9(a);
     client.child.kill('SIGUSR2');
-    const failed = await waitStep(client, 'in-flight-failed', 5000);
-    expect(Date.now() - killedAt).toBeLessThan(2000);
+    // ConnectionFailed says how they failed: as their connection closed (a client has no
+    // failure detector, and a timeout would be PulsingTimeoutError).
+    const failed = await waitStep(client, 'in-flight-failed', 20_000);
     expect(failed.failed).toHaveLength(3);
     for (const f of failed.failed) expect(f).toMatchObject({ ok: false, cls: 'PulsingRuntimeError', kind: 'ConnectionFailed' });
     const failover = await waitStep(client, 'failover');

@@ -3,6 +3,7 @@
 // and in order, so that one batch never holds the event loop for the whole backlog.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
 import * as pul from '../dist/index.js';
 import { startNode, waitFor, type Child } from './helpers';
 
@@ -34,6 +35,14 @@ class Worker {
 const RWorker = pul.remote(Worker, { className: 'fixtures/Worker' });
 
 let child: Child;
+/** Frames this node's control lane read so far, from its /metrics (served by the runtime, not JS). */
+function framesIn(): number {
+  const script = `fetch('http://${pul.getSystem().addr}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`;
+  const text = execFileSync(process.execPath, ['-e', script]).toString();
+  const m = /^pulsing_frames_total\{[^}]*lane="control",direction="in"\} (\d+)$/m.exec(text);
+  if (!m) throw new Error(`no control-lane frames in /metrics:\n${text}`);
+  return Number(m[1]);
+}
 const batches: number[] = [];
 /** The buffer each batch came in, with its size. */
 const buffers: { p: Buffer; bytes: number }[] = [];
@@ -60,10 +69,14 @@ describe('event batches', () => {
     const sink = await pul.remote(Sink, { className: 'eb/Sink' }).spawn({ name: 'eb-sink' });
     const w = await RWorker.resolve('eb', { timeoutMs: 10_000 });
     const n = 30_000;
+    const before = framesIn();
     const sent = w.tellMany('eb-sink', n);
-    // Busy while the peer sends them all: the runtime reads the backlog, JS cannot take it.
-    const until = Date.now() + 1000;
-    while (Date.now() < until) { /* busy */ }
+    // Busy until the runtime has read them all (its own /metrics, asked from a child process
+    // while this thread spins): a backlog JS could not take, however slow the machine.
+    const deadline = Date.now() + 60_000;
+    while (framesIn() < before + n) {
+      if (Date.now() > deadline) throw new Error(`the runtime read ${framesIn() - before} of ${n} tells in 60 s`);
+    }
     batches.length = 0;
     expect(await sent).toBe(n);
     await waitFor(async () => (await sink.count()).n === n, 10_000, 'every tell counted');

@@ -13,6 +13,22 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
   }
 }
 
+/**
+ * The first queue name `prefix-0`, `prefix-1`, ... whose bucket owners (as `sys` places them
+ * now) satisfy `fits`. Owners follow node ids, which are random: a test that needs a node to
+ * own buckets chooses the name by owner instead of hoping a fixed name lands there.
+ */
+export function queueNameWhere(sys: { queue: { owner(name: string, bucket: number): string } }, prefix: string, numBuckets: number, fits: (owners: string[]) => boolean): string {
+  for (let k = 0; k < 10_000; k++) {
+    const name = `${prefix}-${k}`;
+    if (fits(Array.from({ length: numBuckets }, (_, b) => sys.queue.owner(name, b)))) return name;
+  }
+  throw new Error(`no queue name ${prefix}-N places its buckets as the test needs`);
+}
+
+/** How many of `owners` are `node`. */
+export const owns = (owners: string[], node: string): number => owners.filter((o) => o === node).length;
+
 /** A promise with its resolver, to gate actor code from a test. */
 export function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } {
   let open!: (v: T) => void;
@@ -31,7 +47,7 @@ afterAll(() => {
 export type Proc = { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>; stdout: () => string; stderr: () => string };
 
 /** Run a node child process (always killed at teardown). */
-export function runNode(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Proc {
+export function runNode(args: string[], opts: { cwd?: string; env?: Record<string, string>; stdin?: boolean } = {}): Proc {
   return runProcess(process.execPath, args, opts);
 }
 

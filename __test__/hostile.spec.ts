@@ -51,11 +51,12 @@ describe('hostile peers', () => {
     peer.sock.write(frame(header.askName(7, 'actors/alpha'), body));
     const [err] = await replyFrames(peer, 4, 30_000); // Header::Error
     expect(err.head.toString('latin1')).toContain('Serialization');
+    // Refused by the decoding budget (which stops at the first excess, before anything is
+    // built), not after decoding it all: the reason names the budget.
+    expect(err.head.toString('latin1')).toContain('more than 1000000 maps and arrays');
     peer.sock.destroy();
     const alpha = await RWorker.resolve('alpha');
-    const t0 = Date.now();
     expect(await alpha.incr(1)).toBeGreaterThan(0);
-    expect(Date.now() - t0).toBeLessThan(1000);
     expect(rssOf(a.pid)).toBeLessThan(1.5 * 1024 ** 3);
   });
 

@@ -2,7 +2,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import * as pul from '../dist/index.js';
 import { bucketOf, fnv1a32 } from '../dist/queue.js';
 import { Connect } from '../dist/connect.js';
-import { startNode, waitFor } from './helpers';
+import { owns, queueNameWhere, startNode, waitFor } from './helpers';
 
 type Rec = { id: string; from: string; i: number };
 
@@ -87,9 +87,10 @@ describe('queues', () => {
     const b = await pul.actorSystem({ addr: '127.0.0.1:0', seeds: [a.addr!], membership: fast });
     try {
       await waitFor(async () => (await a.members()).length === 2, 10_000, '2 members');
-      const theirs = Array.from({ length: 8 }, (_, i) => i).find((bk) => a.queue.owner('lossy', bk) === b.nodeId)!;
+      const name = queueNameWhere(a, 'lossy', 8, (o) => owns(o, b.nodeId) > 0);
+      const theirs = Array.from({ length: 8 }, (_, i) => i).find((bk) => a.queue.owner(name, bk) === b.nodeId)!;
       const key = Array.from({ length: 1000 }, (_, i) => `k${i}`).find((k) => bucketOf(k, 8) === theirs)!;
-      const w = await a.queue.write('lossy', { numBuckets: 8, batchSize: 1 });
+      const w = await a.queue.write(name, { numBuckets: 8, batchSize: 1 });
       a.faults.partition([b.nodeId]); // b never hears of the batch; a's view keeps b alive
       await w.put({ id: key });
       await expect(w.flush()).rejects.toBeInstanceOf(pul.PulsingTimeoutError);

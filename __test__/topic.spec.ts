@@ -31,9 +31,8 @@ describe('topics', () => {
 
     expect(await tw.publish({ n: 1 }, { mode: 'wait-all-acks' })).toEqual({ delivered: 3, failed: 0 });
     expect(await tw.publish({ n: 2 }, { mode: 'best-effort' })).toEqual({ delivered: 3, failed: 0 });
-    const any = await tw.publish({ n: 3 }, { mode: 'wait-any-ack' });
-    expect(any.delivered).toBeGreaterThanOrEqual(1);
-    expect(any.failed).toBe(0);
+    // The subscriber here has it at once: nobody else is waited for.
+    expect(await tw.publish({ n: 3 }, { mode: 'wait-any-ack' })).toEqual({ delivered: 1, failed: 0 });
     expect((await tw.publish({ n: 4 })).failed).toBe(0); // fire-and-forget
     await waitFor(async () => (await ta.topicWith('ev', 'n')) === 4 && (await tb.topicWith('ev', 'n')) === 4, 5000, 'all four everywhere');
     expect(here.slice(-4)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }]);
@@ -43,24 +42,34 @@ describe('topics', () => {
     await ta.subscribe('burst', 0);
     const bw = await pul.topic.write('burst');
     await waitFor(async () => (await bw.publish(-1, { mode: 'wait-all-acks' })).delivered === 2, 10_000, '2 burst subscribers');
-    const t0 = Date.now();
     let failed = 0;
     for (let i = 0; i < 2000; i++) failed += (await bw.publish(i, { mode: 'wait-all-acks' })).failed;
-    const took = Date.now() - t0;
-    expect(failed).toBeGreaterThan(0); // the slow one lost what did not fit
-    expect(took).toBeLessThan(60_000); // nowhere near 2000 × 200 ms: the publisher was not slowed
+    // The slow one lost what did not fit: had the publisher waited for it (2000 × 200 ms),
+    // nothing would have been lost.
+    expect(failed).toBeGreaterThan(0);
     await waitFor(async () => (await ta.topicNumbers('burst')) === 2000, 10_000, 'the quick subscriber to get every message');
 
-    // kill -9 of a subscriber node: waiting modes count it failed (or gone), and never hang.
+    // A subscriber node that stops answering (SIGSTOP: its connections stay open, it is
+    // still registered): each waiting mode counts it one failure and none hangs; the other
+    // subscribers get every message.
+    b.proc.child.kill('SIGSTOP');
+    const [all, best, anyAck, fire] = await Promise.all([
+      tw.publish({ after: 'all' }, { mode: 'wait-all-acks' }),
+      tw.publish({ after: 'best' }, { mode: 'best-effort' }),
+      tw.publish({ after: 'any' }, { mode: 'wait-any-ack' }),
+      tw.publish({ after: 'fire' }),
+    ]);
+    expect(all).toEqual({ delivered: 2, failed: 1 });
+    expect(best).toEqual({ delivered: 2, failed: 1 });
+    expect(anyAck).toEqual({ delivered: 1, failed: 0 }); // the subscriber here had it at once
+    expect(fire.failed).toBe(0); // sent: nobody answers a tell
+    await waitFor(async () => (await ta.topicWith('ev', 'after')) === 4, 10_000, 'a to get all four');
+    expect(here.slice(-4)).toEqual([{ after: 'all' }, { after: 'best' }, { after: 'any' }, { after: 'fire' }]);
+    // Then dead (kill -9): once dropped from the cluster, nobody waits for it or counts it.
     b.proc.child.kill('SIGKILL');
     await b.proc.done;
-    for (const mode of ['wait-all-acks', 'best-effort'] as const) {
-      const r = await tw.publish({ after: mode }, { mode });
-      expect(r.delivered).toBe(2);
-      expect(r.failed).toBeLessThanOrEqual(1);
-    }
-    expect((await tw.publish({ after: 'any' }, { mode: 'wait-any-ack' })).delivered).toBeGreaterThanOrEqual(1);
-    expect((await tw.publish({ after: 'fire' })).failed).toBeLessThanOrEqual(1);
+    await waitFor(async () => !(await sys.members()).some((m) => m.nodeId === b.nodeId), 10_000, 'b dropped');
+    expect(await tw.publish({ after: 'gone' }, { mode: 'wait-all-acks' })).toEqual({ delivered: 2, failed: 0 });
     await tr.stop();
     await tr.stop(); // idempotent
   }, 90_000);

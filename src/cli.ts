@@ -167,7 +167,13 @@ async function inspect(args: string[]): Promise<number> {
     console.log(values.json ? JSON.stringify(samples(text)) : text.trimEnd());
   } else {
     const every = count(values['interval-ms'], '--interval-ms', 1000);
-    for (;;) {
+    // Ctrl-C (or SIGTERM) is how a watch ends: the screen stays, the exit code is 0.
+    let stopped = false;
+    let wake = () => {};
+    const stop = () => { stopped = true; wake(); };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    while (!stopped) {
       let screen: string;
       try {
         const [ms, as] = await Promise.all([get('/cluster/members').then((r) => r.json() as Promise<Member[]>), get('/actors').then((r) => r.json() as Promise<Named[]>)]);
@@ -175,8 +181,12 @@ async function inspect(args: string[]): Promise<number> {
       } catch (e) {
         screen = `${new Date().toISOString()}  ${(e as Error).message}`;
       }
+      if (stopped) break;
       process.stdout.write(`\x1b[2J\x1b[H${screen}\n`);
-      await new Promise((r) => setTimeout(r, every));
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, every);
+        wake = () => { clearTimeout(t); r(); };
+      });
     }
   }
   return 0;

@@ -26,6 +26,10 @@ static HANGING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 #[async_trait]
 impl Actor for Counter {
     async fn receive(&mut self, msg: Message, _ctx: &mut ActorContext) -> anyhow::Result<Message> {
+        if let (Some("raw"), Message::Single { data, .. }) = (msg.msg_type(), &msg) {
+            // Raw bytes, not MessagePack: its length back (the bulk-lane test times the wire).
+            return Message::pack(&(data.len() as i64));
+        }
         match msg.unpack::<Cmd>()? {
             Cmd::Add(n) => {
                 self.0 += n;
@@ -498,19 +502,62 @@ async fn a_large_message_takes_the_bulk_lane_while_small_asks_keep_flowing() {
     let blob: Vec<u8> = (0..8 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let expect = blob.len() as i64 + blob.iter().map(|x| *x as i64).sum::<i64>() % 7;
     let big = tokio::spawn(async move { sink.ask::<_, i64>(Cmd::Blob(blob)).await });
-    let mut small = 0;
     while !big.is_finished() {
         pinger.ask::<_, i64>(Cmd::Add(1)).await.unwrap();
-        small += 1;
     }
     assert_eq!(
         big.await.unwrap().unwrap(),
         expect,
         "the large message arrived intact"
     );
+
+    // Isolation, against a baseline of the same run: small asks sent one after another while
+    // 256 MiB are on the wire (raw bytes: no encoding, the time is the transfer's). Queued
+    // behind them on one lane, the first would wait for nearly all of it and few would fit.
+    let ask = || async {
+        let t0 = Instant::now();
+        pinger.ask::<_, i64>(Cmd::Add(0)).await.unwrap();
+        t0.elapsed()
+    };
+    let mut quiet = Vec::new();
+    for _ in 0..50 {
+        quiet.push(ask().await);
+    }
+    quiet.sort();
+    let sink = a.resolve("sink").await.unwrap();
+    let raw = bytes::Bytes::from(vec![7u8; 256 << 20]);
+    let t0 = Instant::now();
+    let big = tokio::spawn(async move { sink.ask_message(Message::single("raw", raw)).await });
+    let mut during = Vec::new();
+    while !big.is_finished() {
+        let l = ask().await;
+        if !big.is_finished() {
+            during.push(l);
+        }
+    }
+    let took = t0.elapsed();
+    let len: i64 = big.await.unwrap().unwrap().unpack().unwrap();
+    assert_eq!(len, 256 << 20);
+    during.sort();
+    let p99 = during.get(during.len() * 99 / 100).copied();
+    eprintln!(
+        "256 MiB in {took:?}; quiet p50 {:?}; during it n={} p99={p99:?}",
+        quiet[25],
+        during.len()
+    );
     assert!(
-        small > 0,
-        "small asks were answered during the transfer, not after it"
+        took > quiet[25] * 20,
+        "the transfer ({took:?}) lasts what 20 quiet asks take ({:?} each) at least",
+        quiet[25]
+    );
+    assert!(
+        during.len() >= 10,
+        "small asks kept flowing during the transfer: {} in {took:?}",
+        during.len()
+    );
+    assert!(
+        p99.unwrap() < took / 4,
+        "small asks during the transfer: p99 {p99:?} against the transfer's {took:?}"
     );
     for s in [a, b, c] {
         s.shutdown().await.unwrap();

@@ -17,11 +17,14 @@ enum Cmd {
     Fatal,
     Sleep(u64),
     Stream(u32),
+    /// Wait until the test opens the actor's gate (one permit per `Hold`).
+    Hold,
 }
 
 struct Counter {
     value: i64,
     stops: Arc<AtomicU32>,
+    gate: Arc<tokio::sync::Semaphore>,
 }
 
 #[async_trait]
@@ -47,6 +50,10 @@ impl Actor for Counter {
                 Message::pack(&ms)
             }
             Cmd::Stream(n) => Ok(Message::stream_of(futures::stream::iter(0..n))),
+            Cmd::Hold => {
+                self.gate.acquire().await?.forget();
+                Message::pack(&self.value)
+            }
         }
     }
 }
@@ -57,9 +64,17 @@ fn counter() -> (Counter, Arc<AtomicU32>) {
         Counter {
             value: 0,
             stops: stops.clone(),
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
         },
         stops,
     )
+}
+
+/// A counter whose `Hold` messages wait for a permit of the gate returned with it.
+fn gated() -> (Counter, Arc<tokio::sync::Semaphore>) {
+    let (c, _) = counter();
+    let gate = c.gate.clone();
+    (c, gate)
 }
 
 async fn system() -> ActorSystem {
@@ -254,21 +269,21 @@ async fn on_start_failure_without_restart_fails_spawn() {
 #[tokio::test]
 async fn full_mailbox_makes_tell_wait() {
     let sys = system().await;
-    let r = sys
-        .spawning()
-        .mailbox_capacity(1)
-        .spawn(counter().0)
-        .await
-        .unwrap();
-    // One message runs, one waits in the mailbox; the third tell must wait for room.
-    r.tell(Cmd::Sleep(200)).await.unwrap();
+    let (c, gate) = gated();
+    let r = sys.spawning().mailbox_capacity(1).spawn(c).await.unwrap();
+    // One message runs (held until the gate opens), one waits in the mailbox; the third tell
+    // must wait for room, however long the window it is given (nothing can make room).
+    r.tell(Cmd::Hold).await.unwrap();
     r.tell(Cmd::Add(1)).await.unwrap();
-    let third = tokio::time::timeout(Duration::from_millis(50), r.tell(Cmd::Add(1))).await;
+    let mut third = Box::pin(r.tell(Cmd::Add(1)));
     assert!(
-        third.is_err(),
+        tokio::time::timeout(Duration::from_millis(50), &mut third)
+            .await
+            .is_err(),
         "a full mailbox pushes back instead of accepting"
     );
-    r.tell(Cmd::Add(1)).await.unwrap();
+    gate.add_permits(1);
+    third.await.unwrap();
     assert_eq!(
         r.ask::<_, i64>(Cmd::Get).await.unwrap(),
         2,

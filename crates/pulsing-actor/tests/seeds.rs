@@ -118,12 +118,22 @@ async fn operations() -> anyhow::Result<()> {
     })
     .await;
 
-    system.node_id();
-    system.addr();
-    system.members().await;
+    let me = system.node_id();
+    assert_ne!(me, other.node_id());
+    let addr = system.addr().expect("a node has an address");
+    assert!(addr.to_string().starts_with("127.0.0.1:"), "{addr}");
+    let mut members: Vec<NodeId> = system.members().await.iter().map(|m| m.node_id).collect();
+    members.sort();
+    let mut both = vec![me, other.node_id()];
+    both.sort();
+    assert_eq!(members, both);
     let named = system.all_named_actors().await;
     assert!(named.iter().any(|n| n.name == name));
     system.stop(name).await?;
+    assert!(
+        system.resolve(name).await.is_err(),
+        "a stopped actor's name is gone"
+    );
     other.shutdown().await?;
     system.shutdown().await?;
     Ok(())
@@ -132,14 +142,22 @@ async fn operations() -> anyhow::Result<()> {
 #[tokio::test]
 async fn behavior() -> anyhow::Result<()> {
     let system = ActorSystem::builder().build().await?;
-    fn counter(init: i32) -> Behavior<i32> {
-        stateful(init, |count, n, _ctx| {
-            *count += n;
-            BehaviorAction::Same
-        })
-    }
-    let c = system.spawn_named("actors/counter", counter(0)).await?;
+    // The docs' counter, with one line added to let the test see its count.
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(-1));
+    let counter =
+        |init: i32, seen: std::sync::Arc<std::sync::atomic::AtomicI32>| -> Behavior<i32> {
+            stateful(init, move |count, n, _ctx| {
+                *count += n;
+                seen.store(*count, std::sync::atomic::Ordering::SeqCst);
+                BehaviorAction::Same
+            })
+        };
+    let c = system
+        .spawn_named("actors/counter", counter(0, seen.clone()))
+        .await?;
     c.tell(5).await?;
+    c.ask::<_, ()>(2).await?; // after the tell: a mailbox is handled in order
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 7);
     // The guide's own convention: cross-version messages as named byte payloads.
     let raw = Message::single("TypeV1", vec![1u8, 2, 3]);
     assert_eq!(raw.msg_type(), Some("TypeV1"));

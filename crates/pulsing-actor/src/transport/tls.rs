@@ -154,6 +154,26 @@ pub fn setup(passphrase: &str) -> Result<TlsSetup, PulsingError> {
 mod tests {
     use super::*;
 
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// Known answers, computed outside this code (Python's `hashlib.pbkdf2_hmac("sha256",
+    /// passphrase, b"pulsing/cluster-ca/v1", 200_000)`, and `hmac` over the token label).
+    /// Every node of a cluster must derive the same CA: a change of the KDF, its iterations
+    /// or its salt would split a cluster whose nodes run two versions.
+    #[test]
+    fn the_kdf_and_the_http_token_match_known_answers() {
+        assert_eq!(
+            hex(&ca_seed("kat: s3cret")),
+            "c6d6dd213eca5085d4685c687646a1c32543fe9c1a7a057aaafbd1e0c4a2ed55"
+        );
+        assert_eq!(
+            http_token("kat: s3cret"),
+            "b7270382d275b82f6c442000fdf2b8a45b0015dc48d30dc77addc3339d1542d2"
+        );
+    }
+
     #[test]
     fn the_same_passphrase_gives_the_same_ca_and_another_does_not() {
         assert_eq!(ca_seed("s3cret"), ca_seed("s3cret"));
