@@ -60,6 +60,40 @@ describe('the pulsing CLI', () => {
     expect(await w.done).toMatchObject({ code: 0, signal: null, stderr: '' }); // Ctrl-C ends a watch cleanly
   });
 
+  it('works with a secured cluster: the passphrase or its token opens it, nothing else does', async () => {
+    const secret = 'cli secret';
+    const s = await startNode(['--name', 'cli-secured', '--passphrase', secret]);
+    const none = await run(['inspect', 'cluster', '--seeds', s.addr, '--json']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('401 unauthorized (pass --passphrase or --token)');
+    const wrong = await run(['inspect', 'cluster', '--seeds', s.addr, '--json', '--passphrase', 'not it']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('401');
+    const withPass = await run(['inspect', 'cluster', '--seeds', s.addr, '--json', '--passphrase', secret]);
+    expect(withPass.code, withPass.stderr).toBe(0);
+    expect((JSON.parse(withPass.stdout) as { nodeId: string }[]).map((m) => m.nodeId)).toEqual([s.nodeId]);
+    const { httpToken } = await import('../dist/index.js');
+    const withToken = await run(['inspect', 'actors', '--seeds', s.addr, '--json', '--token', httpToken(secret)]);
+    expect(withToken.code, withToken.stderr).toBe(0);
+    expect((JSON.parse(withToken.stdout) as { name: string }[]).map((x) => x.name)).toContain('actors/cli-secured');
+
+    // `pulsing actor` joins it with the passphrase (mutual TLS), and is called through it.
+    const host = cli(['actor', '__test__/fixtures/greeter.mjs#Greeter', '--seeds', s.addr, '--name', 'sgreeter', '--passphrase', secret]);
+    await waitFor(() => host.stdout().includes('\n') || host.child.exitCode !== null, 15_000, 'the actor node');
+    const auth = { authorization: `Bearer ${httpToken(secret)}` };
+    const hello = () => fetch(`http://${s.addr}/v1/actors/sgreeter/hello`, { method: 'POST', body: '{"args":["tls"]}', headers: auth });
+    await waitFor(async () => (await hello()).status === 200, 10_000, 'sgreeter known on the secured node');
+    expect(await (await hello()).json()).toEqual({ result: `hello tls from ${host.child.pid}` });
+    // Without the passphrase, the same command joins nothing: it stays a cluster of one.
+    const outsider = cli(['actor', '__test__/fixtures/greeter.mjs#Greeter', '--seeds', s.addr, '--name', 'nogreeter']);
+    await waitFor(() => outsider.stdout().includes('\n') || outsider.child.exitCode !== null, 15_000, 'the outsider node');
+    await waitFor(() => /TLS|handshake|closing connection/.test(s.proc.stderr()), 10_000, 'the secured node to refuse it');
+    expect((JSON.parse((await run(['inspect', 'cluster', '--seeds', s.addr, '--json', '--passphrase', secret])).stdout) as unknown[]).length).toBe(2);
+    host.child.kill('SIGTERM');
+    outsider.child.kill('SIGTERM');
+    expect((await host.done).code).toBe(0);
+  }, 60_000);
+
   it('hosts an actor class from a module as a node of the cluster', async () => {
     const host = cli(['actor', '__test__/fixtures/greeter.mjs#Greeter', '--seeds', a.addr, '--name', 'greeter']);
     await waitFor(() => host.stdout().includes('\n') || host.child.exitCode !== null, 15_000, 'the actor node');

@@ -173,6 +173,26 @@ describe('a cluster of real processes', () => {
     expect(back.buf.toString()).toBe('hi');
   });
 
+  it('a class sending itself as raw buffers ([pul.zerocopy]()) crosses nodes as its descriptor, buffers typed and intact', async () => {
+    class Tensor {
+      constructor(readonly data: Float32Array, readonly shape: number[]) {}
+      [pul.zerocopy]() { return { buffers: [this.data], dtype: 'float32', shape: this.shape, strides: [4 * this.shape[1], 4] }; }
+    }
+    const beta = await RWorker.resolve('beta');
+    type Desc = { dtype: string; shape: number[]; strides: number[]; buffers: Float32Array[] };
+    // Small (out of band all the same: a descriptor's buffers always are) and large (1 MiB,
+    // the bulk lane); the remote node echoes what it received.
+    for (const [rows, cols] of [[2, 3], [512, 512]]) {
+      const data = new Float32Array(rows * cols).map((_, i) => i * 0.5);
+      const back = (await beta.echo(new Tensor(data, [rows, cols]))) as unknown as Desc;
+      expect(back).toMatchObject({ dtype: 'float32', shape: [rows, cols], strides: [4 * cols, 4] });
+      expect(back.buffers).toHaveLength(1);
+      expect(back.buffers[0]).toBeInstanceOf(Float32Array);
+      expect(back.buffers[0].length).toBe(rows * cols);
+      expect(Buffer.from(back.buffers[0].buffer, back.buffers[0].byteOffset, back.buffers[0].byteLength).equals(Buffer.from(data.buffer))).toBe(true);
+    }
+  });
+
   it('the fault hook works across processes: an isolated node is dropped, then rejoins', async () => {
     const c = await startNode(['--seeds', a.addr, '--name', 'delta']);
     await waitFor(async () => (await sys.members()).some((m) => m.nodeId === c.nodeId), 10_000, 'delta joined');

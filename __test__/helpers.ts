@@ -80,9 +80,13 @@ export async function stillPendingAfter(done: Promise<unknown>, windowMs: number
 /** A cluster node in a child process (`fixtures/node.mjs`), once it printed its address. */
 export interface Child { addr: string; nodeId: string; pid: number; proc: Proc }
 
-/** Start `fixtures/node.mjs` (or another fixture `script`) with `args` and wait until it is listening. */
-export async function startNode(args: string[], readyMs = 15_000, script = 'node.mjs'): Promise<Child> {
-  const proc = runNode([`__test__/fixtures/${script}`, ...args]);
+/**
+ * Start `fixtures/node.mjs` (or another fixture `script`) with `args` and wait until it is
+ * listening; `wrap` runs it through another command (a network namespace's `ip netns exec`).
+ */
+export async function startNode(args: string[], readyMs = 15_000, script = 'node.mjs', wrap?: (cmd: string, args: string[]) => [string, string[]]): Promise<Child> {
+  const argv = [`__test__/fixtures/${script}`, ...args];
+  const proc = wrap ? runProcess(...wrap(process.execPath, argv)) : runNode(argv);
   await waitFor(() => proc.stdout().includes('\n') || proc.child.exitCode !== null, readyMs, 'child node ready');
   if (!proc.stdout().includes('\n')) throw new Error(`child node exited: ${proc.stderr()}`);
   return { ...JSON.parse(proc.stdout().split('\n')[0]), proc };

@@ -194,6 +194,54 @@ describe('HTTP on the node port', () => {
     expect(short.trim().split('\n').map((l) => JSON.parse(l))).toEqual(['tok_0', 'tok_1', 'tok_2']);
   });
 
+  it('the gateway maps timeouts to 504 (X-Pulsing-Timeout-Ms), a lost node to 503, a business code that is no HTTP error to 422', async () => {
+    const timed = await fetch(url(a.addr, '/v1/actors/hw-b/hang'), { method: 'POST', body: '{"args":[]}', headers: { 'x-pulsing-timeout-ms': '300' } });
+    // The node's default timeout is 30 s: an answer now is the header's doing.
+    expect(timed.status).toBe(504);
+    expect((await body(timed)).error).toMatchObject({ class: 'PulsingTimeoutError', durationMs: 300 });
+    for (const bad of ['0', 'soon', '3600001']) {
+      const r = await fetch(url(a.addr, '/v1/actors/hw-b/hang'), { method: 'POST', body: '{"args":[]}', headers: { 'x-pulsing-timeout-ms': bad } });
+      expect(r.status, bad).toBe(400);
+      expect((await body(r)).error).toMatchObject({ kind: 'Config', message: expect.stringContaining('X-Pulsing-Timeout-Ms') });
+    }
+    const custom = await call(a.addr, 'hw-b', 'reject', [42]);
+    expect(custom.status).toBe(422);
+    expect((await body(custom)).error).toMatchObject({ class: 'PulsingBusinessError', code: 42 });
+
+    // The callee's node dies with the call on its way: 503, ConnectionFailed.
+    const doomed = await startNode(['--seeds', a.addr, '--name', 'hw-doomed']);
+    await waitFor(async () => (await call(a.addr, 'hw-doomed', 'incr', [0])).status === 200, 10_000, 'hw-doomed known on a');
+    const lost = call(a.addr, 'hw-doomed', 'hang', []);
+    await waitFor(async () => (await call(a.addr, 'hw-doomed', 'incr', [0])).status === 200, 10_000, 'a call after the hanging one answered');
+    doomed.proc.child.kill('SIGKILL');
+    const r = await lost;
+    expect(r.status).toBe(503);
+    expect((await body(r)).error).toMatchObject({ class: 'PulsingRuntimeError', kind: 'ConnectionFailed' });
+  });
+
+  it('metrics: false counts nothing per actor; the node\'s own figures are still counted', async () => {
+    const quiet = await pul.actorSystem({ addr: '127.0.0.1:0', metrics: false });
+    try {
+      const c = await RCounted.spawn({ system: quiet, name: 'uncounted' });
+      for (let i = 0; i < 3; i++) await c.ok();
+      await expect(c.fail()).rejects.toThrow('refused');
+      const m = await quiet.metrics();
+      expect(m.actors).toEqual([]);
+      expect(m.namedActors.node).toBe(1);
+      expect(m.members.alive).toBe(1);
+      const text = await (await fetch(url(quiet.addr!, '/metrics'))).text();
+      expect(text).toContain(`pulsing_members{node="${quiet.nodeId}",status="alive"} 1`);
+      expect(text).not.toMatch(/^pulsing_actor_/m); // no sample (the families are still described)
+      const listed = (await (await fetch(url(quiet.addr!, '/actors'))).json()) as { name: string; instances: Record<string, unknown>[] }[];
+      expect(listed.find((x) => x.name === 'actors/uncounted')?.instances).toEqual([
+        expect.objectContaining({ nodeId: quiet.nodeId, handled: null, errors: null, mailboxDepth: null, restarts: null }),
+      ]);
+    } finally {
+      await quiet.shutdown();
+    }
+    await expect(pul.actorSystem({ metrics: 'no' as unknown as boolean })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('metrics') });
+  });
+
   it('with a passphrase: 401 without the bearer token, served with it; HTTP can be turned off', async () => {
     const secured = await pul.actorSystem({ addr: '127.0.0.1:0', passphrase: 'http secret' });
     const off = await pul.actorSystem({ addr: '127.0.0.1:0', http: false });

@@ -2,7 +2,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import * as pul from '../dist/index.js';
 import { bucketOf, fnv1a32 } from '../dist/queue.js';
 import { Connect } from '../dist/connect.js';
-import { owns, queueNameWhere, startNode, waitFor } from './helpers';
+import { owns, queueNameWhere, startNode, stillPendingAfter, waitFor } from './helpers';
 
 type Rec = { id: string; from: string; i: number };
 
@@ -97,6 +97,35 @@ describe('queues', () => {
       a.faults.heal();
       await w.put({ id: key });
       await w.flush(); // the failure was reported once; the writer goes on
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+    }
+  });
+
+  it('a writer keeps at most 64 batches on the way: the put that would send more waits until the owner stores one', async () => {
+    const steady = { probeIntervalMs: 1000, probeTimeoutMs: 500, suspicionTimeoutMs: 60_000, syncIntervalMs: 100 };
+    const a = await pul.actorSystem({ addr: '127.0.0.1:0', membership: steady });
+    const b = await pul.actorSystem({ addr: '127.0.0.1:0', seeds: [a.addr!], membership: steady });
+    try {
+      await waitFor(async () => (await a.members()).length === 2, 10_000, '2 members');
+      const name = queueNameWhere(a, 'bp', 1, (o) => o[0] === b.nodeId);
+      const w = await a.queue.write(name, { numBuckets: 1, batchSize: 1 });
+      a.faults.delay(b.nodeId, 3000); // every put reaches the owner 3 s late
+      // 63 batches go out without waiting for the owner (which has stored none of them)...
+      for (let i = 0; i < 63; i++) await w.put({ id: 'k', i });
+      const atOwner = await b.queue.read(name, { bucketIds: [0], numBuckets: 1 });
+      expect(await atOwner.get({ limit: 1000 })).toEqual([]);
+      // ...the 64th is sent too, and its put waits: 64 on the way, none stored.
+      const sixtyFourth = w.put({ id: 'k', i: 63 });
+      expect(await stillPendingAfter(sixtyFourth, 300)).toBe(true);
+      a.faults.heal();
+      await sixtyFourth; // once the owner stored the first
+      await w.put({ id: 'k', i: 64 });
+      await w.flush();
+      const r = await a.queue.read(name, { bucketIds: [0], numBuckets: 1 });
+      const got = (await r.get({ limit: 1000 })) as { i: number }[];
+      expect(got.map((x) => x.i)).toEqual(Array.from({ length: 65 }, (_, i) => i)); // all, in order
     } finally {
       await a.shutdown();
       await b.shutdown();

@@ -29,8 +29,8 @@ describe('names at scale', () => {
     expect(await last.ping()).toBe(32999);
     await waitFor(async () => (await sys.allNamedActors()).length === 100_000, 30_000, 'all 100k names');
     const all = await sys.allNamedActors();
-    expect(all.find((n) => n.name === 'a33999')?.instances.map((i) => i.nodeId)).toEqual([a.nodeId]);
-    expect(all.find((n) => n.name === 'b0')?.instances.map((i) => i.nodeId)).toEqual([b.nodeId]);
+    expect(all.find((n) => n.name === 'actors/a33999')?.instances.map((i) => i.nodeId)).toEqual([a.nodeId]);
+    expect(all.find((n) => n.name === 'actors/b0')?.instances.map((i) => i.nodeId)).toEqual([b.nodeId]);
     expect((await sys.members()).map((m) => m.nodeId).sort()).toEqual([a.nodeId, b.nodeId, c.nodeId, sys.nodeId].sort());
   }, 120_000);
 });

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fast, node, wait_for, Ticker};
+use common::{fast, node, wait_for, within, Ticker};
 use futures::StreamExt;
 use pulsing_actor::prelude::*;
 use pulsing_actor::protocol::STREAM_WINDOW;
@@ -306,7 +306,7 @@ async fn a_connector_publishes_and_subscribes_to_topics_through_its_gateway() {
         .unwrap();
     assert_eq!((sent.delivered, sent.failed), (1, 0));
     loop {
-        let m: String = on_b.recv().await.unwrap().unpack().unwrap();
+        let m: String = within(on_b.recv()).await.unwrap().unpack().unwrap();
         if m == "from the client" {
             break;
         }
@@ -325,7 +325,7 @@ async fn a_connector_publishes_and_subscribes_to_topics_through_its_gateway() {
         }
     })
     .await;
-    let m: String = mine.recv().await.unwrap().unpack().unwrap();
+    let m: String = within(mine.recv()).await.unwrap().unpack().unwrap();
     assert_eq!(m, "hello");
     drop(mine);
     wait_for(

@@ -25,25 +25,31 @@ async fn writers_on_two_nodes_and_readers_by_rank_on_three_see_every_record_once
         })
         .await;
     }
-    // Every node agrees on the owners, and the 8 buckets are spread over more than one node.
-    let owners: Vec<NodeId> = (0..8).map(|bk| a.queue_owner("jobs", bk)).collect();
+    // Every node agrees on the owners. The 8 buckets of a name may all land on one node
+    // (1 name in 2187): the test takes the first name whose buckets are spread.
+    let owners_of = |n: &ActorSystem, q: &str| -> Vec<NodeId> {
+        (0..8).map(|bk| n.queue_owner(q, bk)).collect()
+    };
+    let jobs = (0..)
+        .map(|k| format!("jobs-{k}"))
+        .find(|q| {
+            let o = owners_of(&a, q);
+            o.iter().any(|x| *x != o[0])
+        })
+        .unwrap();
+    let jobs = jobs.as_str();
+    let owners = owners_of(&a, jobs);
     for n in &nodes[1..] {
-        assert_eq!(
-            (0..8)
-                .map(|bk| n.queue_owner("jobs", bk))
-                .collect::<Vec<_>>(),
-            owners
-        );
+        assert_eq!(owners_of(n, jobs), owners);
     }
-    assert!(owners.iter().any(|o| *o != owners[0]), "{owners:?}");
 
     let opts = WriteOptions {
         num_buckets: 8,
         batch_size: 7,
         ..WriteOptions::new("id")
     };
-    let wa = a.queues().writer("jobs", opts.clone()).unwrap();
-    let wb = b.queues().writer("jobs", opts).unwrap();
+    let wa = a.queues().writer(jobs, opts.clone()).unwrap();
+    let wb = b.queues().writer(jobs, opts).unwrap();
     for i in 0..500u32 {
         let (w, who) = if i % 2 == 0 { (&wa, "a") } else { (&wb, "b") };
         let key = format!("user-{}", i % 37);
@@ -57,7 +63,7 @@ async fn writers_on_two_nodes_and_readers_by_rank_on_three_see_every_record_once
     for (rank, n) in nodes.iter().enumerate() {
         let mut r = n
             .queues()
-            .reader("jobs", ReadOptions::rank_of(rank as u32, 3, 8))
+            .reader(jobs, ReadOptions::rank_of(rank as u32, 3, 8))
             .unwrap();
         loop {
             let got = r.get(64, Duration::ZERO).await.unwrap();
@@ -85,10 +91,7 @@ async fn writers_on_two_nodes_and_readers_by_rank_on_three_see_every_record_once
     }
 
     // A reader waiting on an empty bucket wakes when a record arrives.
-    let mut r = c
-        .queues()
-        .reader("jobs", ReadOptions::buckets([3]))
-        .unwrap();
+    let mut r = c.queues().reader(jobs, ReadOptions::buckets([3])).unwrap();
     while !r.get(1000, Duration::ZERO).await.unwrap().is_empty() {}
     let waiting = tokio::spawn(async move { r.get(10, Duration::from_secs(10)).await });
     let key = (0..)
@@ -98,7 +101,7 @@ async fn writers_on_two_nodes_and_readers_by_rank_on_three_see_every_record_once
     let w = a
         .queues()
         .writer(
-            "jobs",
+            jobs,
             WriteOptions {
                 num_buckets: 8,
                 batch_size: 1,
@@ -119,7 +122,7 @@ async fn writers_on_two_nodes_and_readers_by_rank_on_three_see_every_record_once
     assert!(e.to_string().contains("queue name"), "{e}");
     let e = a
         .queues()
-        .reader("jobs", ReadOptions::rank_of(5, 3, 8))
+        .reader(jobs, ReadOptions::rank_of(5, 3, 8))
         .err()
         .unwrap();
     assert!(e.to_string().contains("rank"), "{e}");
@@ -282,4 +285,56 @@ async fn records_written_on_both_sides_of_a_partition_all_reach_the_owner_once_i
     .await;
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_keeps_a_gib_of_records_and_refuses_the_put_past_it_losing_nothing() {
+    use pulsing_actor::cluster::queue::store::MEMORY_LIMIT;
+    let sys = ActorSystem::builder().build().await.unwrap();
+    let opts = WriteOptions {
+        num_buckets: 1,
+        batch_size: 1,
+        ..WriteOptions::new("id")
+    };
+    let w = sys.queues().writer("full", opts).unwrap();
+    // 4 MiB records (and a few bytes of encoding each): 255 fit in 1 GiB, the 256th does not.
+    let big = serde_bytes::ByteBuf::from(vec![7u8; 4 << 20]);
+    let mut accepted = 0u32;
+    let refused = loop {
+        assert!(
+            accepted < 300,
+            "{accepted} records of 4 MiB accepted: no limit"
+        );
+        match w.put("k", &(accepted, &big)).await {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(accepted, 255);
+    assert_eq!(refused.kind(), Some(RuntimeErrorKind::Stopped), "{refused}");
+    assert!(
+        refused.to_string().contains(&format!(
+            "keeps {MEMORY_LIMIT} bytes of records at most and is full"
+        )),
+        "{refused}"
+    );
+    // Nothing accepted was dropped, nothing refused was kept; the node still serves reads.
+    let mut r = sys
+        .queues()
+        .reader("full", ReadOptions::buckets([0]))
+        .unwrap();
+    let mut ids = Vec::new();
+    loop {
+        let got = r.get(16, Duration::ZERO).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for m in got {
+            let (id, bytes): (u32, serde_bytes::ByteBuf) = m.unpack().unwrap();
+            assert_eq!(bytes.len(), 4 << 20);
+            ids.push(id);
+        }
+    }
+    assert_eq!(ids, (0..255).collect::<Vec<u32>>());
+    sys.shutdown().await.unwrap();
 }

@@ -170,3 +170,92 @@ async fn a_disk_queue_and_its_group_offsets_come_back_when_the_owner_restarts() 
     second.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_put_is_acknowledged_only_once_its_records_are_synced() {
+    use pulsing_actor::cluster::queue::log::hook_syncs_under;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Condvar, Mutex};
+    // kill -9 keeps the page cache, so no crash test sees a missing fdatasync: this one holds
+    // the sync (a hook in its place for this directory) and watches the acknowledgement wait.
+    let dir = tmp("synced");
+    let open = Arc::new((Mutex::new(true), Condvar::new()));
+    /// Opens the gate when dropped: a failing test must not leave a sync blocked (the
+    /// runtime waits for its blocking threads as it shuts down).
+    struct OpenOnDrop(Arc<(Mutex<bool>, Condvar)>);
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            let (lock, cv) = &*self.0;
+            *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            cv.notify_all();
+        }
+    }
+    let _opens = OpenOnDrop(open.clone());
+    let (entered, done) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (o, e, d) = (open.clone(), entered.clone(), done.clone());
+    hook_syncs_under(
+        &dir,
+        Some(Arc::new(move |_path, sync| {
+            e.fetch_add(1, Ordering::SeqCst);
+            let (lock, cv) = &*o;
+            let _held = cv.wait_while(lock.lock().unwrap(), |open| !*open).unwrap();
+            let r = sync();
+            d.fetch_add(1, Ordering::SeqCst);
+            r
+        })),
+    );
+    let sys = ActorSystem::builder()
+        .storage_path(&dir)
+        .build()
+        .await
+        .unwrap();
+    let opts = WriteOptions {
+        num_buckets: 1,
+        batch_size: 1,
+        disk: true,
+        ..WriteOptions::new("id")
+    };
+    let w = Arc::new(sys.queues().writer("synced", opts).unwrap());
+    // The bucket and its files exist (their creation is synced too, gate open).
+    w.put("k", &("k".to_string(), 0u32)).await.unwrap();
+    w.flush().await.unwrap();
+
+    *open.0.lock().unwrap() = false;
+    let before = (entered.load(Ordering::SeqCst), done.load(Ordering::SeqCst));
+    let w2 = w.clone();
+    let mut put = tokio::spawn(async move {
+        w2.put("k", &("k".to_string(), 1u32)).await?;
+        w2.flush().await
+    });
+    wait_for("the put's sync to start", Duration::from_secs(10), || {
+        let e = entered.clone();
+        async move { e.load(Ordering::SeqCst) > before.0 }
+    })
+    .await;
+    // The sync is held, so the put is not acknowledged, however long it is given.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut put)
+            .await
+            .is_err(),
+        "acknowledged before its records were synced"
+    );
+    assert_eq!(done.load(Ordering::SeqCst), before.1);
+    {
+        let (lock, cv) = &*open;
+        *lock.lock().unwrap() = true;
+        cv.notify_all();
+    }
+    put.await.unwrap().unwrap();
+    assert!(
+        done.load(Ordering::SeqCst) > before.1,
+        "synced, then acknowledged"
+    );
+    hook_syncs_under(&dir, None);
+    let mut r = sys
+        .queues()
+        .reader("synced", ReadOptions::buckets(vec![0]))
+        .unwrap();
+    assert_eq!(read_all(&mut r).await, vec![0, 1]);
+    sys.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

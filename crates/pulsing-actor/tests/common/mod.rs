@@ -43,6 +43,14 @@ where
     }
 }
 
+/// `fut`'s output, or a failed test after 10 s: a message that never comes must fail the
+/// test that waits for it, not hang the suite.
+pub async fn within<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .expect("an answer within 10 s")
+}
+
 /// `n` → a stream of `0..n`, counting in the shared counter what it produced (how far
 /// credit let it run); `0` never answers (a call in flight).
 pub struct Ticker(pub Arc<AtomicU64>);

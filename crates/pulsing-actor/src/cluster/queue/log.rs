@@ -17,9 +17,46 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 
 /// Bytes in front of each record: its length and its checksum.
 const FRAME: usize = 8;
+
+/// What a test puts in the place of `fdatasync` for the logs under one directory: it is given
+/// the log's path and the sync itself, which it must call. Tests gate it to prove a put is
+/// acknowledged only after its records were synced (deleting the sync fails them).
+#[doc(hidden)]
+pub type SyncHook = Arc<dyn Fn(&Path, &dyn Fn() -> io::Result<()>) -> io::Result<()> + Send + Sync>;
+
+/// The hooks by directory (tests of one process each use their own directory).
+static SYNC_HOOKS: Mutex<Vec<(PathBuf, SyncHook)>> = Mutex::new(Vec::new());
+
+/// Run `hook` in place of each `fdatasync` of a log under `dir` (`None` removes it). For
+/// tests; nothing in the product sets one.
+#[doc(hidden)]
+pub fn hook_syncs_under(dir: impl Into<PathBuf>, hook: Option<SyncHook>) {
+    let dir = dir.into();
+    let mut hooks = SYNC_HOOKS.lock();
+    hooks.retain(|(d, _)| *d != dir);
+    if let Some(h) = hook {
+        hooks.push((dir, h));
+    }
+}
+
+/// `fdatasync` of the log at `path`, through a test's hook when one covers it.
+fn sync_data(path: &Path, file: &File) -> io::Result<()> {
+    let hook = {
+        let hooks = SYNC_HOOKS.lock();
+        hooks
+            .iter()
+            .find(|(d, _)| path.starts_with(d))
+            .map(|(_, h)| h.clone())
+    };
+    match hook {
+        Some(h) => h(path, &|| file.sync_data()),
+        None => file.sync_data(),
+    }
+}
 
 /// The file of one bucket.
 pub struct Log {
@@ -54,7 +91,7 @@ impl Log {
                 "queue log: cut a torn or corrupt tail (records never acknowledged)"
             );
             file.set_len(good as u64)?;
-            file.sync_data()?;
+            sync_data(path, &file)?;
         }
         Ok((
             Log {
@@ -81,7 +118,7 @@ impl Log {
                 frame_into(&mut buf, r);
             }
             f.write_all(&buf)?;
-            f.sync_data()?;
+            sync_data(&tmp, &f)?;
         }
         std::fs::rename(&tmp, path)?;
         sync_dir(path)?;
@@ -106,7 +143,7 @@ impl Log {
             .map(|r| (FRAME + r.len()) as u64)
             .sum();
         self.file.set_len(len)?;
-        self.file.sync_data()?;
+        sync_data(&self.path, &self.file)?;
         self.written.store(len, Ordering::Release);
         Ok(())
     }
@@ -118,8 +155,8 @@ impl Log {
             return Ok(());
         }
         let upto = self.written.load(Ordering::Acquire);
-        let file = self.file.clone();
-        tokio::task::spawn_blocking(move || file.sync_data())
+        let (file, path) = (self.file.clone(), self.path.clone());
+        tokio::task::spawn_blocking(move || sync_data(&path, &file))
             .await
             .map_err(io::Error::other)??;
         *synced = upto;
