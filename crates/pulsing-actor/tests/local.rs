@@ -483,9 +483,11 @@ async fn a_handler_that_never_returns_cannot_hold_up_stop_or_shutdown() {
     // The hang is running (and the ping queued behind it) before the stop.
     hangs(1).await;
     tokio::task::yield_now().await;
-    let t0 = std::time::Instant::now();
-    sys.stop("a").await.unwrap();
-    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    // The hang never ends by itself: stop returns only because it cancels it.
+    tokio::time::timeout(Duration::from_secs(20), sys.stop("a"))
+        .await
+        .expect("stop cancels the running message instead of waiting for it")
+        .unwrap();
     for r in [stuck.await.unwrap(), waiting.await.unwrap()] {
         let e = r.unwrap_err();
         assert_eq!(e.kind(), Some(RuntimeErrorKind::Stopped), "{e}");
@@ -499,9 +501,10 @@ async fn a_handler_that_never_returns_cannot_hold_up_stop_or_shutdown() {
     // The same at shutdown.
     let stuck = tokio::spawn(async move { b.ask::<_, String>("hang".to_string()).await });
     hangs(2).await;
-    let t0 = std::time::Instant::now();
-    sys.shutdown().await.unwrap();
-    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    tokio::time::timeout(Duration::from_secs(20), sys.shutdown())
+        .await
+        .expect("shutdown cancels the running message instead of waiting for it")
+        .unwrap();
     assert_eq!(
         stuck.await.unwrap().unwrap_err().kind(),
         Some(RuntimeErrorKind::Stopped)
