@@ -390,26 +390,30 @@ async fn closing_a_lent_connection_ends_the_borrowers_turns_and_the_socket() {
     .await;
 }
 
+/// A raw peer (the magic, a `Hello`, one tell, by hand) of the connection under test (idle
+/// timeout `idle`), once that tell arrived and the reading is lent.
+async fn raw_peer_lent(idle: Duration) -> (TcpStream, Pair) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (raw, mut p) = tokio::join!(TcpStream::connect(addr), accept(listener, idle));
+    let mut raw = raw.unwrap();
+    let mut out = BytesMut::new();
+    out.extend_from_slice(MAGIC);
+    encode_head(&hello(), &mut out).unwrap();
+    let t = tell(0, 16);
+    encode_head(&t, &mut out).unwrap();
+    out.extend_from_slice(&t.body);
+    raw.write_all(&out).await.unwrap();
+    assert_eq!(next(&mut p.arrivals).await.0, 0);
+    wait_until("lent", || p.sink.lends.load(Ordering::Relaxed) > 0).await;
+    (raw, p)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lent_connection_still_closes_when_idle_and_on_a_broken_frame() {
     for broken in [false, true] {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (raw, mut p) = tokio::join!(
-            TcpStream::connect(addr),
-            accept(listener, Duration::from_millis(300))
-        );
-        let mut raw = raw.unwrap();
-        // A raw peer: the magic, a `Hello`, one tell; then nothing (it sends no keepalives).
-        let mut out = BytesMut::new();
-        out.extend_from_slice(MAGIC);
-        encode_head(&hello(), &mut out).unwrap();
-        let t = tell(0, 16);
-        encode_head(&t, &mut out).unwrap();
-        out.extend_from_slice(&t.body);
-        raw.write_all(&out).await.unwrap();
-        assert_eq!(next(&mut p.arrivals).await.0, 0);
-        wait_until("lent", || p.sink.lends.load(Ordering::Relaxed) > 0).await;
+        // Then nothing from the peer (it sends no keepalives).
+        let (mut raw, mut p) = raw_peer_lent(Duration::from_millis(300)).await;
         if broken {
             // Not a frame: the borrower meets it, and the connection closes saying why.
             raw.write_all(&[0xff; 64]).await.unwrap();
@@ -440,20 +444,7 @@ async fn a_lent_connection_reset_by_its_peer_closes_even_when_the_borrower_quits
     // poll then stops without a turn (libuv's `POLLERR`), and a frame sent meanwhile (a probe,
     // a call) fails its write first. The reader must still take the reading back, close, and
     // so fail the calls pending on the connection at once (not at failure detection).
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (raw, mut p) = tokio::join!(TcpStream::connect(addr), accept(listener, LONG_IDLE));
-    let raw = raw.unwrap();
-    let mut out = BytesMut::new();
-    out.extend_from_slice(MAGIC);
-    encode_head(&hello(), &mut out).unwrap();
-    let t = tell(0, 16);
-    encode_head(&t, &mut out).unwrap();
-    out.extend_from_slice(&t.body);
-    let mut raw = raw;
-    raw.write_all(&out).await.unwrap();
-    assert_eq!(next(&mut p.arrivals).await.0, 0);
-    wait_until("lent", || p.sink.lends.load(Ordering::Relaxed) > 0).await;
+    let (raw, mut p) = raw_peer_lent(LONG_IDLE).await;
     let left = p.sink.left.load(Ordering::Relaxed);
     p.sink.quit_on_error.store(true, Ordering::Relaxed);
     // A reset, not a clean end: no linger.

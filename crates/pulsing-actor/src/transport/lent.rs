@@ -306,7 +306,7 @@ fn waiting(sock: &Mutex<Option<std::net::TcpStream>>) -> Waiting {
         Ok(0) => Waiting::Ended,
         Ok(_) => Waiting::Bytes,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Waiting::Nothing,
-        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Waiting::Bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Waiting::Nothing,
         Err(_) => Waiting::Ended,
     }
 }
