@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 
@@ -66,6 +67,18 @@ export function runProcess(cmd: string, args: string[], opts: { cwd?: string; en
 }
 
 /**
+ * The value of `key` in the first line a child printed as `{"<key>": ...}` (a fixture's
+ * report), waiting for it; an error with the child's stderr if it exits first.
+ */
+export async function line<T>(p: Proc, key: string, timeoutMs = 30_000): Promise<T> {
+  const find = () => p.stdout().split('\n').find((l) => l.startsWith(`{"${key}"`));
+  await waitFor(() => find() !== undefined || p.child.exitCode !== null, timeoutMs, `the child's ${key}`);
+  const l = find();
+  if (!l) throw new Error(`the child exited before printing ${key}: ${p.stderr()}`);
+  return JSON.parse(l)[key] as T;
+}
+
+/**
  * Whether `done` is still pending after `windowMs`. Proving that something does NOT happen
  * (a process does not exit) needs a window; everything that waits for something uses waitFor.
  */
@@ -82,11 +95,12 @@ export interface Child { addr: string; nodeId: string; pid: number; proc: Proc }
 
 /**
  * Start `fixtures/node.mjs` (or another fixture `script`) with `args` and wait until it is
- * listening; `wrap` runs it through another command (a network namespace's `ip netns exec`).
+ * listening. `opts.wrap` runs it through another command (a network namespace's
+ * `ip netns exec`); `opts.cwd` in another working directory.
  */
-export async function startNode(args: string[], readyMs = 15_000, script = 'node.mjs', wrap?: (cmd: string, args: string[]) => [string, string[]]): Promise<Child> {
-  const argv = [`__test__/fixtures/${script}`, ...args];
-  const proc = wrap ? runProcess(...wrap(process.execPath, argv)) : runNode(argv);
+export async function startNode(args: string[], readyMs = 15_000, script = 'node.mjs', opts: { wrap?: (cmd: string, args: string[]) => [string, string[]]; cwd?: string } = {}): Promise<Child> {
+  const argv = [join(root, '__test__/fixtures', script), ...args];
+  const proc = opts.wrap ? runProcess(...opts.wrap(process.execPath, argv), { cwd: opts.cwd }) : runNode(argv, { cwd: opts.cwd });
   await waitFor(() => proc.stdout().includes('\n') || proc.child.exitCode !== null, readyMs, 'child node ready');
   if (!proc.stdout().includes('\n')) throw new Error(`child node exited: ${proc.stderr()}`);
   return { ...JSON.parse(proc.stdout().split('\n')[0]), proc };

@@ -34,7 +34,7 @@ async function freePort(): Promise<number> {
 suite('non-loopback addresses (a network namespace)', () => {
   let ns: Netns;
   /** Start a node inside the namespace. */
-  const inside = (args: string[]) => startNode(args, 15_000, 'node.mjs', (cmd, a) => ns.exec(cmd, a));
+  const inside = (args: string[]) => startNode(args, 15_000, 'node.mjs', { wrap: (cmd, a) => ns.exec(cmd, a) });
 
   beforeAll(() => {
     if (why !== null) throw new Error(`CI must run this suite: ${why}`);

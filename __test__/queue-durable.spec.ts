@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as pul from '../dist/index.js';
-import { owns, queueNameWhere, runNode, startNode, waitFor, type Child, type Proc } from './helpers';
+import { line, owns, queueNameWhere, runNode, startNode, waitFor, type Child, type Proc } from './helpers';
 
 type Rec = { id: string; i: number };
 type Seen = Rec & { bucket: number; offset: number };
@@ -39,14 +39,6 @@ async function settled(sys: pul.ActorSystem, n: number, names: string[]): Promis
 function killed(c: Child): Promise<unknown> {
   c.proc.child.kill('SIGKILL');
   return c.proc.done;
-}
-
-async function line<T>(p: Proc, key: string): Promise<T> {
-  const find = () => p.stdout().split('\n').find((l) => l.startsWith(`{"${key}"`));
-  await waitFor(() => find() !== undefined || p.child.exitCode !== null, 30_000, `the reader's ${key}`);
-  const l = find();
-  if (!l) throw new Error(`the reader exited: ${p.stderr()}`);
-  return JSON.parse(l)[key] as T;
 }
 
 describe('durable queues', () => {

@@ -132,6 +132,39 @@ describe('queues', () => {
     }
   });
 
+  it("a queue's first writer fixes its settings: later writers and readers take them, and one that asks otherwise is refused by name", async () => {
+    const a = await pul.actorSystem({ addr: '127.0.0.1:0', defaultTimeoutMs: 1500 });
+    const b = await pul.actorSystem({ addr: '127.0.0.1:0', seeds: [a.addr!] });
+    const solo = await pul.actorSystem();
+    try {
+      await waitFor(async () => (await a.members()).length === 2, 10_000, '2 members');
+      // A reader first: it fixes nothing (it reads the defaults' 4 buckets, finds nothing).
+      expect((await a.queue.read('settled', { rank: 0, worldSize: 1 })).bucketIds).toEqual([0, 1, 2, 3]);
+      const first = await a.queue.write('settled', { numBuckets: 8, replicas: 2, batchSize: 1 });
+      await first.put({ id: 'x', n: 1 });
+      // Unset options take the queue's: this writer buckets over 8, and a reader reads 8.
+      const second = await b.queue.write('settled', { batchSize: 1 });
+      await second.put({ id: 'y', n: 2 });
+      await second.flush();
+      expect((await b.queue.read('settled', { rank: 0, worldSize: 1 })).bucketIds).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      // Asking otherwise: refused, saying what the queue is and what was asked.
+      await expect(b.queue.write('settled', { replicas: 1 })).rejects.toMatchObject({ kind: 'Config', message: expect.stringMatching(/kept with backend 'memory', replicas 2, numBuckets 8.*asks for replicas 1/) });
+      await expect(a.queue.write('settled', { backend: 'disk', numBuckets: 4 })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining("asks for backend 'disk', numBuckets 4") });
+      await expect(b.queue.read('settled', { numBuckets: 3 })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('numBuckets 3') });
+      // replicas: 2 needs a second node: alone, a put is refused after the writer's timeout,
+      // with nothing stored; a standalone system refuses it at once.
+      await b.shutdown();
+      await waitFor(async () => (await a.members()).length === 1, 10_000, 'b gone');
+      const lonely = await a.queue.write('lonely', { replicas: 2, batchSize: 1 });
+      await lonely.put({ id: 'z' }); // sent without waiting; flush reports it
+      await expect(lonely.flush()).rejects.toMatchObject({ kind: 'NodeNotFound', message: expect.stringContaining('the only live member: nothing was stored') });
+      expect(await (await a.queue.read('lonely', { rank: 0, worldSize: 1 })).get({ limit: 10 })).toEqual([]);
+      await expect(solo.queue.write('alone', { replicas: 2 })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('replicas 2 needs a cluster') });
+    } finally {
+      for (const s of [a, b, solo]) await s.shutdown();
+    }
+  });
+
   it('waits for records, iterates until close, and refuses bad input by name', async () => {
     const sys = await pul.actorSystem();
     try {

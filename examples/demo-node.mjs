@@ -7,5 +7,6 @@ const { values } = parseArgs({ options: { seeds: { type: 'string' }, shard: { ty
 await pul.init({ addr: '127.0.0.1:0', seeds: [values.seeds], membership: { probeIntervalMs: 100, probeTimeoutMs: 60, suspicionTimeoutMs: 500, syncIntervalMs: 100 } });
 for (const s of values.shard) await RShard.spawn({ name: `shard/${s}` });
 if (values.tokenizer) await RTokenizer.spawn({ name: 'tokenizer' });
-console.log('ready');
+// Leaving gracefully hands this node's queue buckets over (listening before saying ready).
 process.on('SIGTERM', () => pul.shutdown());
+console.log('ready');

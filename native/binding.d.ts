@@ -39,10 +39,17 @@ export declare class NativeSystem {
    */
   reportActorStats(names: Array<string>, locals: Array<number>, values: Float64Array, removed: Array<string>): void
   /**
-   * Store the packed records in `bucket` of `queue` on its owner; resolves to the first
-   * one's offset, or to the typed error.
+   * The settings of `queue`, from its bucket 0's owner; a `writer` that is the queue's
+   * first fixes them to what it asks (`null`: the default). Resolves to them, or to the
+   * typed error (`Config` when they contradict the queue's).
    */
-  queuePut(queue: string, bucket: number, packed: Buffer, disk: boolean, replicas: number): Promise<number | JsWireError>
+  queueDescribe(queue: string, disk: boolean | undefined | null, replicas: number | undefined | null, numBuckets: number | undefined | null, writer: boolean): Promise<JsQueueSettings | JsWireError>
+  /**
+   * Store the packed records in `bucket` of `queue` on its owner, kept as the queue's
+   * settings say (those of this writer); resolves to the first one's offset, or to the
+   * typed error.
+   */
+  queuePut(queue: string, bucket: number, packed: Buffer, disk: boolean, replicas: number, numBuckets: number): Promise<number | JsWireError>
   /**
    * Up to `limit` records of `bucket` of `queue` from `offset`, waiting up to `waitMs`
    * for one; resolves to them and the next offset, or to the typed error.
@@ -290,12 +297,29 @@ export interface JsQueueGroupGot {
   offsets: Array<number>
 }
 
+/** A queue's settings (what `queueDescribe` resolves to). */
+export interface JsQueueSettings {
+  /** Kept on disk too. */
+  disk: boolean
+  /** Nodes keeping each bucket. */
+  replicas: number
+  /** How many buckets. */
+  numBuckets: number
+  /** Whether a writer fixed them (otherwise: what was asked, or the defaults). */
+  settled: boolean
+}
+
 /** Options of a new system. */
 export interface JsSystemConfig {
   /** Fixed node id (16 hex digits); random when absent. */
   nodeId?: string
   /** Default call timeout in milliseconds. */
   defaultTimeoutMs?: number
+  /**
+   * How long shutdown gives messages still being handled, and the node's queue buckets
+   * to be handed over, in milliseconds.
+   */
+  shutdownTimeoutMs?: number
   /** Serve HTTP on the node's port too (default true). */
   http?: boolean
   /** Where this node keeps `disk` queue buckets (default `.pulsing/queues`). */

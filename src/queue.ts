@@ -20,23 +20,28 @@ export const DEFAULT_BATCH_SIZE = 100;
 /** Batches one writer has on the way at most; `put` waits beyond (backpressure). */
 const MAX_IN_FLIGHT = 64;
 
-/** Options of `queue.write`. */
+/**
+ * Options of `queue.write`. `numBuckets`, `backend` and `replicas` are the queue's settings:
+ * its first writer fixes them (defaults where it says nothing), every later writer and reader
+ * takes them, and one that asks otherwise is refused with a `Config` error naming both.
+ */
 export interface QueueWriteOptions {
   /** The field whose value picks the bucket (default `'id'`). */
   bucketColumn?: string;
-  /** How many buckets (default 4; readers by rank must use the same number). */
+  /** How many buckets (the queue's; 4 when its first writer does not say). */
   numBuckets?: number;
   /** Records buffered per bucket before they are sent (default 100). */
   batchSize?: number;
   /**
-   * Where the owner keeps records: `'memory'` (the default), or `'disk'` as well, so they
-   * survive its restart and a `kill -9` (each batch is synced before the put resolves; the
-   * directory is the owner's `storagePath` init option).
+   * Where the owner keeps records: `'memory'` (the queue's; the default for a new queue), or
+   * `'disk'` as well, so they survive its restart and a `kill -9` (each batch is synced
+   * before the put resolves; the directory is the owner's `storagePath` init option).
    */
   backend?: 'memory' | 'disk';
   /**
-   * Nodes keeping each bucket: 1 (the default), or 2 so records survive the owner's death
-   * (the put resolves once the replica has them; reads go on from it).
+   * Nodes keeping each bucket: 1 (the default for a new queue), or 2 so records survive the
+   * owner's death: a put resolves only once the owner and the replica both hold it (with no
+   * second live member, it waits for one, then fails; nothing is stored).
    */
   replicas?: 1 | 2;
 }
@@ -49,7 +54,7 @@ export interface QueueGroupReadOptions {
   visibilityTimeoutMs?: number;
   /** Read only these buckets (default: all of them). */
   bucketIds?: number[];
-  /** The writers' number of buckets (default 4). */
+  /** The queue's number of buckets (default: the queue's; 4 before its first writer). */
   numBuckets?: number;
 }
 
@@ -61,7 +66,7 @@ export interface QueueReadOptions {
   worldSize?: number;
   /** Read exactly these buckets instead. */
   bucketIds?: number[];
-  /** The writers' number of buckets (default 4). */
+  /** The queue's number of buckets (default: the queue's; 4 before its first writer). */
   numBuckets?: number;
 }
 
@@ -109,8 +114,18 @@ function checkName(name: unknown): string {
 
 
 
-async function put(core: NativeSystem, queue: string, bucket: number, records: Buffer[], disk: boolean, replicas: number): Promise<void> {
-  const r = await core.queuePut(queue, bucket, pack(records), disk, replicas);
+/** How a queue is kept, as its bucket 0's owner says (see {@link QueueWriteOptions}). */
+interface Settings { disk: boolean; replicas: number; numBuckets: number }
+
+/** The queue's settings; a `writer` that comes first fixes them to what it asks. */
+async function describe(core: NativeSystem, queue: string, disk: boolean | undefined, replicas: number | undefined, numBuckets: number | undefined, writer: boolean): Promise<Settings> {
+  const r = await core.queueDescribe(queue, disk ?? null, replicas ?? null, numBuckets ?? null, writer);
+  if (!('settled' in r)) throw errorFromJs(r);
+  return r;
+}
+
+async function put(core: NativeSystem, queue: string, bucket: number, records: Buffer[], s: Settings): Promise<void> {
+  const r = await core.queuePut(queue, bucket, pack(records), s.disk, s.replicas, s.numBuckets);
   if (typeof r !== 'number') throw errorFromJs(r);
 }
 
@@ -132,8 +147,12 @@ export class QueueWriter {
   /** The first batch that failed since the last `put` or `flush` reported one. */
   private failure: unknown = null;
 
+  private readonly numBuckets: number;
+
   /** @internal */
-  constructor(private readonly core: NativeSystem, readonly name: string, private readonly column: string, private readonly numBuckets: number, private readonly batchSize: number, private readonly disk: boolean, private readonly replicas: number) {}
+  constructor(private readonly core: NativeSystem, readonly name: string, private readonly column: string, private readonly batchSize: number, private readonly settings: Settings) {
+    this.numBuckets = settings.numBuckets;
+  }
 
   /**
    * Add a record (or several); a bucket whose batch is full is sent now, without waiting for
@@ -193,7 +212,7 @@ export class QueueWriter {
   /** Put `records` to `bucket`; once stored, the batches that waited for it leave. */
   private start(bucket: number, records: Buffer[]): void {
     this.waiting.set(bucket, []);
-    const sent: Promise<void> = put(this.core, this.name, bucket, records, this.disk, this.replicas)
+    const sent: Promise<void> = put(this.core, this.name, bucket, records, this.settings)
       .catch((e) => { this.failure ??= e; })
       .then(() => {
         this.unstored -= records.length;
@@ -303,7 +322,11 @@ export class Queues {
     if (opts.replicas !== undefined && opts.replicas !== 1 && opts.replicas !== 2) throw config(`replicas must be 1 or 2, got ${String(opts.replicas)}`);
     const column = opts.bucketColumn ?? 'id';
     if (typeof column !== 'string' || column === '') throw config('bucketColumn must be a non-empty string');
-    return new QueueWriter(this.core(), name, column, checkCount(opts.numBuckets, 'numBuckets', 65_536, DEFAULT_NUM_BUCKETS), checkCount(opts.batchSize, 'batchSize', 100_000, DEFAULT_BATCH_SIZE), opts.backend === 'disk', opts.replicas ?? 1);
+    const numBuckets = opts.numBuckets === undefined ? undefined : checkCount(opts.numBuckets, 'numBuckets', 65_536, DEFAULT_NUM_BUCKETS);
+    const batchSize = checkCount(opts.batchSize, 'batchSize', 100_000, DEFAULT_BATCH_SIZE);
+    const core = this.core();
+    const disk = opts.backend === undefined ? undefined : opts.backend === 'disk';
+    return new QueueWriter(core, name, column, batchSize, await describe(core, name, disk, opts.replicas, numBuckets, true));
   }
 
   /**
@@ -322,7 +345,9 @@ export class Queues {
   async read(name: string, opts?: QueueReadOptions): Promise<QueueReader>;
   async read(name: string, options: QueueReadOptions | QueueGroupReadOptions = {}): Promise<QueueReader | QueueGroupReader> {
     checkName(name);
-    const n = checkCount(options.numBuckets, 'numBuckets', 65_536, DEFAULT_NUM_BUCKETS);
+    const asked = options.numBuckets === undefined ? undefined : checkCount(options.numBuckets, 'numBuckets', 65_536, DEFAULT_NUM_BUCKETS);
+    // The queue's number of buckets (a reader never fixes it: only a writer does).
+    const n = (await describe(this.core(), name, undefined, undefined, asked, false)).numBuckets;
     if ('group' in options) return groupReader(this.core(), name, n, options);
     const opts = options;
     let buckets: number[];

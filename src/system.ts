@@ -188,6 +188,7 @@ export class ActorSystem {
       core = await createSystem({
         // The core's own asks (Rust actors) take a u32; longer means "as long as it can".
         defaultTimeoutMs: dflt === undefined ? undefined : Math.min(Math.ceil(dflt), 0xffffffff),
+        shutdownTimeoutMs: opts.shutdownTimeoutMs === undefined ? undefined : Math.min(Math.ceil(opts.shutdownTimeoutMs), 0xffffffff),
         storagePath: opts.storagePath,
         actorMetrics: opts.metrics,
         addr: opts.addr,

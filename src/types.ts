@@ -58,8 +58,10 @@ export interface InitOptions {
   /**
    * Where this node keeps the queue buckets it owns with `backend: 'disk'`. Buckets found
    * there when the node starts are served again (or handed to their new owner). One node per
-   * directory: a second one pointed at it gets a `Config` error on its disk writes.
-   * @defaultValue `'.pulsing/queues'` (in the working directory)
+   * directory: the node locks it at `init`, and a second node pointed at it fails there with
+   * a `Config` error naming the directory and the node holding it.
+   * @defaultValue a directory of this node's own under `.pulsing/queues` in the working
+   * directory: `node-0`, `node-1`, ..., the lowest one no other node holds
    * @example `storagePath: '/var/lib/myapp/queues'`
    */
   storagePath?: string;
@@ -102,7 +104,9 @@ export interface InitOptions {
    */
   allowRemoteSpawn?: boolean | string[];
   /**
-   * How long `shutdown()` (and `stop()`) waits for calls still running before `onStop`.
+   * How long `shutdown()` (and `stop()`) waits for calls still running before `onStop`; and
+   * how long `shutdown()` gives this node to hand the queue buckets it keeps to the members
+   * that keep them next (what it could not hand over in time is logged).
    * @defaultValue 2000
    */
   shutdownTimeoutMs?: number;

@@ -98,6 +98,9 @@ pub struct JsSystemConfig {
     pub node_id: Option<String>,
     /// Default call timeout in milliseconds.
     pub default_timeout_ms: Option<u32>,
+    /// How long shutdown gives messages still being handled, and the node's queue buckets
+    /// to be handed over, in milliseconds.
+    pub shutdown_timeout_ms: Option<u32>,
     /// Serve HTTP on the node's port too (default true).
     pub http: Option<bool>,
     /// Where this node keeps `disk` queue buckets (default `.pulsing/queues`).

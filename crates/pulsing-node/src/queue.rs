@@ -6,7 +6,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use pulsing_actor::queue::Placement;
+use pulsing_actor::queue::{Placement, Wanted};
 
 use crate::convert::{to_wire, JsWireError};
 use crate::system::NativeSystem;
@@ -33,10 +33,52 @@ pub struct JsQueueGroupGot {
     pub offsets: Vec<f64>,
 }
 
+/// A queue's settings (what `queueDescribe` resolves to).
+#[napi(object)]
+pub struct JsQueueSettings {
+    /// Kept on disk too.
+    pub disk: bool,
+    /// Nodes keeping each bucket.
+    pub replicas: u32,
+    /// How many buckets.
+    pub num_buckets: u32,
+    /// Whether a writer fixed them (otherwise: what was asked, or the defaults).
+    pub settled: bool,
+}
+
 #[napi]
 impl NativeSystem {
-    /// Store the packed records in `bucket` of `queue` on its owner; resolves to the first
-    /// one's offset, or to the typed error.
+    /// The settings of `queue`, from its bucket 0's owner; a `writer` that is the queue's
+    /// first fixes them to what it asks (`null`: the default). Resolves to them, or to the
+    /// typed error (`Config` when they contradict the queue's).
+    #[napi]
+    pub async fn queue_describe(
+        &self,
+        queue: String,
+        disk: Option<bool>,
+        replicas: Option<u32>,
+        num_buckets: Option<u32>,
+        writer: bool,
+    ) -> Either<JsQueueSettings, JsWireError> {
+        let wanted = Wanted {
+            disk,
+            replicas: replicas.map(|r| r.min(u8::MAX as u32) as u8),
+            num_buckets,
+        };
+        match self.inner.queue_describe(&queue, wanted, writer).await {
+            Ok(d) => Either::A(JsQueueSettings {
+                disk: d.placement.disk,
+                replicas: d.placement.replicas.into(),
+                num_buckets: d.placement.num_buckets,
+                settled: d.settled,
+            }),
+            Err(e) => Either::B(to_wire(&e)),
+        }
+    }
+
+    /// Store the packed records in `bucket` of `queue` on its owner, kept as the queue's
+    /// settings say (those of this writer); resolves to the first one's offset, or to the
+    /// typed error.
     #[napi]
     pub async fn queue_put(
         &self,
@@ -45,10 +87,12 @@ impl NativeSystem {
         packed: Buffer,
         disk: bool,
         replicas: u32,
+        num_buckets: u32,
     ) -> Either<f64, JsWireError> {
         let placement = Placement {
             disk,
             replicas: replicas.min(u8::MAX as u32) as u8,
+            num_buckets,
         };
         match self
             .inner

@@ -66,6 +66,9 @@ async fn build(config: Option<JsSystemConfig>) -> std::result::Result<ActorSyste
         if let Some(ms) = c.default_timeout_ms {
             b = b.default_timeout(Duration::from_millis(ms.into()));
         }
+        if let Some(ms) = c.shutdown_timeout_ms {
+            b = b.shutdown_timeout(Duration::from_millis(ms.into()));
+        }
         if let Some(on) = c.actor_metrics {
             b = b.actor_metrics(on);
         }

@@ -186,6 +186,13 @@ impl ClusterConfig {
                 self.max_connections.to_string(),
             );
         }
+        if let Some(s) = self.seeds.iter().find(|s| !is_host_port(s)) {
+            return bad(
+                "seeds",
+                "\"host:port\" addresses (no scheme, no path)",
+                format!("{s:?}"),
+            );
+        }
         if let Topology::Client { gateways } = &self.topology {
             if gateways.is_empty() {
                 return bad("gateways", "at least one address", "none".into());
@@ -212,14 +219,35 @@ impl ClusterConfig {
 }
 
 /// `host:port` with a port number (the host is checked when it is dialed).
+/// `host:port` (a name, an IPv4 address, or `[v6]`), with no scheme and no path.
 fn is_host_port(s: &str) -> bool {
-    s.rsplit_once(':')
-        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+    s.rsplit_once(':').is_some_and(|(h, p)| {
+        !h.is_empty()
+            && !h.contains('/')
+            && !h.contains(char::is_whitespace)
+            && p.parse::<u16>().is_ok()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seed_is_host_port_not_a_url() {
+        let mut c = ClusterConfig::new("127.0.0.1:0");
+        c.seeds = vec![
+            "10.0.0.1:7000".into(),
+            "node-a.local:7000".into(),
+            "[::1]:7000".into(),
+        ];
+        assert!(c.validate().is_ok());
+        for bad in ["http://127.0.0.1:9000", "127.0.0.1", "host:port", "a/b:1"] {
+            c.seeds = vec![bad.into()];
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("seeds") && e.contains(bad), "{e}");
+        }
+    }
 
     #[test]
     fn settings_that_disable_safety_are_refused_by_name() {

@@ -39,6 +39,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
+pub use crate::cluster::queue::settings::{Described, Wanted};
 pub use crate::cluster::queue::store::Placement;
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::id::NodeId;
@@ -48,8 +49,8 @@ pub use group::{Delivery, GroupOptions, GroupReader};
 pub use reader::QueueReader;
 pub use writer::QueueWriter;
 
-/// Buckets of a queue unless set.
-pub const DEFAULT_NUM_BUCKETS: u32 = 4;
+/// Buckets of a queue unless its first writer sets them.
+pub use crate::cluster::queue::settings::DEFAULT_NUM_BUCKETS;
 /// Records a writer buffers per bucket before it sends them, unless set.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
 
@@ -89,6 +90,7 @@ impl WriteOptions {
         Placement {
             disk: self.disk,
             replicas: self.replicas,
+            num_buckets: self.num_buckets,
         }
     }
 }
@@ -174,6 +176,7 @@ impl Queues {
             name: name.to_string(),
             placement: opts.placement(),
             opts,
+            declared: tokio::sync::OnceCell::new(),
             pending: Mutex::new(HashMap::new()),
         })
     }

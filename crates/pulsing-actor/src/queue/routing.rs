@@ -15,9 +15,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::cluster::node::{
-    check_get, check_name, check_visibility, GetArgs, Got, GroupAckArgs, GroupGetArgs, PutArgs,
-    GATEWAY, QUEUE_SERVICE,
+    check_get, check_name, check_placement, check_visibility, check_wanted, DescribeArgs, GetArgs,
+    Got, GroupAckArgs, GroupGetArgs, PutArgs, GATEWAY, QUEUE_SERVICE,
 };
+use crate::cluster::queue::settings::{self, Described, Wanted};
 use crate::cluster::queue::store::{synced, Placement};
 use crate::error::{PulsingError, RuntimeErrorKind};
 use crate::message::Message;
@@ -37,6 +38,17 @@ fn retryable(e: &PulsingError) -> bool {
                 | RuntimeErrorKind::NodeNotFound
         )
     )
+}
+
+/// A system that does not listen is one node: a queue kept on two cannot be written there.
+fn alone_keeps(queue: &str, replicas: u8) -> Result<(), PulsingError> {
+    if replicas >= 2 {
+        return Err(PulsingError::runtime(
+            RuntimeErrorKind::Config,
+            format!("queue {queue}: replicas 2 needs a cluster (a second node keeps the replica); this system does not listen: give it an addr"),
+        ));
+    }
+    Ok(())
 }
 
 impl ActorSystem {
@@ -90,19 +102,36 @@ impl ActorSystem {
     async fn queue_alone(&self, msg: Message) -> Result<Message, PulsingError> {
         let store = self.queue_store();
         let (method, _) = msg.unpack::<(String, serde::de::IgnoredAny)>()?;
-        let hold = |queue: &str, bucket: u32, p: Placement| {
+        let hold = |queue: &str, bucket: u32| {
             if store.holds(queue, bucket) {
                 Ok(())
             } else {
-                store.install(queue, bucket, p, Vec::new())
+                store.install(queue, bucket, Vec::new())
             }
         };
         // The node's argument types and checks: the same requests, served from one store.
         let out = match method.as_str() {
+            "describe" => {
+                let (_, (queue, wanted, writer)) = msg.unpack::<(String, DescribeArgs)>()?;
+                check_name("queue", &queue)?;
+                check_wanted(&wanted)?;
+                alone_keeps(&queue, wanted.replicas.unwrap_or(1))?;
+                hold(&queue, 0)?;
+                let (kept, settled) = store.settings(&queue, 0).unwrap_or_default();
+                let (described, settle) =
+                    settings::describe(&queue, kept, settled, &wanted, writer)?;
+                if settle {
+                    store.settle(&queue, 0, described.placement)?;
+                }
+                to_msgpack(&described)
+            }
             "put" => {
                 let (_, (queue, bucket, packed, placement)) = msg.unpack::<(String, PutArgs)>()?;
                 check_name("queue", &queue)?;
-                hold(&queue, bucket, placement)?;
+                check_placement(&placement)?;
+                alone_keeps(&queue, placement.replicas)?;
+                hold(&queue, bucket)?;
+                store.settle(&queue, bucket, placement)?;
                 let records = crate::cluster::queue::unpack(
                     Bytes::from(packed.into_vec()),
                     crate::cluster::node::QUEUE_MAX_PUT,
@@ -116,7 +145,7 @@ impl ActorSystem {
                     msg.unpack::<(String, GetArgs)>()?;
                 check_name("queue", &queue)?;
                 let wait = check_get(limit, wait_ms)?;
-                hold(&queue, bucket, Placement::default())?;
+                hold(&queue, bucket)?;
                 let (records, next) = store
                     .read_waiting(&queue, bucket, offset, limit as usize, wait)
                     .await;
@@ -129,7 +158,7 @@ impl ActorSystem {
                 check_name("group", &group)?;
                 let wait = check_get(limit, wait_ms)?;
                 let visibility = check_visibility(vis_ms)?;
-                hold(&queue, bucket, Placement::default())?;
+                hold(&queue, bucket)?;
                 let got = store
                     .group_get(&queue, bucket, &group, limit as usize, visibility, wait)
                     .await?;
@@ -140,7 +169,7 @@ impl ActorSystem {
                     msg.unpack::<(String, GroupAckArgs)>()?;
                 check_name("queue", &queue)?;
                 check_name("group", &group)?;
-                hold(&queue, bucket, Placement::default())?;
+                hold(&queue, bucket)?;
                 to_msgpack(&store.group_ack(&queue, bucket, &group, &offsets)?.0)
             }
             other => {
@@ -150,6 +179,20 @@ impl ActorSystem {
             }
         }?;
         Ok(Message::single(MSGPACK, out))
+    }
+
+    /// The settings of `queue` (backend, replicas, buckets), asked of its bucket 0's owner:
+    /// a `writer` that finds none fixes them to what it `wanted` (defaults where it says
+    /// nothing); one that asks otherwise than the queue's first writer gets a `Config` error.
+    #[doc(hidden)]
+    pub async fn queue_describe(
+        &self,
+        queue: &str,
+        wanted: Wanted,
+        writer: bool,
+    ) -> Result<Described, PulsingError> {
+        self.queue_call("describe", (queue, wanted, writer), Duration::ZERO)
+            .await
     }
 
     /// Store the records of `packed` (MessagePack each, packed: see

@@ -8,22 +8,41 @@ use serde::Serialize;
 
 use super::{packed, WriteOptions};
 use crate::cluster::queue::bucket;
+use crate::cluster::queue::settings::Wanted;
 use crate::cluster::queue::store::Placement;
 use crate::error::PulsingError;
 use crate::system::ActorSystem;
 
-/// Writes records to a queue, batched per bucket.
+/// Writes records to a queue, batched per bucket. Its options are the queue's settings if it
+/// is the queue's first writer; otherwise they must be the queue's (the first put says so,
+/// with a `Config` error naming both).
 pub struct QueueWriter {
     pub(super) system: ActorSystem,
     pub(super) name: String,
     pub(super) opts: WriteOptions,
     pub(super) placement: Placement,
+    /// Whether the queue's settings admit this writer's (asked once, before the first put).
+    pub(super) declared: tokio::sync::OnceCell<Result<(), PulsingError>>,
     pub(super) pending: Mutex<HashMap<u32, Vec<Bytes>>>,
 }
 
 impl QueueWriter {
+    /// Fix the queue's settings to this writer's options if it is the first, or check them.
+    async fn declare(&self) -> Result<(), PulsingError> {
+        self.declared
+            .get_or_init(|| async {
+                self.system
+                    .queue_describe(&self.name, Wanted::all(self.placement), true)
+                    .await
+                    .map(|_| ())
+            })
+            .await
+            .clone()
+    }
+
     /// Buffer `record`, whose bucket column has the value `key`; a full batch is sent now.
     pub async fn put<T: Serialize>(&self, key: &str, record: &T) -> Result<(), PulsingError> {
+        self.declare().await?;
         let bytes = crate::message::to_msgpack(record)?;
         let b = bucket::bucket_of(key, self.opts.num_buckets);
         let full = {
@@ -44,6 +63,7 @@ impl QueueWriter {
 
     /// Send everything buffered; resolves once every owner stored it.
     pub async fn flush(&self) -> Result<(), PulsingError> {
+        self.declare().await?;
         let all: Vec<(u32, Vec<Bytes>)> = self.pending.lock().drain().collect();
         for (b, records) in all {
             if !records.is_empty() {

@@ -179,10 +179,12 @@ impl ActorSystemBuilder {
         self.mailbox_capacity = n.max(1);
         self
     }
-    /// Where this node keeps the queue buckets it owns with `disk` (default
-    /// `.pulsing/queues` in the working directory). It is the owner's directory: a writer
-    /// cannot name one on another node. Buckets found there when the system starts are held
-    /// again (and handed to their owner if that is another node now).
+    /// Where this node keeps the queue buckets it owns with `disk` (default: a directory of
+    /// its own, `node-<k>`, under `.pulsing/queues` in the working directory, the lowest `k`
+    /// no other node holds). It is the owner's directory: a writer cannot name one on another
+    /// node. The node locks it as it starts (a second node pointed at it fails to start, told
+    /// which node holds it), and holds again the buckets it finds there (handing them to
+    /// their owner if that is another node now).
     pub fn storage_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.storage_path = Some(path.into());
         self
@@ -221,16 +223,23 @@ impl ActorSystemBuilder {
     /// Build the system. Must run inside a tokio runtime. With an address it binds and
     /// starts joining the cluster; the join completes in the background.
     pub async fn build(self) -> anyhow::Result<ActorSystem> {
+        let node_id = self.node_id.unwrap_or_else(NodeId::random);
         let queues = Arc::new(match &self.storage_path {
             Some(p) => QueueStore::at(p),
             None => QueueStore::default(),
         });
+        queues.set_holder(&node_id.to_string());
         // A client keeps nothing: its gateway's cluster does.
         let client = self.cluster.as_ref().is_some_and(|c| c.is_client());
         if !client {
             match queues.recover() {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(buckets = n, "queue buckets recovered from disk"),
+                Ok(n) => {
+                    tracing::info!(buckets = n, dir = %queues.root().display(), "queue buckets recovered from disk")
+                }
+                // A directory named for this node that another node holds: refuse to start
+                // (two nodes writing one log would corrupt it).
+                Err(e) if self.storage_path.is_some() => return Err(e.into()),
                 // The node still serves; its disk puts fail with the same error, which names
                 // the directory.
                 Err(e) => tracing::warn!("queue buckets not recovered: {e}"),
@@ -238,7 +247,7 @@ impl ActorSystemBuilder {
         }
         let system = ActorSystem {
             inner: Arc::new(Inner {
-                node_id: self.node_id.unwrap_or_else(NodeId::random),
+                node_id,
                 cluster: OnceLock::new(),
                 default_timeout: self.default_timeout,
                 shutdown_timeout: self.shutdown_timeout,
@@ -597,7 +606,7 @@ impl ActorSystem {
             let _ = j.await;
         }
         if let Some(n) = self.cluster() {
-            n.shutdown().await;
+            n.shutdown(self.inner.shutdown_timeout).await;
         }
         if let Some(c) = self.inner.http_client.get() {
             c.shut().await;

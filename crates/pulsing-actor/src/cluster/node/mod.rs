@@ -36,6 +36,7 @@ mod name_sync;
 mod queue_replicas;
 mod queues;
 mod relay;
+mod seeds;
 mod serve;
 mod stats;
 mod swim;
@@ -70,7 +71,8 @@ pub use gateway::{GatewayMember, Resolved, SERVICE as GATEWAY_SERVICE};
 pub use host_api::AnswerKind;
 pub use links::HttpSlot;
 pub(crate) use queues::{
-    check_get, check_name, check_visibility, GetArgs, GroupAckArgs, GroupGetArgs, PutArgs,
+    check_get, check_name, check_placement, check_visibility, check_wanted, DescribeArgs, GetArgs,
+    GroupAckArgs, GroupGetArgs, PutArgs,
 };
 pub use queues::{
     Got, MAX_GET as QUEUE_MAX_GET, MAX_PUT as QUEUE_MAX_PUT, SERVICE as QUEUE_SERVICE,
@@ -108,6 +110,8 @@ pub struct Node {
     foreign: RwLock<Option<Arc<dyn ForeignHost>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopped: AtomicBool,
+    /// Shutting down gracefully: handing its queue buckets over, owning none any more.
+    leaving: AtomicBool,
     faults: Faults,
     tls: Option<TlsSetup>,
     /// Protected mode: accept peers from loopback only.
@@ -225,6 +229,7 @@ impl Node {
             foreign: RwLock::new(None),
             tasks: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
+            leaving: AtomicBool::new(false),
             faults: Faults::default(),
             tls,
             loopback_only,
@@ -374,10 +379,15 @@ impl Node {
         }
     }
 
-    /// Leave gracefully: tell every member, flush, close everything.
-    pub(crate) async fn shutdown(&self) {
+    /// Leave gracefully: hand the queue buckets this node keeps to the members that keep
+    /// them next (within `handover`; what is left is logged), tell every member, flush, close
+    /// everything.
+    pub(crate) async fn shutdown(&self, handover: Duration) {
         if self.stopped.load(Ordering::SeqCst) {
             return;
+        }
+        if self.client().is_none() && !self.leaving.swap(true, Ordering::SeqCst) {
+            self.hand_over_all(handover).await;
         }
         let me = self.swim.membership.lock().leave();
         let leave = Gossip::Sync {

@@ -67,7 +67,7 @@ impl Node {
 
     /// The node keeping the replica of `bucket` of `queue` for this owner: the best-ranked
     /// live member other than this node (none when it is alone).
-    fn replica_of(&self, queue: &str, bucket: u32) -> Option<NodeId> {
+    pub(super) fn replica_of(&self, queue: &str, bucket: u32) -> Option<NodeId> {
         self.queue_ranked(queue, bucket, 2)
             .into_iter()
             .find(|n| *n != self.me)
@@ -185,7 +185,7 @@ impl Node {
         for (queue, bucket) in &mine {
             if self.queue_owner(queue, *bucket) == self.me {
                 // Its owner is gone and this node is next: take over now, not on first use.
-                if let Err(e) = self.hold_bucket(queue, *bucket, Placement::default()).await {
+                if let Err(e) = self.hold_bucket(queue, *bucket).await {
                     tracing::debug!(%queue, bucket, "cannot take over a replicated bucket yet: {e}");
                 }
             }
@@ -194,12 +194,98 @@ impl Node {
             .age_replicas(|q, b| mine.contains(&(q.to_string(), b)), STALE_SWEEPS);
     }
 
-    /// Hand `bucket` of `queue`, held here, to its `owner`; kept here when that fails.
-    async fn hand_over(&self, queue: &str, bucket: u32, owner: NodeId) {
-        let Some(snap) = self.queues.take(queue, bucket) else {
+    /// Leaving: hand every bucket this node holds to its next owner, and every replica it
+    /// keeps to its next replica, within `within`. What could not be handed over is logged:
+    /// a `disk` bucket's files stay (the node hands them over when it starts again), a
+    /// memory bucket's records are lost with the node unless a replica has them.
+    pub(super) async fn hand_over_all(&self, within: Duration) {
+        let held = self.queues.held();
+        let replicas = self.queues.replica_copies();
+        if held.is_empty() && replicas.is_empty() {
+            return;
+        }
+        let buckets = futures::future::join_all(held.iter().map(|(queue, bucket, _)| {
+            let owner = self.queue_owner(queue, *bucket);
+            async move { owner != self.me && self.hand_over(queue, *bucket, owner).await }
+        }));
+        let copies = futures::future::join_all(
+            replicas
+                .iter()
+                .map(|(queue, bucket)| self.hand_replica_over(queue, *bucket)),
+        );
+        match tokio::time::timeout(within, futures::future::join(buckets, copies)).await {
+            Ok((handed, _)) => {
+                let left: Vec<String> = held
+                    .iter()
+                    .zip(handed)
+                    .filter(|(_, ok)| !ok)
+                    .map(|((q, b, _), _)| format!("{q}/{b}"))
+                    .collect();
+                if left.is_empty() {
+                    tracing::info!(buckets = held.len(), replicas = replicas.len(), "left: handed every queue bucket over");
+                } else {
+                    tracing::warn!("left without handing over queue buckets {}: their records stay here (disk) or are lost (memory, without a replica)", left.join(", "));
+                }
+            }
+            Err(_) => tracing::warn!(
+                "shutdown cut short after {} ms (shutdownTimeoutMs): {} queue buckets and {} replicas may not have been handed over",
+                within.as_millis(),
+                held.len(),
+                replicas.len()
+            ),
+        }
+    }
+
+    /// Leaving: give the replica of `bucket` of `queue` this node keeps to the member that
+    /// keeps it next (the owner's next sweep would too, a second later: this closes the gap).
+    async fn hand_replica_over(&self, queue: &str, bucket: u32) {
+        let ranked = self.queue_ranked(queue, bucket, 2);
+        let (Some(owner), Some(next)) = (ranked.first(), ranked.get(1)) else {
             return;
         };
-        let placement = snap.placement;
+        let Some((snap, _)) = self.queues.since(queue, bucket, 0) else {
+            return;
+        };
+        let records: Vec<Bytes> = snap
+            .records
+            .into_iter()
+            .map(|r| Bytes::from(r.into_vec()))
+            .collect();
+        let msg = call(
+            "replicate",
+            (
+                queue,
+                bucket,
+                0u64,
+                serde_bytes::Bytes::new(&pack(&records)),
+                snap.origin,
+                snap.placement,
+                &snap.committed,
+            ),
+        );
+        let sent = match msg {
+            Ok(m) => self
+                .ask_target(
+                    *next,
+                    Target::Name(SERVICE.into()),
+                    m,
+                    self.cfg.idle_timeout,
+                )
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::debug!(%queue, bucket, %owner, %next, "replica not handed over (the owner's sweep will copy it): {e}");
+        }
+    }
+
+    /// Hand `bucket` of `queue`, held here, to its `owner`; kept here when that fails.
+    /// Whether it was handed over.
+    async fn hand_over(&self, queue: &str, bucket: u32, owner: NodeId) -> bool {
+        let Some(snap) = self.queues.take(queue, bucket) else {
+            return true;
+        };
         let n = snap.records.len();
         let sent = match call("merge", (queue, bucket, &snap)) {
             Ok(msg) => self
@@ -217,13 +303,15 @@ impl Node {
             Ok(()) => {
                 self.queues.release(queue, bucket);
                 tracing::debug!(%queue, bucket, n, %owner, "handed a bucket to its owner");
+                true
             }
             Err(e) => {
                 // Kept here, at their offsets, for the next sweep or the owner's take.
                 tracing::debug!(%queue, bucket, "could not hand a bucket over yet: {e}");
-                if let Err(e) = self.queues.install(queue, bucket, placement, vec![snap]) {
+                if let Err(e) = self.queues.install(queue, bucket, vec![snap]) {
                     tracing::error!(%queue, bucket, "could not keep a bucket it failed to hand over: {e}");
                 }
+                false
             }
         }
     }

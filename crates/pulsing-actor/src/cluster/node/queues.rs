@@ -9,8 +9,11 @@
 //! - `gget(queue, bucket, group, limit, waitMs, visibilityMs)` hands records out to a
 //!   consumer group (answering their offsets too); `gack(queue, bucket, group, offsets)`
 //!   acknowledges them and answers the group's committed offset.
-//! - `store`, `read`, `gread` and `gstore` are those served here whoever owns the bucket
-//!   (what a node that is not the owner passes on to the owner: never passed on again).
+//! - `describe(queue, wanted, writer)` answers the queue's settings from bucket 0's owner
+//!   (a writer that comes first fixes them there: see `cluster::queue::settings`).
+//! - `store`, `read`, `gread`, `gstore` and `described` are those served here whoever owns
+//!   the bucket (what a node that is not the owner passes on to the owner: never passed on
+//!   again).
 //! - `take(queue, bucket)` hands the bucket over (a snapshot, and this node no longer holds
 //!   it); `release` tells the node that handed it over that it is stored (its files go);
 //!   `merge(queue, bucket, snapshot)` stores a snapshot here; `replicate` keeps a replica
@@ -36,6 +39,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::Node;
+use crate::cluster::queue::settings::{self, Described, Wanted};
 use crate::cluster::queue::store::{synced, Placement, Snapshot};
 use crate::cluster::queue::{pack, unpack};
 use crate::error::{PulsingError, RuntimeErrorKind};
@@ -55,6 +59,8 @@ pub const MAX_GET: u32 = 100_000;
 pub const MAX_WAIT_MS: u32 = 60_000;
 /// Longest a group may leave a record unacknowledged before it is handed out again.
 pub const MAX_VISIBILITY_MS: u32 = 3_600_000;
+/// Buckets a queue may have.
+pub const MAX_BUCKETS: u32 = 65_536;
 
 /// What `get` (and `gget`) answers.
 #[derive(Debug, Serialize, Deserialize)]
@@ -97,6 +103,8 @@ pub(crate) type GetArgs = (String, u32, u64, u32, u32);
 pub(crate) type GroupGetArgs = (String, u32, String, u32, u32, u32);
 /// `gack`/`gstore`: queue, bucket, group, offsets.
 pub(crate) type GroupAckArgs = (String, u32, String, Vec<u64>);
+/// `describe`/`described`: queue, what is asked, whether the asker writes.
+pub(crate) type DescribeArgs = (String, Wanted, bool);
 
 pub(super) fn bad(msg: String) -> PulsingError {
     PulsingError::runtime(RuntimeErrorKind::Protocol, msg)
@@ -112,9 +120,33 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), PulsingError> {
     Ok(())
 }
 
-fn check_placement(p: &Placement) -> Result<(), PulsingError> {
+pub(crate) fn check_placement(p: &Placement) -> Result<(), PulsingError> {
     if !(1..=2).contains(&p.replicas) {
         return Err(bad(format!("replicas must be 1 or 2, got {}", p.replicas)));
+    }
+    if p.num_buckets > MAX_BUCKETS {
+        return Err(bad(format!(
+            "numBuckets must be 1 to {MAX_BUCKETS}, got {}",
+            p.num_buckets
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_wanted(w: &Wanted) -> Result<(), PulsingError> {
+    if w.replicas.is_some_and(|r| !(1..=2).contains(&r)) {
+        return Err(bad(format!(
+            "replicas must be 1 or 2, got {:?}",
+            w.replicas
+        )));
+    }
+    if w.num_buckets
+        .is_some_and(|n| !(1..=MAX_BUCKETS).contains(&n))
+    {
+        return Err(bad(format!(
+            "numBuckets must be 1 to {MAX_BUCKETS}, got {:?}",
+            w.num_buckets
+        )));
     }
     Ok(())
 }
@@ -167,7 +199,9 @@ impl Node {
                 check_name("queue", &queue)?;
                 check_placement(&placement)?;
                 let owner = self.queue_owner(&queue, bucket);
-                if method == "put" && owner != self.me {
+                // A leaving node owns nothing: it passes even a passed-on request on, once
+                // (the next owner serves it whoever its view says owns it).
+                if owner != self.me && (method == "put" || self.is_leaving()) {
                     let fwd = call("store", (&queue, bucket, &packed, placement))?;
                     return self.forward_queue(owner, fwd, Duration::ZERO).await;
                 }
@@ -184,7 +218,9 @@ impl Node {
                 check_name("queue", &queue)?;
                 let wait = check_get(limit, wait_ms)?;
                 let owner = self.queue_owner(&queue, bucket);
-                if method == "get" && owner != self.me {
+                // A leaving node owns nothing: it passes even a passed-on request on, once
+                // (the next owner serves it whoever its view says owns it).
+                if owner != self.me && (method == "get" || self.is_leaving()) {
                     let fwd = call("read", (&queue, bucket, offset, limit, wait_ms))?;
                     return self.forward_queue(owner, fwd, wait).await;
                 }
@@ -201,7 +237,9 @@ impl Node {
                 let wait = check_get(limit, wait_ms)?;
                 check_visibility(vis_ms)?;
                 let owner = self.queue_owner(&queue, bucket);
-                if method == "gget" && owner != self.me {
+                // A leaving node owns nothing: it passes even a passed-on request on, once
+                // (the next owner serves it whoever its view says owns it).
+                if owner != self.me && (method == "gget" || self.is_leaving()) {
                     let fwd = call("gread", (&queue, bucket, &group, limit, wait_ms, vis_ms))?;
                     return self.forward_queue(owner, fwd, wait).await;
                 }
@@ -223,7 +261,9 @@ impl Node {
                     )));
                 }
                 let owner = self.queue_owner(&queue, bucket);
-                if method == "gack" && owner != self.me {
+                // A leaving node owns nothing: it passes even a passed-on request on, once
+                // (the next owner serves it whoever its view says owns it).
+                if owner != self.me && (method == "gack" || self.is_leaving()) {
                     let fwd = call("gstore", (&queue, bucket, &group, &offsets))?;
                     return self.forward_queue(owner, fwd, Duration::ZERO).await;
                 }
@@ -233,13 +273,26 @@ impl Node {
                         .await?,
                 )
             }
+            "describe" | "described" => {
+                let (_, (queue, wanted, writer)) = msg.unpack::<(String, DescribeArgs)>()?;
+                check_name("queue", &queue)?;
+                check_wanted(&wanted)?;
+                let owner = self.queue_owner(&queue, 0);
+                // A leaving node owns nothing: it passes even a passed-on request on, once
+                // (the next owner serves it whoever its view says owns it).
+                if owner != self.me && (method == "describe" || self.is_leaving()) {
+                    let fwd = call("described", (&queue, wanted, writer))?;
+                    return self.forward_queue(owner, fwd, Duration::ZERO).await;
+                }
+                to_msgpack(&self.queue_describe_here(&queue, &wanted, writer).await?)
+            }
             "merge" => {
                 let (_, (queue, bucket, snap)) = msg.unpack::<(String, (String, u32, Snapshot))>()?;
+                self.refuse_if_leaving("bucket")?;
                 check_name("queue", &queue)?;
                 check_placement(&snap.placement)?;
-                let placement = snap.placement;
-                self.hold_bucket(&queue, bucket, placement).await?;
-                self.queues.install(&queue, bucket, placement, vec![snap])?;
+                self.hold_bucket(&queue, bucket).await?;
+                self.queues.install(&queue, bucket, vec![snap])?;
                 to_msgpack(&())
             }
             "take" => {
@@ -255,10 +308,13 @@ impl Node {
                 self.queues.release(&queue, bucket);
                 to_msgpack(&())
             }
-            "replicate" => self.serve_replicate(msg).await,
+            "replicate" => {
+                self.refuse_if_leaving("replica")?;
+                self.serve_replicate(msg).await
+            }
             other => Err(PulsingError::Unsupported {
                 operation: format!(
-                    "{SERVICE}.{other}: it serves put, get, gget, gack, store, read, gread, gstore, take, release, merge and replicate"
+                    "{SERVICE}.{other}: it serves put, get, gget, gack, describe, store, read, gread, gstore, described, take, release, merge and replicate"
                 ),
             }),
         }
@@ -273,11 +329,17 @@ impl Node {
         placement: Placement,
         records: Vec<Bytes>,
     ) -> Result<u64, PulsingError> {
-        self.hold_bucket(queue, bucket, placement).await?;
+        self.hold_bucket(queue, bucket).await?;
+        // The first writer settles the bucket; a writer that asks otherwise is refused.
+        self.queues.settle(queue, bucket, placement)?;
+        if placement.replicas >= 2 {
+            self.has_replica(queue, bucket)?;
+        }
         let (first, sync) = match self.queues.append(queue, bucket, records.clone()) {
             // Taken by another node in between: take it back once.
             Err(_) if !self.queues.holds(queue, bucket) => {
-                self.hold_bucket(queue, bucket, placement).await?;
+                self.hold_bucket(queue, bucket).await?;
+                self.queues.settle(queue, bucket, placement)?;
                 self.queues.append(queue, bucket, records.clone())?
             }
             r => r?,
@@ -286,6 +348,41 @@ impl Node {
         self.replicate_append(queue, bucket, first, &records)
             .await?;
         Ok(first)
+    }
+
+    /// A put to a bucket kept twice is stored only with a second live member to keep the
+    /// replica; without one it is refused with nothing stored (`NodeNotFound`: the writer's
+    /// routing tries again until its timeout, in case a node joins).
+    fn has_replica(&self, queue: &str, bucket: u32) -> Result<(), PulsingError> {
+        if self.replica_of(queue, bucket).is_some() {
+            return Ok(());
+        }
+        Err(PulsingError::runtime(
+            RuntimeErrorKind::NodeNotFound,
+            format!(
+                "queue {queue}: bucket {bucket} is kept on 2 nodes and this node is the only live member: nothing was stored (a second node must join)"
+            ),
+        ))
+    }
+
+    /// The settings of `queue` (this node owns its bucket 0): a writer that comes first fixes
+    /// them (see `cluster::queue::settings`).
+    pub(crate) async fn queue_describe_here(
+        &self,
+        queue: &str,
+        wanted: &Wanted,
+        writer: bool,
+    ) -> Result<Described, PulsingError> {
+        self.hold_bucket(queue, 0).await?;
+        let (kept, settled) = self
+            .queues
+            .settings(queue, 0)
+            .ok_or_else(|| bad(format!("queue {queue}: bucket 0 moved while described")))?;
+        let (described, settle) = settings::describe(queue, kept, settled, wanted, writer)?;
+        if settle {
+            self.queues.settle(queue, 0, described.placement)?;
+        }
+        Ok(described)
     }
 
     /// Read `bucket` of `queue` on this node, taking it over first if it is held elsewhere.
@@ -297,8 +394,7 @@ impl Node {
         limit: usize,
         wait: Duration,
     ) -> Result<(Vec<Bytes>, u64), PulsingError> {
-        self.hold_bucket(queue, bucket, Placement::default())
-            .await?;
+        self.hold_bucket(queue, bucket).await?;
         Ok(self
             .queues
             .read_waiting(queue, bucket, offset, limit, wait)
@@ -315,8 +411,7 @@ impl Node {
         visibility: Duration,
         wait: Duration,
     ) -> Result<Vec<(u64, Bytes)>, PulsingError> {
-        self.hold_bucket(queue, bucket, Placement::default())
-            .await?;
+        self.hold_bucket(queue, bucket).await?;
         self.queues
             .group_get(queue, bucket, group, limit, visibility, wait)
             .await
@@ -331,8 +426,7 @@ impl Node {
         group: &str,
         offsets: &[u64],
     ) -> Result<u64, PulsingError> {
-        self.hold_bucket(queue, bucket, Placement::default())
-            .await?;
+        self.hold_bucket(queue, bucket).await?;
         let (committed, moved) = self.queues.group_ack(queue, bucket, group, offsets)?;
         if moved {
             self.replicate_append(queue, bucket, u64::MAX, &[]).await?;
@@ -342,13 +436,8 @@ impl Node {
 
     /// Hold `bucket` of `queue` here: take it from the members that hold it (all of them are
     /// asked; each hands over what it has, a replica too) and merge what comes with what this
-    /// node has.
-    pub(super) async fn hold_bucket(
-        &self,
-        queue: &str,
-        bucket: u32,
-        placement: Placement,
-    ) -> Result<(), PulsingError> {
+    /// node has. Made from nothing, it is not settled: a writer's put settles it.
+    pub(super) async fn hold_bucket(&self, queue: &str, bucket: u32) -> Result<(), PulsingError> {
         if self.queues.holds(queue, bucket) {
             return Ok(());
         }
@@ -389,7 +478,7 @@ impl Node {
         if !copies.is_empty() {
             tracing::debug!(%queue, bucket, from = handed.len(), "took a bucket over");
         }
-        self.queues.install(queue, bucket, placement, copies)?;
+        self.queues.install(queue, bucket, copies)?;
         for node in handed {
             if let Ok(msg) = call("release", (queue, bucket)) {
                 if let Err(e) = self
@@ -417,13 +506,36 @@ impl Node {
             .unwrap_or(self.me)
     }
 
-    /// The `k` live members that rank highest for `bucket` of `queue` (this node included).
+    /// The `k` live members that rank highest for `bucket` of `queue` (this node included,
+    /// unless it is leaving: it hands its buckets over then, and keeps none).
     pub(super) fn queue_ranked(&self, queue: &str, bucket: u32, k: usize) -> Vec<NodeId> {
         let mut ids: Vec<NodeId> = self.members().into_iter().map(|m| m.node).collect();
-        if !ids.contains(&self.me) {
+        if self.is_leaving() {
+            ids.retain(|n| *n != self.me);
+            if ids.is_empty() {
+                ids.push(self.me); // alone: nobody to hand to
+            }
+        } else if !ids.contains(&self.me) {
             ids.push(self.me);
         }
         crate::cluster::queue::bucket::ranked(queue, bucket, &ids, k)
+    }
+
+    /// Whether this node is leaving (see [`Node::shutdown`]).
+    pub(super) fn is_leaving(&self) -> bool {
+        self.leaving.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Refuse what would leave records on a node that is leaving (a bucket handed to it, a
+    /// replica): the sender keeps them, or tries again elsewhere.
+    fn refuse_if_leaving(&self, what: &str) -> Result<(), PulsingError> {
+        if self.is_leaving() {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::ConnectionFailed,
+                format!("node {} is leaving: it keeps no {what}", self.me),
+            ));
+        }
+        Ok(())
     }
 
     /// Pass a request this node does not own on to the owner; its answer.

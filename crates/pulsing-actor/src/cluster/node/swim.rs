@@ -36,6 +36,8 @@ pub(crate) struct Swim {
     proving: Mutex<HashMap<NodeId, Instant>>,
     /// Gossip body bytes sent, all kinds.
     gossip_bytes: AtomicU64,
+    /// Seeds that did not answer (see `super::seeds`).
+    pub(super) seeds: super::seeds::SeedWatch,
 }
 
 impl Swim {
@@ -48,6 +50,7 @@ impl Swim {
             found: Mutex::new(HashMap::new()),
             proving: Mutex::new(HashMap::new()),
             gossip_bytes: AtomicU64::new(0),
+            seeds: Default::default(),
         }
     }
 
@@ -177,7 +180,9 @@ impl Node {
             };
             if let Some(d) = dead {
                 let this = self.clone();
-                tokio::spawn(async move { this.sync_with_addr(d.addr).await });
+                tokio::spawn(async move {
+                    let _ = this.sync_with_addr(d.addr).await;
+                });
             }
             let target = self.swim.membership.lock().probe_target();
             match target {
@@ -191,7 +196,7 @@ impl Node {
                             continue;
                         }
                         let this = self.clone();
-                        tokio::spawn(async move { this.sync_with_addr(seed).await });
+                        tokio::spawn(async move { this.join_through_seed(seed).await });
                     }
                 }
             }
@@ -216,7 +221,9 @@ impl Node {
                 proving.insert(m.node, now);
             }
             let this = self.clone();
-            tokio::spawn(async move { this.sync_with_addr(m.addr).await });
+            tokio::spawn(async move {
+                let _ = this.sync_with_addr(m.addr).await;
+            });
         }
     }
 
@@ -230,13 +237,19 @@ impl Node {
     }
 
     /// A one-off exchange with an address (a seed, a member to prove, one believed dead).
-    pub(super) async fn sync_with_addr(self: Arc<Self>, addr: String) {
+    /// What went wrong, if nothing answered as a node does: the dial's error, or `None` for
+    /// a connection on which no `Hello` came back.
+    pub(super) async fn sync_with_addr(
+        self: Arc<Self>,
+        addr: String,
+    ) -> Result<(), Option<String>> {
         match self.dial_addr(&addr).await {
             Ok(c) => {
                 self.send_gossip_on(&c, &self.sync_message(true));
                 // Close it after the answer unless it became the link to that peer, so
                 // repeated attempts do not pile up connections.
                 tokio::time::sleep(self.cfg.sync_interval * 4).await;
+                let said_hello = c.peer().is_some();
                 let kept = c.peer().is_some_and(|p| {
                     matches!(self.links.peers.lock().get(&(p, false)), Some(super::links::PeerLink::Connected(x)) if x.id == c.id)
                 });
@@ -244,8 +257,16 @@ impl Node {
                     c.drain_and_close(Duration::from_millis(100)).await;
                     self.links.forget(&c);
                 }
+                if said_hello {
+                    Ok(())
+                } else {
+                    Err(None)
+                }
             }
-            Err(why) => tracing::debug!(%addr, "not reachable: {why}"),
+            Err(why) => {
+                tracing::debug!(%addr, "not reachable: {why}");
+                Err(Some(why))
+            }
         }
     }
 

@@ -3,9 +3,11 @@
 //! `<root>/q-<queue name in hex>/`. Hex keeps any queue name (slashes, dots) inside the
 //! directory.
 //!
-//! One node uses a directory at a time: it holds an exclusive lock on `<root>/.lock`, and
-//! a second node pointed at the same directory is refused with an error naming it (two
-//! writers to one log would corrupt it).
+//! One node uses a directory at a time: it holds an exclusive lock on `<root>/.lock` (and
+//! writes who it is there), and a second node pointed at the same directory is refused with
+//! an error naming it and its holder (two writers to one log would corrupt it). Nodes that
+//! share a default location take numbered directories under it, each the lowest one free
+//! ([`Disk::open_slot`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,6 +25,9 @@ pub struct Meta {
     pub origin: u64,
     /// How many nodes keep it.
     pub replicas: u8,
+    /// How many buckets its queue has (0 in files of earlier versions: not said).
+    #[serde(default)]
+    pub num_buckets: u32,
     /// Per consumer group, its committed offset.
     pub committed: BTreeMap<String, u64>,
 }
@@ -37,37 +42,83 @@ fn io_err(what: String, e: io::Error) -> PulsingError {
     PulsingError::runtime(RuntimeErrorKind::Io, format!("{what}: {e}"))
 }
 
+/// Numbered directories a default location holds at most (nodes of one working directory).
+const SLOTS: u32 = 1024;
+
 impl Disk {
-    /// Open `root` (created if missing) and lock it for this node.
-    pub fn open(root: &Path) -> Result<Disk, PulsingError> {
+    /// Open `root` (created if missing) and lock it for `holder` (this node, as the error a
+    /// second node gets names it).
+    pub fn open(root: &Path, holder: &str) -> Result<Disk, PulsingError> {
+        match Self::try_open(root, holder)? {
+            Ok(d) => Ok(d),
+            Err(held_by) => Err(PulsingError::runtime(
+                RuntimeErrorKind::Config,
+                format!(
+                    "queue directory {} is in use by {held_by}: give each node its own storagePath",
+                    root.display()
+                ),
+            )),
+        }
+    }
+
+    /// Open the lowest-numbered directory `<base>/node-<k>` no other node holds: nodes that
+    /// share a working directory (and the default location) each get one, and a node that
+    /// restarts alone gets the one it had (its buckets come back).
+    pub fn open_slot(base: &Path, holder: &str) -> Result<Disk, PulsingError> {
+        for k in 0..SLOTS {
+            if let Ok(d) = Self::try_open(&base.join(format!("node-{k}")), holder)? {
+                return Ok(d);
+            }
+        }
+        Err(PulsingError::runtime(
+            RuntimeErrorKind::Config,
+            format!(
+                "queue directory {}: all {SLOTS} node directories are in use: give this node its own storagePath",
+                base.display()
+            ),
+        ))
+    }
+
+    /// Lock `root` for `holder`; who holds it when another node does.
+    fn try_open(root: &Path, holder: &str) -> Result<Result<Disk, String>, PulsingError> {
         std::fs::create_dir_all(root)
             .map_err(|e| io_err(format!("queue directory {}", root.display()), e))?;
         let lock_path = root.join(".lock");
-        let lock = File::options()
+        let mut lock = File::options()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(&lock_path)
             .map_err(|e| io_err(format!("queue directory lock {}", lock_path.display()), e))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(PulsingError::runtime(
-                    RuntimeErrorKind::Config,
-                    format!(
-                        "queue directory {} is in use by another node: give each node its own storagePath",
-                        root.display()
-                    ),
-                ))
+                let mut who = String::new();
+                let _ = io::Read::read_to_string(&mut lock, &mut who);
+                let who = who.trim();
+                return Ok(Err(if who.is_empty() {
+                    "another node".to_string()
+                } else {
+                    who.to_string()
+                }));
             }
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(io_err(format!("locking {}", lock_path.display()), e))
             }
         }
-        Ok(Disk {
+        // Who holds it, for the error another node gets (best effort: the lock is what counts).
+        let _ = lock.set_len(0);
+        let _ = io::Write::write_all(&mut lock, holder.as_bytes());
+        Ok(Ok(Disk {
             root: root.to_path_buf(),
             _lock: lock,
-        })
+        }))
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     fn dir(&self, queue: &str) -> PathBuf {
@@ -164,14 +215,34 @@ mod tests {
     fn a_directory_is_locked_to_one_node_and_lists_its_buckets_with_their_metadata() {
         let root = std::env::temp_dir().join(format!("pulsing-disk-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        let d = Disk::open(&root).unwrap();
-        let err = Disk::open(&root).err().expect("locked").to_string();
-        assert!(err.contains("in use by another node"), "{err}");
+        let d = Disk::open(&root, "node 00000000000000aa (pid 1)").unwrap();
+        let err = Disk::open(&root, "node b")
+            .err()
+            .expect("locked")
+            .to_string();
+        assert!(
+            err.contains("is in use by node 00000000000000aa (pid 1)"),
+            "{err}"
+        );
+        // A default location: the next free numbered directory.
+        let base = root.join("slots");
+        let s0 = Disk::open_slot(&base, "x").unwrap();
+        let s1 = Disk::open_slot(&base, "y").unwrap();
+        assert_eq!(
+            (s0.root().to_path_buf(), s1.root().to_path_buf()),
+            (base.join("node-0"), base.join("node-1"))
+        );
+        drop(s0);
+        assert_eq!(
+            Disk::open_slot(&base, "z").unwrap().root(),
+            base.join("node-0")
+        );
         let (log, _) = super::super::log::Log::open(&d.log_path("a/b..", 3)).unwrap();
         drop(log);
         let meta = Meta {
             origin: 7,
             replicas: 2,
+            num_buckets: 8,
             committed: [("g".to_string(), 4)].into(),
         };
         d.write_meta("a/b..", 3, &meta).unwrap();
@@ -182,6 +253,6 @@ mod tests {
         d.remove("a/b..", 3);
         assert!(d.scan().is_empty());
         drop(d);
-        Disk::open(&root).expect("free once the first is gone");
+        Disk::open(&root, "node c").expect("free once the first is gone");
     }
 }

@@ -1,13 +1,14 @@
 //! Queue storage and placement on the cluster side: which bucket a record goes to and which
 //! node owns it ([`bucket`]), the records a node keeps for the buckets it owns or replicates
-//! ([`store`]), on disk for `disk` buckets ([`log`], [`disk`]), and consumer groups' places
-//! in them ([`groups`]). The node serves them as `system/queue`; writers and readers are in
+//! ([`store`]), on disk for `disk` buckets ([`log`], [`disk`]), consumer groups' places in
+//! them ([`groups`]), and the settings a queue's first writer fixed ([`settings`]). The node serves them as `system/queue`; writers and readers are in
 //! [`crate::queue`].
 
 pub mod bucket;
 pub mod disk;
 pub mod groups;
 pub mod log;
+pub mod settings;
 pub mod store;
 
 use bytes::Bytes;

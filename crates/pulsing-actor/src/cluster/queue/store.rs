@@ -33,16 +33,55 @@ use crate::error::{PulsingError, RuntimeErrorKind};
 pub const MEMORY_LIMIT: usize = 1 << 30;
 /// Consumer groups one bucket keeps state for at most.
 pub const MAX_GROUPS: usize = 1024;
-/// Where a node keeps `disk` buckets unless told otherwise.
+/// Where nodes keep `disk` buckets unless told otherwise: each node its own numbered
+/// directory under it (`node-0`, `node-1`, ...: the lowest one free, see `Disk::open_slot`).
 pub const DEFAULT_STORAGE_PATH: &str = ".pulsing/queues";
 
-/// How the writer wants a bucket kept.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How a queue's buckets are kept: fixed by the queue's first writer (a bucket is then
+/// *settled*), carried with each bucket wherever it goes, and checked against every later
+/// writer's (see [`QueueStore::settle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placement {
     /// On disk (survives the owner's restart) rather than in memory only.
     pub disk: bool,
     /// How many nodes keep it: 1, or 2 for an owner and a replica.
     pub replicas: u8,
+    /// How many buckets the queue has (0: not said; a writer's always says).
+    #[serde(default)]
+    pub num_buckets: u32,
+}
+
+impl Default for Placement {
+    /// What a bucket nobody wrote to yet is kept as: memory, one replica.
+    fn default() -> Self {
+        Placement {
+            disk: false,
+            replicas: 1,
+            num_buckets: 0,
+        }
+    }
+}
+
+impl Placement {
+    /// Whether a writer asking `wanted` may write to a bucket kept as `self`.
+    pub fn admits(&self, wanted: &Placement) -> bool {
+        self.disk == wanted.disk
+            && self.replicas == wanted.replicas
+            && (self.num_buckets == 0
+                || wanted.num_buckets == 0
+                || self.num_buckets == wanted.num_buckets)
+    }
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = if self.disk { "disk" } else { "memory" };
+        write!(f, "backend '{backend}', replicas {}", self.replicas)?;
+        if self.num_buckets > 0 {
+            write!(f, ", numBuckets {}", self.num_buckets)?;
+        }
+        Ok(())
+    }
 }
 
 /// A bucket as it travels between nodes.
@@ -54,6 +93,9 @@ pub struct Snapshot {
     pub origin: u64,
     /// How it is kept.
     pub placement: Placement,
+    /// Whether a writer fixed `placement` (a bucket a reader made first is not settled).
+    #[serde(default)]
+    pub settled: bool,
     /// Per consumer group, the committed offset.
     pub committed: BTreeMap<String, u64>,
 }
@@ -74,19 +116,22 @@ struct Bucket {
     grew: Arc<Notify>,
     origin: u64,
     placement: Placement,
+    /// Whether a writer fixed `placement` (see [`Placement`]).
+    settled: bool,
     log: Option<Arc<Log>>,
     role: Role,
     groups: HashMap<String, Group>,
 }
 
 impl Bucket {
-    fn new(origin: u64, placement: Placement, role: Role) -> Self {
+    fn new(origin: u64, placement: Placement, settled: bool, role: Role) -> Self {
         Bucket {
             records: Vec::new(),
             bytes: 0,
             grew: Arc::default(),
             origin,
             placement,
+            settled,
             log: None,
             role,
             groups: HashMap::new(),
@@ -97,6 +142,7 @@ impl Bucket {
         Meta {
             origin: self.origin,
             replicas: self.placement.replicas,
+            num_buckets: self.placement.num_buckets,
             committed: self.committed(),
         }
     }
@@ -117,6 +163,7 @@ impl Bucket {
                 .collect(),
             origin: self.origin,
             placement: self.placement,
+            settled: self.settled,
             committed: self.committed(),
         }
     }
@@ -157,12 +204,24 @@ pub async fn synced(sync: Sync) -> Result<(), PulsingError> {
     }
 }
 
+/// Where a node keeps its `disk` buckets.
+#[derive(Debug, Clone)]
+enum Root {
+    /// This directory (the node's `storagePath`).
+    Fixed(PathBuf),
+    /// A numbered directory of its own under this one (the default location).
+    Slot(PathBuf),
+}
+
 /// The buckets of one node.
 pub struct QueueStore {
     buckets: Mutex<HashMap<(String, u32), Bucket>>,
     bytes: Mutex<usize>,
-    root: PathBuf,
-    /// Opened (and locked) the first time a `disk` bucket needs it; closed at shutdown.
+    root: Root,
+    /// Who this node is, written in the directory's lock (another node's error names it).
+    holder: Mutex<String>,
+    /// Opened (and locked) at start, or the first time a `disk` bucket needs it (the default
+    /// location, when nothing was there); closed at shutdown.
     disk: Mutex<DiskState>,
 }
 
@@ -174,26 +233,52 @@ enum DiskState {
 }
 
 impl Default for QueueStore {
+    /// Buckets in a directory of their own under the default location.
     fn default() -> Self {
-        QueueStore::at(DEFAULT_STORAGE_PATH)
+        QueueStore::with_root(Root::Slot(PathBuf::from(DEFAULT_STORAGE_PATH)))
     }
 }
 
 impl QueueStore {
-    /// A store whose `disk` buckets live under `root`.
+    /// A store whose `disk` buckets live in `root` (locked for this node alone).
     pub fn at(root: impl AsRef<Path>) -> Self {
+        QueueStore::with_root(Root::Fixed(root.as_ref().to_path_buf()))
+    }
+
+    fn with_root(root: Root) -> Self {
         QueueStore {
             buckets: Mutex::default(),
             bytes: Mutex::default(),
-            root: root.as_ref().to_path_buf(),
+            root,
+            holder: Mutex::new(format!("a node (pid {})", std::process::id())),
             disk: Mutex::new(DiskState::Unopened),
+        }
+    }
+
+    /// Say who this node is, for the lock of its directory.
+    pub fn set_holder(&self, node: &str) {
+        *self.holder.lock() = format!("node {node} (pid {})", std::process::id());
+    }
+
+    /// The directory in use, or where it will be.
+    pub fn root(&self) -> PathBuf {
+        match &*self.disk.lock() {
+            DiskState::Open(d) => d.root().to_path_buf(),
+            _ => match &self.root {
+                Root::Fixed(p) | Root::Slot(p) => p.clone(),
+            },
         }
     }
 
     fn disk(&self) -> Result<Arc<Disk>, PulsingError> {
         let mut d = self.disk.lock();
         if matches!(*d, DiskState::Unopened) {
-            *d = match Disk::open(&self.root) {
+            let holder = self.holder.lock().clone();
+            let opened = match &self.root {
+                Root::Fixed(p) => Disk::open(p, &holder),
+                Root::Slot(base) => Disk::open_slot(base, &holder),
+            };
+            *d = match opened {
                 Ok(disk) => DiskState::Open(Arc::new(disk)),
                 Err(e) => DiskState::Failed(e),
             };
@@ -203,9 +288,15 @@ impl QueueStore {
             DiskState::Failed(e) => Err(e.clone()),
             DiskState::Closed => Err(stopped(format!(
                 "queue directory {}: the system shut down",
-                self.root.display()
+                self.root_path().display()
             ))),
             DiskState::Unopened => unreachable!("opened above"),
+        }
+    }
+
+    fn root_path(&self) -> &Path {
+        match &self.root {
+            Root::Fixed(p) | Root::Slot(p) => p,
         }
     }
 
@@ -217,11 +308,15 @@ impl QueueStore {
         }
     }
 
-    /// Hold the `disk` buckets left under the root by an earlier run of this node (if the
-    /// directory exists); how many.
+    /// Lock this node's directory and hold the `disk` buckets an earlier run left there;
+    /// how many. A `storagePath` is locked now (a second node pointed at it fails here); the
+    /// default location only if there is one already (nothing is created for a node that
+    /// never keeps a `disk` bucket).
     pub fn recover(&self) -> Result<usize, PulsingError> {
-        if !self.root.exists() {
-            return Ok(0);
+        if let Root::Slot(base) = &self.root {
+            if !base.exists() {
+                return Ok(0);
+            }
         }
         let disk = self.disk()?;
         let mut n = 0;
@@ -232,8 +327,10 @@ impl QueueStore {
             let placement = Placement {
                 disk: true,
                 replicas: meta.replicas.max(1),
+                num_buckets: meta.num_buckets,
             };
-            let mut b = Bucket::new(meta.origin, placement, Role::Primary);
+            // On disk only because a writer asked for it: settled.
+            let mut b = Bucket::new(meta.origin, placement, true, Role::Primary);
             b.bytes = records.iter().map(|r| r.len()).sum();
             *self.bytes.lock() += b.bytes;
             b.records = records;
@@ -286,7 +383,8 @@ impl QueueStore {
             .is_some_and(|b| b.role == Role::Primary)
     }
 
-    /// Every (queue, bucket) this node holds as owner, with how it is kept.
+    /// Every (queue, bucket) this node holds as owner, with how it is kept (the default for
+    /// a bucket no writer settled yet).
     pub fn held(&self) -> Vec<(String, u32, Placement)> {
         self.buckets
             .lock()
@@ -307,26 +405,28 @@ impl QueueStore {
     }
 
     /// Hold `bucket` of `queue` from now on, made of what this node has of it (held or a
-    /// replica) and `copies` (what others had), merged by origin; kept as `placement` says
-    /// unless a copy says more.
+    /// replica) and `copies` (what others had), merged by origin. It is kept as a settled
+    /// copy says (a writer's placement; see [`QueueStore::settle`]); made from nothing, it is
+    /// not settled yet, and kept in memory until a writer settles it.
     pub fn install(
         &self,
         queue: &str,
         bucket: u32,
-        placement: Placement,
         copies: Vec<Snapshot>,
     ) -> Result<(), PulsingError> {
         let key = (queue.to_string(), bucket);
         let mut buckets = self.buckets.lock();
         let mut b = buckets
             .remove(&key)
-            .unwrap_or_else(|| Bucket::new(0, placement, Role::Primary));
+            .unwrap_or_else(|| Bucket::new(0, Placement::default(), false, Role::Primary));
         let was_disk = b.log.is_some();
         let before = b.bytes;
         let mut changed = false;
         for c in copies {
-            b.placement.disk |= c.placement.disk;
-            b.placement.replicas = b.placement.replicas.max(c.placement.replicas);
+            if c.settled && !b.settled {
+                b.placement = c.placement;
+                b.settled = true;
+            }
             let incoming: Vec<Bytes> = c
                 .records
                 .into_iter()
@@ -355,8 +455,6 @@ impl QueueStore {
         if b.origin == 0 {
             b.origin = rand::random::<u64>() | 1;
         }
-        b.placement.disk |= placement.disk;
-        b.placement.replicas = b.placement.replicas.max(placement.replicas).max(1);
         b.role = Role::Primary;
         b.bytes = b.records.iter().map(|r| r.len()).sum();
         // Counted, never refused: these records were handed over and exist nowhere else
@@ -368,6 +466,49 @@ impl QueueStore {
         b.grew.notify_waiters();
         buckets.insert(key, b);
         Ok(())
+    }
+
+    /// Fix how `bucket` of `queue` (held here) is kept to a writer's `wanted`, if no writer
+    /// did yet; otherwise check that `wanted` is how it is kept. A reader that came first
+    /// does not decide: its bucket waits, unsettled, for the first writer. A writer asking
+    /// another way than the first gets a `Config` error saying both.
+    pub fn settle(&self, queue: &str, bucket: u32, wanted: Placement) -> Result<(), PulsingError> {
+        let mut buckets = self.buckets.lock();
+        let Some(b) = buckets
+            .get_mut(&(queue.to_string(), bucket))
+            .filter(|b| b.role == Role::Primary)
+        else {
+            return Err(stopped(format!(
+                "queue {queue}: bucket {bucket} is not held here (it moved)"
+            )));
+        };
+        if b.settled {
+            if b.placement.admits(&wanted) {
+                return Ok(());
+            }
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::Config,
+                format!(
+                    "queue {queue} is kept with {}, as its first writer asked; this writer asks for {wanted}: open it with the same options, or leave them unset to take the queue's",
+                    b.placement
+                ),
+            ));
+        }
+        b.placement = wanted;
+        b.settled = true;
+        if wanted.disk && b.log.is_none() {
+            b.log = Some(self.persist(queue, bucket, &b.records, &b.meta())?);
+        }
+        Ok(())
+    }
+
+    /// How `bucket` of `queue` (held here) is kept, and whether a writer settled it.
+    pub fn settings(&self, queue: &str, bucket: u32) -> Option<(Placement, bool)> {
+        self.buckets
+            .lock()
+            .get(&(queue.to_string(), bucket))
+            .filter(|b| b.role == Role::Primary)
+            .map(|b| (b.placement, b.settled))
     }
 
     /// Give up `bucket` of `queue` (held or a replica): what it is, for the node that holds
@@ -458,9 +599,10 @@ impl QueueStore {
     ) -> Result<(u64, Sync), PulsingError> {
         let key = (queue.to_string(), bucket);
         let mut buckets = self.buckets.lock();
+        // Only a settled bucket has replicas: the owner's placement is a writer's.
         let b = buckets
             .entry(key)
-            .or_insert_with(|| Bucket::new(origin, placement, Role::Replica { stale: 0 }));
+            .or_insert_with(|| Bucket::new(origin, placement, true, Role::Replica { stale: 0 }));
         if b.role == Role::Primary {
             return Err(stopped(format!(
                 "queue {queue}: bucket {bucket} is held here, not a replica (the members' views disagree; retry)"
@@ -469,7 +611,7 @@ impl QueueStore {
         b.role = Role::Replica { stale: 0 };
         if b.origin != origin {
             self.release_bytes(b.bytes);
-            *b = Bucket::new(origin, placement, Role::Replica { stale: 0 });
+            *b = Bucket::new(origin, placement, true, Role::Replica { stale: 0 });
         }
         b.advance(committed);
         let len = b.records.len() as u64;
@@ -544,6 +686,7 @@ impl QueueStore {
                     .collect(),
                 origin: b.origin,
                 placement: b.placement,
+                settled: b.settled,
                 committed: b.committed(),
             },
             from as u64,

@@ -13,10 +13,8 @@ fn copy_of(records: &[&'static str], origin: u64) -> Snapshot {
             .map(|r| serde_bytes::ByteBuf::from(r.as_bytes().to_vec()))
             .collect(),
         origin,
-        placement: Placement {
-            disk: false,
-            replicas: 1,
-        },
+        placement: Placement::default(),
+        settled: false,
         committed: BTreeMap::new(),
     }
 }
@@ -24,7 +22,7 @@ fn copy_of(records: &[&'static str], origin: u64) -> Snapshot {
 #[tokio::test]
 async fn appends_are_read_by_offset_and_a_waiting_read_wakes_on_append() {
     let s = Arc::new(QueueStore::default());
-    s.install("q", 1, Placement::default(), vec![]).unwrap();
+    s.install("q", 1, vec![]).unwrap();
     assert!(s.append("q", 9, recs(&["x"])).is_err(), "not held");
     assert_eq!(s.append("q", 1, recs(&["a", "b"])).unwrap().0, 0);
     assert_eq!(s.append("q", 1, recs(&["c"])).unwrap().0, 2);
@@ -46,10 +44,10 @@ async fn appends_are_read_by_offset_and_a_waiting_read_wakes_on_append() {
     // Taken whole, installed whole: the offsets mean the same on the next holder, and
     // what it had of another origin comes after them.
     let t = QueueStore::default();
-    t.install("q", 1, Placement::default(), vec![]).unwrap();
+    t.install("q", 1, vec![]).unwrap();
     t.append("q", 1, recs(&["new"])).unwrap();
     let c = s.take("q", 1).unwrap();
-    t.install("q", 1, Placement::default(), vec![c]).unwrap();
+    t.install("q", 1, vec![c]).unwrap();
     assert!(!s.holds("q", 1) && t.holds("q", 1));
     assert_eq!(t.read("q", 1, 0, 10).0.len(), 5);
     assert!(s.append("q", 1, recs(&["x"])).is_err(), "moved away");
@@ -62,17 +60,14 @@ fn copies_of_one_origin_merge_without_doubling_and_others_are_appended() {
     s.install(
         "q",
         0,
-        Placement::default(),
         vec![copy_of(&["a", "b"], 5), copy_of(&["a", "b", "c"], 5)],
     )
     .unwrap();
     assert_eq!(s.read("q", 0, 0, 10).0, recs(&["a", "b", "c"]));
     // The same lineage again, behind: nothing added.
-    s.install("q", 0, Placement::default(), vec![copy_of(&["a"], 5)])
-        .unwrap();
+    s.install("q", 0, vec![copy_of(&["a"], 5)]).unwrap();
     // Another lineage (the other side of a partition): all of it appended.
-    s.install("q", 0, Placement::default(), vec![copy_of(&["a"], 9)])
-        .unwrap();
+    s.install("q", 0, vec![copy_of(&["a"], 9)]).unwrap();
     assert_eq!(s.read("q", 0, 0, 10).0, recs(&["a", "b", "c", "a"]));
 }
 
@@ -82,6 +77,7 @@ fn a_replica_follows_its_owner_and_asks_for_what_it_misses() {
     let p = Placement {
         disk: false,
         replicas: 2,
+        num_buckets: 1,
     };
     let none = BTreeMap::new();
     assert_eq!(
@@ -104,7 +100,12 @@ fn a_replica_follows_its_owner_and_asks_for_what_it_misses() {
     );
     assert_eq!(s.replica_copies(), vec![("q".to_string(), 0)]);
     // Its owner gone, it becomes the owner with what it has.
-    s.install("q", 0, p, vec![]).unwrap();
+    s.install("q", 0, vec![]).unwrap();
+    assert_eq!(
+        s.settings("q", 0),
+        Some((p, true)),
+        "still kept as its writer asked"
+    );
     assert_eq!(s.read("q", 0, 0, 10).0, recs(&["a", "x"]));
     assert!(s.replicate("q", 0, 2, vec![], 7, p, &none).is_err());
     let r = QueueStore::default();
@@ -122,10 +123,12 @@ async fn disk_buckets_come_back_on_recover_with_their_group_offsets() {
     let p = Placement {
         disk: true,
         replicas: 1,
+        num_buckets: 4,
     };
     {
         let s = QueueStore::at(&root);
-        s.install("jobs", 2, p, vec![]).unwrap();
+        s.install("jobs", 2, vec![]).unwrap();
+        s.settle("jobs", 2, p).unwrap();
         let (_, sync) = s.append("jobs", 2, recs(&["a", "b", "c"])).unwrap();
         synced(sync).await.unwrap();
         let got = s
@@ -137,6 +140,11 @@ async fn disk_buckets_come_back_on_recover_with_their_group_offsets() {
     }
     let s = QueueStore::at(&root);
     assert_eq!(s.recover().unwrap(), 1);
+    assert_eq!(
+        s.settings("jobs", 2),
+        Some((p, true)),
+        "settled, from its metadata"
+    );
     assert_eq!(s.read("jobs", 2, 0, 10).0, recs(&["a", "b", "c"]));
     let got = s
         .group_get("jobs", 2, "g", 10, Duration::from_secs(30), Duration::ZERO)
@@ -152,4 +160,36 @@ async fn disk_buckets_come_back_on_recover_with_their_group_offsets() {
     s.release("jobs", 2);
     drop(s);
     assert_eq!(QueueStore::at(&root).recover().unwrap(), 0);
+}
+
+#[test]
+fn a_reader_leaves_a_bucket_unsettled_the_first_writer_settles_it_and_a_later_one_must_agree() {
+    let s = QueueStore::default();
+    // A reader came first: held, empty, kept in memory until a writer says otherwise.
+    s.install("q", 0, vec![]).unwrap();
+    assert_eq!(s.settings("q", 0), Some((Placement::default(), false)));
+    let two = Placement {
+        disk: false,
+        replicas: 2,
+        num_buckets: 4,
+    };
+    s.settle("q", 0, two).unwrap();
+    assert_eq!(s.settings("q", 0), Some((two, true)));
+    s.settle("q", 0, two).unwrap();
+    let one = Placement { replicas: 1, ..two };
+    let e = s.settle("q", 0, one).unwrap_err();
+    assert_eq!(e.kind(), Some(RuntimeErrorKind::Config));
+    assert!(
+        e.to_string()
+            .contains("kept with backend 'memory', replicas 2"),
+        "{e}"
+    );
+    // Taken over whole: the placement goes with it, and beats an unsettled copy's.
+    let taken = s.take("q", 0).unwrap();
+    let t = QueueStore::default();
+    t.install("q", 0, vec![]).unwrap();
+    t.install("q", 0, vec![taken]).unwrap();
+    assert_eq!(t.settings("q", 0), Some((two, true)));
+    t.install("q", 0, vec![copy_of(&["x"], 3)]).unwrap();
+    assert_eq!(t.settings("q", 0), Some((two, true)));
 }
