@@ -164,6 +164,18 @@ impl Node {
     }
 
     async fn queue_sweep(&self) {
+        // Read back from disk at start: taken over if this node owns them now (with what the
+        // others kept meanwhile), handed to their owner otherwise.
+        for (queue, bucket) in self.queues.recovered() {
+            let owner = self.queue_owner(&queue, bucket);
+            if owner == self.me {
+                if let Err(e) = self.hold_bucket(&queue, bucket).await {
+                    tracing::debug!(%queue, bucket, "cannot take over a bucket read back from disk yet: {e}");
+                }
+            } else {
+                self.hand_over(&queue, bucket, owner).await;
+            }
+        }
         for (queue, bucket, placement) in self.queues.held() {
             let owner = self.queue_owner(&queue, bucket);
             if owner == self.me {
@@ -199,7 +211,13 @@ impl Node {
     /// a `disk` bucket's files stay (the node hands them over when it starts again), a
     /// memory bucket's records are lost with the node unless a replica has them.
     pub(super) async fn hand_over_all(&self, within: Duration) {
-        let held = self.queues.held();
+        let mut held = self.queues.held();
+        held.extend(
+            self.queues
+                .recovered()
+                .into_iter()
+                .map(|(q, b)| (q, b, Placement::default())),
+        );
         let replicas = self.queues.replica_copies();
         if held.is_empty() && replicas.is_empty() {
             return;
@@ -275,15 +293,25 @@ impl Node {
                 .map(|_| ()),
             Err(e) => Err(e),
         };
-        if let Err(e) = sent {
-            tracing::debug!(%queue, bucket, %owner, %next, "replica not handed over (the owner's sweep will copy it): {e}");
+        match sent {
+            // Its files go: this node started again later must not read back a stale copy.
+            Ok(()) => {
+                self.queues.take(queue, bucket);
+                self.queues.release(queue, bucket);
+            }
+            Err(e) => {
+                tracing::debug!(%queue, bucket, %owner, %next, "replica not handed over (the owner's sweep will copy it): {e}")
+            }
         }
     }
 
-    /// Hand `bucket` of `queue`, held here, to its `owner`; kept here when that fails.
-    /// Whether it was handed over.
+    /// Hand `bucket` of `queue`, held here, to its `owner`: a copy is merged there, and only
+    /// then is the bucket given up (unless it grew meanwhile: the next hand-over adds the
+    /// rest). Until then the owner, serving it first, takes it from here as it takes any
+    /// bucket over: it never starts the bucket afresh while this node has it. Whether it is
+    /// handed over.
     async fn hand_over(&self, queue: &str, bucket: u32, owner: NodeId) -> bool {
-        let Some(snap) = self.queues.take(queue, bucket) else {
+        let Some((snap, _)) = self.queues.since(queue, bucket, 0) else {
             return true;
         };
         let n = snap.records.len();
@@ -300,17 +328,19 @@ impl Node {
             Err(e) => Err(e),
         };
         match sent {
-            Ok(()) => {
+            Ok(()) if self.queues.take_if_len(queue, bucket, n) => {
                 self.queues.release(queue, bucket);
                 tracing::debug!(%queue, bucket, n, %owner, "handed a bucket to its owner");
                 true
             }
+            // The owner took it from here meanwhile (then it is gone here already), or it
+            // grew: the rest goes next time.
+            Ok(()) => {
+                !self.queues.holds(queue, bucket) && self.queues.since(queue, bucket, 0).is_none()
+            }
             Err(e) => {
                 // Kept here, at their offsets, for the next sweep or the owner's take.
                 tracing::debug!(%queue, bucket, "could not hand a bucket over yet: {e}");
-                if let Err(e) = self.queues.install(queue, bucket, vec![snap]) {
-                    tracing::error!(%queue, bucket, "could not keep a bucket it failed to hand over: {e}");
-                }
                 false
             }
         }

@@ -39,6 +39,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::Node;
+use crate::cluster::gossip::Liveness;
 use crate::cluster::queue::settings::{self, Described, Wanted};
 use crate::cluster::queue::store::{synced, Placement, Snapshot};
 use crate::cluster::queue::{pack, unpack};
@@ -446,9 +447,23 @@ impl Node {
         if self.queues.holds(queue, bucket) {
             return Ok(());
         }
+        if !self.knows_members() {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::ConnectionFailed,
+                format!(
+                    "queue {queue}: node {} is still joining and does not know every member yet, so it cannot take bucket {bucket} over: try again",
+                    self.me
+                ),
+            ));
+        }
+        // Every member known alive, proven or not yet: a node that just joined has not dialed
+        // them all, and one left out would keep a copy this node does not start from (its
+        // records would be appended after those written here meanwhile, out of order). The
+        // take is asked on a dialed link, whose handshake proves who answers.
         let others: Vec<NodeId> = self
-            .members()
+            .all_members()
             .into_iter()
+            .filter(|m| matches!(m.liveness, Liveness::Alive | Liveness::Suspect))
             .map(|m| m.node)
             .filter(|n| *n != self.me)
             .collect();
@@ -461,6 +476,7 @@ impl Node {
         });
         let mut copies = Vec::new();
         let mut handed = Vec::new();
+        let mut unanswered = Vec::new();
         for (node, got) in others.iter().zip(futures::future::join_all(takes).await) {
             match got {
                 Ok(Some(s)) => {
@@ -468,12 +484,33 @@ impl Node {
                     handed.push(*node);
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    // Not held up: that member's sweep hands what it has to the owner once
-                    // it can, appended after what is written here meanwhile (nothing lost).
-                    tracing::warn!(%queue, bucket, %node, "cannot take a bucket over from a member: {e}");
-                }
+                Err(e) => unanswered.push(format!("{node}: {e}")),
             }
+        }
+        if !unanswered.is_empty() {
+            // A member that may have the bucket did not answer (it is dying, or slow). The
+            // bucket is not started here without it: its copy would come later and be
+            // appended after what is written here meanwhile, out of order. What was taken
+            // goes back into this node's store, and the caller tries again: once that member
+            // answers, or is declared dead.
+            if !copies.is_empty() {
+                self.queues.install(queue, bucket, copies)?;
+                for node in handed {
+                    if let Ok(msg) = call("release", (queue, bucket)) {
+                        let _ = self
+                            .ask_target(node, Target::Name(SERVICE.into()), msg, within)
+                            .await;
+                    }
+                }
+                return Ok(());
+            }
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::ConnectionFailed,
+                format!(
+                    "queue {queue}: bucket {bucket} is not taken over yet, members did not answer ({}): try again",
+                    unanswered.join("; ")
+                ),
+            ));
         }
         if !copies.is_empty() {
             tracing::debug!(%queue, bucket, from = handed.len(), "took a bucket over");

@@ -38,6 +38,10 @@ pub(crate) struct Swim {
     gossip_bytes: AtomicU64,
     /// Seeds that did not answer (see `super::seeds`).
     pub(super) seeds: super::seeds::SeedWatch,
+    /// A member's full list of members has reached this node (a sync).
+    synced: std::sync::atomic::AtomicBool,
+    /// When this node started.
+    started: Instant,
 }
 
 impl Swim {
@@ -51,6 +55,8 @@ impl Swim {
             proving: Mutex::new(HashMap::new()),
             gossip_bytes: AtomicU64::new(0),
             seeds: Default::default(),
+            synced: Default::default(),
+            started: Instant::now(),
         }
     }
 
@@ -60,6 +66,24 @@ impl Swim {
 }
 
 impl Node {
+    /// Whether this node knows the members the cluster knows: it is alone, or a member's
+    /// full list reached it (a sync). A node that has just joined may know of a member or
+    /// two through probes before that; what it does from its view of the members (taking a
+    /// queue bucket over from every node that has it) waits until then.
+    pub(crate) fn knows_members(&self) -> bool {
+        if self.swim.synced.load(Ordering::Relaxed) {
+            return true;
+        }
+        // Nothing heard from anyone: alone, if it has no seed to join through, or if none
+        // answered for a while (it is the cluster, until someone joins it).
+        let alone = self.swim.membership.lock().all().iter().all(|m| {
+            m.node == self.me || !matches!(m.liveness, Liveness::Alive | Liveness::Suspect)
+        });
+        alone
+            && (self.cfg.seeds.iter().all(|s| *s == self.addr)
+                || self.swim.started.elapsed() >= super::seeds::WARN_AFTER)
+    }
+
     /// Bytes of gossip (membership and names) this node has sent since it started.
     pub fn gossip_bytes_sent(&self) -> u64 {
         self.swim.gossip_bytes.load(Ordering::Relaxed)
@@ -398,6 +422,10 @@ impl Node {
                 }
                 for m in members {
                     self.apply_member(m, from);
+                }
+                // From now on this node knows whom the cluster knows (see `Node::knows_members`).
+                if from.is_some() {
+                    self.swim.synced.store(true, Ordering::Relaxed);
                 }
                 self.compare_digest(c, &digest);
                 if reply {

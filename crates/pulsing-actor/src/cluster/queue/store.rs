@@ -96,6 +96,9 @@ pub struct Snapshot {
     /// Whether a writer fixed `placement` (a bucket a reader made first is not settled).
     #[serde(default)]
     pub settled: bool,
+    /// Read back from a node's disk as it started, not yet taken over (see `Role`).
+    #[serde(default)]
+    pub recovered: bool,
     /// Per consumer group, the committed offset.
     pub committed: BTreeMap<String, u64>,
 }
@@ -107,6 +110,10 @@ enum Role {
     Replica {
         stale: u8,
     },
+    /// Read back from disk as the node started: not served until the node takes it over
+    /// from the members that kept the bucket going meanwhile (it may be behind them, or end
+    /// with records its owner stored but never had acknowledged), or hands it to its owner.
+    Recovered,
 }
 
 struct Bucket {
@@ -164,6 +171,7 @@ impl Bucket {
             origin: self.origin,
             placement: self.placement,
             settled: self.settled,
+            recovered: self.role == Role::Recovered,
             committed: self.committed(),
         }
     }
@@ -179,6 +187,46 @@ impl Bucket {
                 .or_insert_with(|| Group::at(0))
                 .advance(*c);
         }
+    }
+}
+
+/// How a copy of a bucket meets the copy held here.
+#[derive(Debug, PartialEq)]
+enum Merge {
+    /// Nothing to add.
+    Keep,
+    /// Add the copy's records past the common prefix.
+    Extend,
+    /// Cut to the common prefix, then take the copy's records past it.
+    Replace,
+}
+
+/// `common` records both copies share from the start; `here` and `there` records each has;
+/// whether each was read back from a disk as its node started (`Role::Recovered`); whether
+/// they are one lineage kept on two nodes. The longer copy wins, and nothing that may have
+/// been acknowledged is dropped: copies that part ways have both tails kept, one after the
+/// other. One exception: in a lineage kept on two nodes, the copy a crashed node read back
+/// is behind the live one on every acknowledged record (its replica had them all), so where
+/// the two part ways, its tail was never acknowledged and the live copy's wins alone (order
+/// kept, nothing acknowledged lost).
+fn merge(
+    common: usize,
+    here: usize,
+    there: usize,
+    here_recovered: bool,
+    there_recovered: bool,
+    twice_kept: bool,
+) -> Merge {
+    if there <= common {
+        return Merge::Keep;
+    }
+    if here <= common {
+        return Merge::Extend;
+    }
+    match (twice_kept, here_recovered, there_recovered) {
+        (true, true, false) => Merge::Replace,
+        (true, false, true) => Merge::Keep,
+        _ => Merge::Extend,
     }
 }
 
@@ -330,7 +378,7 @@ impl QueueStore {
                 num_buckets: meta.num_buckets,
             };
             // On disk only because a writer asked for it: settled.
-            let mut b = Bucket::new(meta.origin, placement, true, Role::Primary);
+            let mut b = Bucket::new(meta.origin, placement, true, Role::Recovered);
             b.bytes = records.iter().map(|r| r.len()).sum();
             *self.bytes.lock() += b.bytes;
             b.records = records;
@@ -399,7 +447,17 @@ impl QueueStore {
         self.buckets
             .lock()
             .iter()
-            .filter(|(_, b)| b.role != Role::Primary)
+            .filter(|(_, b)| matches!(b.role, Role::Replica { .. }))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Every (queue, bucket) read back from disk and not taken over yet.
+    pub fn recovered(&self) -> Vec<(String, u32)> {
+        self.buckets
+            .lock()
+            .iter()
+            .filter(|(_, b)| b.role == Role::Recovered)
             .map(|(k, _)| k.clone())
             .collect()
     }
@@ -422,6 +480,7 @@ impl QueueStore {
         let was_disk = b.log.is_some();
         let before = b.bytes;
         let mut changed = false;
+        let mut recovered = b.role == Role::Recovered;
         for c in copies {
             if c.settled && !b.settled {
                 b.placement = c.placement;
@@ -434,6 +493,7 @@ impl QueueStore {
                 .collect();
             if b.records.is_empty() && b.origin == 0 {
                 b.origin = c.origin;
+                recovered = c.recovered;
             }
             let common = if c.origin == b.origin {
                 b.records
@@ -444,9 +504,29 @@ impl QueueStore {
             } else {
                 0
             };
-            if incoming.len() > common {
-                changed = true;
-                b.records.extend(incoming[common..].iter().cloned());
+            let how = merge(
+                common,
+                b.records.len(),
+                incoming.len(),
+                recovered,
+                c.recovered,
+                c.origin == b.origin && b.placement.replicas >= 2,
+            );
+            if c.origin != b.origin || (b.records.len() > common && incoming.len() > common) {
+                tracing::debug!(%queue, bucket, here = b.records.len(), there = incoming.len(), common, same_origin = c.origin == b.origin, here_recovered = recovered, there_recovered = c.recovered, ?how, "queue: copies of a bucket part ways");
+            }
+            match how {
+                Merge::Keep => {}
+                Merge::Extend => {
+                    changed = true;
+                    b.records.extend(incoming[common..].iter().cloned());
+                }
+                Merge::Replace => {
+                    changed = true;
+                    b.records.truncate(common);
+                    b.records.extend(incoming[common..].iter().cloned());
+                    recovered = false;
+                }
             }
             if c.origin == b.origin {
                 b.advance(&c.committed);
@@ -466,6 +546,22 @@ impl QueueStore {
         b.grew.notify_waiters();
         buckets.insert(key, b);
         Ok(())
+    }
+
+    /// Give up `bucket` of `queue` if it still holds exactly `len` records (it was handed
+    /// over as a copy of that length): whether it went. One that grew meanwhile stays, for
+    /// the next hand-over (the same lineage: only what it has more is added there).
+    pub fn take_if_len(&self, queue: &str, bucket: u32, len: usize) -> bool {
+        let mut buckets = self.buckets.lock();
+        let key = (queue.to_string(), bucket);
+        if buckets.get(&key).is_none_or(|b| b.records.len() != len) {
+            return false;
+        }
+        let b = buckets.remove(&key).expect("checked under the same lock");
+        drop(buckets);
+        self.release_bytes(b.bytes);
+        b.grew.notify_waiters();
+        true
     }
 
     /// Fix how `bucket` of `queue` (held here) is kept to a writer's `wanted`, if no writer
@@ -687,6 +783,7 @@ impl QueueStore {
                 origin: b.origin,
                 placement: b.placement,
                 settled: b.settled,
+                recovered: b.role == Role::Recovered,
                 committed: b.committed(),
             },
             from as u64,

@@ -15,6 +15,7 @@ fn copy_of(records: &[&'static str], origin: u64) -> Snapshot {
         origin,
         placement: Placement::default(),
         settled: false,
+        recovered: false,
         committed: BTreeMap::new(),
     }
 }
@@ -140,6 +141,11 @@ async fn disk_buckets_come_back_on_recover_with_their_group_offsets() {
     }
     let s = QueueStore::at(&root);
     assert_eq!(s.recover().unwrap(), 1);
+    // Read back, but not served until taken over (others may have kept it going meanwhile).
+    assert_eq!(s.recovered(), vec![("jobs".to_string(), 2)]);
+    assert!(!s.holds("jobs", 2));
+    assert!(s.read("jobs", 2, 0, 10).0.is_empty());
+    s.install("jobs", 2, vec![]).unwrap(); // nobody else had it
     assert_eq!(
         s.settings("jobs", 2),
         Some((p, true)),
@@ -192,4 +198,78 @@ fn a_reader_leaves_a_bucket_unsettled_the_first_writer_settles_it_and_a_later_on
     assert_eq!(t.settings("q", 0), Some((two, true)));
     t.install("q", 0, vec![copy_of(&["x"], 3)]).unwrap();
     assert_eq!(t.settings("q", 0), Some((two, true)));
+}
+
+#[test]
+fn a_copy_read_back_after_a_crash_gives_way_to_the_live_lineage_where_they_part() {
+    let two = Placement {
+        disk: false,
+        replicas: 2,
+        num_buckets: 4,
+    };
+    let copy = |records: &[&'static str], recovered: bool| Snapshot {
+        recovered,
+        settled: true,
+        placement: two,
+        ..copy_of(records, 7)
+    };
+    // The live owner (the old replica) went on; the crashed owner's disk ends with a record
+    // it stored but never had acknowledged ("x").
+    let live = QueueStore::default();
+    live.install("q", 0, vec![copy(&["a", "b", "c", "d"], false)])
+        .unwrap();
+    live.install("q", 0, vec![copy(&["a", "b", "x"], true)])
+        .unwrap();
+    assert_eq!(live.read("q", 0, 0, 10).0, recs(&["a", "b", "c", "d"]));
+    // The bucket's new owner takes both copies over at once, in either order.
+    for copies in [
+        vec![
+            copy(&["a", "b", "x"], true),
+            copy(&["a", "b", "c", "d"], false),
+        ],
+        vec![
+            copy(&["a", "b", "c", "d"], false),
+            copy(&["a", "b", "x"], true),
+        ],
+    ] {
+        let owner = QueueStore::default();
+        owner.install("q", 0, copies).unwrap();
+        assert_eq!(owner.read("q", 0, 0, 10).0, recs(&["a", "b", "c", "d"]));
+    }
+    // Two live copies that parted ways (views of the members disagreed): both tails kept.
+    let both = QueueStore::default();
+    both.install("q", 0, vec![copy(&["a", "y"], false)])
+        .unwrap();
+    both.install("q", 0, vec![copy(&["a", "z"], false)])
+        .unwrap();
+    assert_eq!(both.read("q", 0, 0, 10).0, recs(&["a", "y", "z"]));
+    // Kept once: a crashed copy's tail is kept too (it may have been acknowledged).
+    let once = QueueStore::default();
+    let one = Snapshot {
+        placement: Placement::default(),
+        ..copy(&["a", "y"], false)
+    };
+    once.install("q", 0, vec![one]).unwrap();
+    once.install(
+        "q",
+        0,
+        vec![Snapshot {
+            placement: Placement::default(),
+            ..copy(&["a", "z"], true)
+        }],
+    )
+    .unwrap();
+    assert_eq!(once.read("q", 0, 0, 10).0, recs(&["a", "y", "z"]));
+}
+
+#[test]
+fn a_bucket_handed_over_as_a_copy_goes_only_if_it_did_not_grow() {
+    let s = QueueStore::default();
+    s.install("q", 0, vec![]).unwrap();
+    s.append("q", 0, recs(&["a"])).unwrap();
+    assert!(!s.take_if_len("q", 0, 0), "it has more than the copy");
+    assert!(s.holds("q", 0));
+    assert!(s.take_if_len("q", 0, 1));
+    assert!(!s.holds("q", 0));
+    assert!(!s.take_if_len("q", 0, 1), "gone already");
 }
