@@ -51,6 +51,32 @@ describe('the pulsing CLI', () => {
     expect(JSON.parse((await run(['inspect', 'cluster', '--seeds', a.addr, '--json'])).stdout)).toHaveLength(2);
   });
 
+  it('inspects queues and topics: each bucket with its owner, records and groups\' lag', async () => {
+    const { Connect } = await import('../dist/connect.js');
+    const conn = await Connect.to(a.addr);
+    try {
+      const w = await conn.queue.write('cli-q', { numBuckets: 2, batchSize: 1 });
+      await w.put([{ id: 'x' }, { id: 'y' }, { id: 'z' }]);
+      await w.flush();
+      const g = await conn.queue.read('cli-q', { group: 'cli-g' });
+      expect(await g.get({ limit: 10 })).toHaveLength(3);
+    } finally {
+      await conn.close();
+    }
+    const json = await run(['inspect', 'queues', '--seeds', b.addr, '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const q = JSON.parse(json.stdout) as { queues: { name: string; buckets: { owner: string; records: number; groups: { group: string; lag: number }[] }[] }[] };
+    const cq = q.queues.find((x) => x.name === 'cli-q')!;
+    expect(cq.buckets.reduce((n, bk) => n + bk.records, 0)).toBe(3);
+    for (const bk of cq.buckets) expect([a.nodeId, b.nodeId]).toContain(bk.owner);
+    const text = await run(['inspect', 'queues', '--seeds', a.addr]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^QUEUE\s+BUCKET\s+OWNER\s+REPLICAS\s+RECORDS\s+BYTES\s+GROUPS \(LAG\)/);
+    expect(text.stdout).toMatch(/cli-q\s+0\s+[0-9a-f]{16}/);
+    expect(text.stdout).toMatch(/cli-g \(\d+\)/);
+    expect(text.stdout).toContain('TOPIC');
+  });
+
   it('watch redraws members and actors until interrupted', async () => {
     const w = cli(['inspect', 'watch', '--seeds', a.addr, '--interval-ms', '100']);
     await waitFor(() => (w.stdout().match(/members alive/g) ?? []).length >= 2, 10_000, 'two screens');

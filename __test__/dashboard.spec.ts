@@ -81,4 +81,25 @@ suite('the dashboard in headless Chromium', () => {
     await page.screenshot({ path: join(dir, 'dashboard.png'), fullPage: true });
     expect(existsSync(join(dir, 'dashboard.png'))).toBe(true);
   }, 60_000);
+
+  it('shows each queue bucket with its owner, records and group lag, and each topic', async () => {
+    const w = await sys.queue.write('dash-q', { numBuckets: 2, batchSize: 1 });
+    await w.put([{ id: 'a', n: 1 }, { id: 'b', n: 2 }, { id: 'c', n: 3 }]);
+    await w.flush();
+    const g = await sys.queue.read('dash-q', { group: 'dash-g' });
+    const got = await g.get({ limit: 10 });
+    expect(got).toHaveLength(3);
+    await g.ack(got.filter((r) => r.offset === 0).slice(0, 1)); // its bucket's committed offset moves to 1
+    const tr = await pul.topic.read('dash-t');
+    await tr.start();
+    await page.goto(`http://${sys.addr}/`);
+    await waitFor(async () => {
+      const q = (await rows('queues')).filter((r) => r[0] === 'dash-q');
+      return q.length === 2 && q.every((r) => r[2] !== '–') && q.reduce((n, r) => n + Number(r[4]), 0) === 3 && q.some((r) => /dash-g \(\d+\)/.test(r[6]));
+    }, 10_000, 'both buckets of dash-q with their owner, records and the group');
+    const lag = (await rows('queues')).filter((r) => r[0] === 'dash-q').reduce((n, r) => n + Number(/dash-g \((\d+)\)/.exec(r[6])?.[1] ?? 0), 0);
+    expect(lag).toBe(2); // 3 records, 1 acknowledged
+    await waitFor(async () => (await rows('topics')).some((r) => r[0] === 'dash-t' && r[1] === sys.nodeId && r[2] === '1'), 10_000, 'the topic and its subscriber');
+    await tr.stop();
+  }, 60_000);
 });

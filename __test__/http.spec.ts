@@ -219,6 +219,50 @@ describe('HTTP on the node port', () => {
     expect((await body(r)).error).toMatchObject({ class: 'PulsingRuntimeError', kind: 'ConnectionFailed' });
   });
 
+  it('/queues lists every bucket with its owner, replica, records and groups\' lag, and every topic; /metrics and system.metrics() count them', async () => {
+    const w = await sys.queue.write('hq', { numBuckets: 2, batchSize: 1, replicas: 2 });
+    const recs = Array.from({ length: 10 }, (_, i) => ({ id: `k${i}`, i }));
+    await w.put(recs);
+    await w.flush();
+    const g = await sys.queue.read('hq', { group: 'hg' });
+    const got = await g.get({ limit: 100 });
+    expect(got).toHaveLength(10);
+    await g.ack(got.filter((r) => r.offset < 2)); // two of each bucket's first records
+    const tr = await pul.topic.read('ht');
+    await tr.start();
+    type Q = { queues: { name: string; buckets: { bucket: number; owner: string | null; replicas: string[]; records: number; groups: { group: string; committed: number; lag: number; inFlight: number }[] }[] }[]; topics: { name: string; nodes: { nodeId: string; subscribers: number }[] }[]; unanswered: string[] };
+    const all = [a.nodeId, b.nodeId, sys.nodeId];
+    let q!: Q;
+    await waitFor(async () => {
+      q = (await (await fetch(url(b.addr, '/queues'))).json()) as Q;
+      const hq = q.queues.find((x) => x.name === 'hq');
+      return hq !== undefined && hq.buckets.length === 2 && hq.buckets.every((bk) => bk.owner !== null && bk.replicas.length === 1);
+    }, 10_000, 'both buckets with their owner and replica');
+    expect(q.unanswered).toEqual([]);
+    const hq = q.queues.find((x) => x.name === 'hq')!;
+    expect(hq.buckets.map((bk) => bk.bucket)).toEqual([0, 1]);
+    for (const bk of hq.buckets) {
+      expect(all).toContain(bk.owner);
+      expect(bk.replicas[0]).not.toBe(bk.owner);
+      expect(bk.owner).toBe(sys.queue.owner('hq', bk.bucket));
+      expect(bk.groups).toEqual([{ group: 'hg', committed: Math.min(2, bk.records), lag: bk.records - Math.min(2, bk.records), inFlight: bk.records - Math.min(2, bk.records) }]);
+    }
+    expect(hq.buckets.reduce((n, bk) => n + bk.records, 0)).toBe(10);
+    expect(q.topics.find((t) => t.name === 'ht')?.nodes).toEqual([{ nodeId: sys.nodeId, subscribers: 1, waiting: 0 }]);
+    // The owner's own figures, in Prometheus and in JS.
+    const owner = hq.buckets[0].owner === sys.nodeId ? sys.addr! : hq.buckets[0].owner === a.nodeId ? a.addr : b.addr;
+    const families = new Map(parsePrometheus(await (await fetch(url(owner, '/metrics'))).text()).map((f) => [f.name, f]));
+    const rec = families.get('pulsing_queue_records')!.metrics.find((m) => m.labels?.queue === 'hq' && m.labels?.bucket === '0')!;
+    expect(rec.labels?.role).toBe('owner');
+    expect(Number(rec.value)).toBe(hq.buckets[0].records);
+    const lag = families.get('pulsing_queue_group_lag')!.metrics.find((m) => m.labels?.queue === 'hq' && m.labels?.bucket === '0' && m.labels?.group === 'hg')!;
+    expect(Number(lag.value)).toBe(hq.buckets[0].groups[0].lag);
+    const mine = (await sys.metrics()).queues.filter((x) => x.queue === 'hq');
+    for (const x of mine) expect(['owner', 'replica']).toContain(x.role);
+    expect((await sys.metrics()).topics).toContainEqual({ topic: 'ht', subscribers: 1, waiting: 0 });
+    await tr.stop();
+  });
+
   it('metrics: false counts nothing per actor; the node\'s own figures are still counted', async () => {
     const quiet = await pul.actorSystem({ addr: '127.0.0.1:0', metrics: false });
     try {

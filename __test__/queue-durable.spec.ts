@@ -132,7 +132,7 @@ describe('durable queues', () => {
     const [x, y] = await Promise.all([g1.get({ limit: 120 }), g2.get({ limit: 1000 })]);
     expect(x.length + y.length).toBe(200);
     expect(new Set([...x, ...y].map((r) => `${r.bucket}/${r.offset}`)).size).toBe(200);
-    await expect(g1.ack([{ value: null, bucket: 0.5, offset: 1 }])).rejects.toMatchObject({ kind: 'Config' });
+    await expect(g1.ack([{ value: null, bucket: 0.5, offset: 1, deliveries: 1 }])).rejects.toMatchObject({ kind: 'Config' });
     await expect(sys.queue.read('work', { group: '' })).rejects.toMatchObject({ kind: 'Config' });
     await expect(sys.queue.write('work', { replicas: 3 as 2 })).rejects.toMatchObject({ kind: 'Config' });
     second.child.kill('SIGKILL');

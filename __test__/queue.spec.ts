@@ -165,6 +165,58 @@ describe('queues', () => {
     }
   });
 
+  it('a consumer group as a job queue: nack with a delay, delivery counts, dead letters, delayed puts', async () => {
+    const a = await pul.actorSystem({ addr: '127.0.0.1:0' });
+    const b = await pul.actorSystem({ addr: '127.0.0.1:0', seeds: [a.addr!] });
+    try {
+      await waitFor(async () => (await a.members()).length === 2 && (await b.members()).length === 2, 10_000, '2 members');
+      const w = await a.queue.write('emails', { numBuckets: 1, batchSize: 1 });
+      const g = await b.queue.read('emails', { group: 'senders', maxDeliveries: 3 });
+      const next = async () => {
+        for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+          const got = await g.get({ limit: 10, wait: true, timeoutMs: 200 });
+          if (got.length > 0) return got;
+        }
+        throw new Error('no record within 10 s');
+      };
+      await w.put({ id: 'x', to: 'ann' });
+      await w.flush();
+      const first = await next();
+      expect(first).toMatchObject([{ value: { to: 'ann' }, deliveries: 1 }]);
+      // It failed: back in 300 ms, counted.
+      const t0 = Date.now();
+      await g.nack(first, { delayMs: 300 });
+      expect(await g.get({ limit: 10 })).toEqual([]);
+      const second = await next();
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+      expect(second).toMatchObject([{ value: { to: 'ann' }, deliveries: 2 }]);
+      await g.nack(second);
+      const third = await next();
+      expect(third).toMatchObject([{ deliveries: 3 }]);
+      // The third failure: to the dead letters, a queue like any other, and never again here.
+      await g.nack(third);
+      const dead = await a.queue.read('emails.dead', { rank: 0, worldSize: 1 });
+      expect(await dead.get({ limit: 10, wait: true, timeoutMs: 10_000 })).toEqual([{ id: 'x', to: 'ann' }]);
+      // Delayed first delivery: the group gets it only then; a plain reader at once.
+      const t1 = Date.now();
+      await w.put({ id: 'x', to: 'bob' }, { delayMs: 400 });
+      await w.flush();
+      const plain = await a.queue.read('emails', { rank: 0, worldSize: 1 });
+      expect((await plain.get({ limit: 10 })).map((r) => (r as { to: string }).to)).toEqual(['ann', 'bob']);
+      expect(await g.get({ limit: 10 })).toEqual([]);
+      const later = await next();
+      expect(Date.now() - t1).toBeGreaterThanOrEqual(390);
+      expect(later).toMatchObject([{ value: { to: 'bob' }, deliveries: 1 }]);
+      await g.ack(later);
+      await expect(g.nack(later, { delayMs: -1 })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('delayMs') });
+      await expect(w.put({ id: 'y' }, { delayMs: Number.NaN })).rejects.toMatchObject({ kind: 'Config' });
+      await expect(b.queue.read('emails', { group: 'g', maxDeliveries: -1 })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('maxDeliveries') });
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+    }
+  });
+
   it('waits for records, iterates until close, and refuses bad input by name', async () => {
     const sys = await pul.actorSystem();
     try {

@@ -46,10 +46,11 @@ export declare class NativeSystem {
   queueDescribe(queue: string, disk: boolean | undefined | null, replicas: number | undefined | null, numBuckets: number | undefined | null, writer: boolean): Promise<JsQueueSettings | JsWireError>
   /**
    * Store the packed records in `bucket` of `queue` on its owner, kept as the queue's
-   * settings say (those of this writer); resolves to the first one's offset, or to the
-   * typed error.
+   * settings say (those of this writer); records held back from consumer groups are
+   * `delays`, pairs flattened (index among the records, Unix ms). Resolves to the first
+   * one's offset, or to the typed error.
    */
-  queuePut(queue: string, bucket: number, packed: Buffer, disk: boolean, replicas: number, numBuckets: number): Promise<number | JsWireError>
+  queuePut(queue: string, bucket: number, packed: Buffer, disk: boolean, replicas: number, numBuckets: number, delays?: Array<number> | undefined | null): Promise<number | JsWireError>
   /**
    * Up to `limit` records of `bucket` of `queue` from `offset`, waiting up to `waitMs`
    * for one; resolves to them and the next offset, or to the typed error.
@@ -58,9 +59,17 @@ export declare class NativeSystem {
   /**
    * Hand up to `limit` records of `bucket` of `queue` out to consumer `group`, waiting
    * up to `waitMs` for one, each invisible to the group's other readers for
-   * `visibilityMs`; resolves to them with their offsets, or to the typed error.
+   * `visibilityMs`; one handed out `maxDeliveries` times that came back goes to the dead
+   * letters instead (0: no limit). Resolves to them with their offsets and delivery
+   * counts, or to the typed error.
    */
-  queueGroupGet(queue: string, bucket: number, group: string, limit: number, waitMs: number, visibilityMs: number): Promise<JsQueueGroupGot | JsWireError>
+  queueGroupGet(queue: string, bucket: number, group: string, limit: number, waitMs: number, visibilityMs: number, maxDeliveries: number): Promise<JsQueueGroupGot | JsWireError>
+  /**
+   * Give records of `bucket` of `queue` back for `group` (they failed): each is handed out
+   * again after `delayMs`, or goes to the dead letters if it was handed out
+   * `maxDeliveries` times already. Resolves to `true`, or to the typed error.
+   */
+  queueGroupNack(queue: string, bucket: number, group: string, offsets: Array<number>, delayMs: number, maxDeliveries: number): Promise<boolean | JsWireError>
   /**
    * Acknowledge `offsets` of `bucket` of `queue` for `group`; resolves to the group's
    * committed offset there, or to the typed error.
@@ -177,6 +186,19 @@ export interface JsBatchFailure {
   error: JsWireError
 }
 
+/** A queue bucket this node keeps. */
+export interface JsBucketStats {
+  queue: string
+  bucket: number
+  /** `owner`, `replica` or `recovered`. */
+  role: string
+  records: number
+  bytes: number
+  disk: boolean
+  replicas: number
+  groups: Array<JsGroupLag>
+}
+
 /** How a client connects. */
 export interface JsConnectConfig {
   /** Gateway addresses (`host:port`), tried in order. */
@@ -187,6 +209,14 @@ export interface JsConnectConfig {
   connectTimeoutMs?: number
   /** Timeout of the core's own calls through this client. */
   defaultTimeoutMs?: number
+}
+
+/** A consumer group's place in a bucket. */
+export interface JsGroupLag {
+  group: string
+  committed: number
+  lag: number
+  inFlight: number
 }
 
 /** What one lane carried. */
@@ -224,6 +254,10 @@ export interface JsMetrics {
   bulk: JsLaneTraffic
   gossipBytes: number
   actors: Array<JsActorStats>
+  /** The queue buckets this node keeps. */
+  queues: Array<JsBucketStats>
+  /** The topics with subscribers here. */
+  topics: Array<JsTopicStats>
 }
 
 /** A name and its instances. */
@@ -295,6 +329,8 @@ export interface JsQueueGroupGot {
   count: number
   /** The offset of each. */
   offsets: Array<number>
+  /** How many times each was handed out (this time too). */
+  deliveries: Array<number>
 }
 
 /** A queue's settings (what `queueDescribe` resolves to). */
@@ -358,6 +394,13 @@ export interface JsSystemConfig {
   handshakeTimeoutMs?: number
   /** A silent connection is closed after this. */
   idleTimeoutMs?: number
+}
+
+/** The subscribers of a topic on this node. */
+export interface JsTopicStats {
+  topic: string
+  subscribers: number
+  waiting: number
 }
 
 /** A typed error as it travels (see `WireError` in the core). */

@@ -24,19 +24,20 @@ const USAGE: Record<string, string> = {
 commands:
   inspect cluster   members of a cluster and their status
   inspect actors    named actors: node, mailbox depth, messages handled, errors
+  inspect queues    queue buckets (owner, replicas, records, groups' lag) and topics
   inspect metrics   the Prometheus metrics of a node
   inspect watch     members and actors, live
   actor             host an actor class from a module as a cluster node
   demo              run the demo: a local cluster doing real work
 
 Run "pulsing <command> --help" for a command's options.`,
-  inspect: `usage: pulsing inspect <cluster|actors|metrics|watch> --seeds host:port[,...] [options]
+  inspect: `usage: pulsing inspect <cluster|actors|queues|metrics|watch> --seeds host:port[,...] [options]
 
 Asks the first seed that answers over HTTP (it never joins the cluster).
 
 options:
   --seeds <list>        nodes to ask, comma separated (required)
-  --json                print JSON (cluster, actors, metrics)
+  --json                print JSON (cluster, actors, queues, metrics)
   --passphrase <p>      the cluster's passphrase (sends the bearer token derived from it)
   --token <t>           the bearer token itself
   --timeout-ms <n>      how long to wait for a node (default 3000)
@@ -119,6 +120,19 @@ function table(rows: string[][]): string {
 }
 
 const membersTable = (ms: Member[]) => table([['NODE', 'ADDRESS', 'STATUS'], ...ms.map((m) => [m.nodeId, m.addr ?? '', m.status])]);
+type QueuesAnswer = {
+  queues: { name: string; buckets: { bucket: number; owner: string | null; replicas: string[]; records: number; bytes: number; groups: { group: string; lag: number }[] }[] }[];
+  topics: { name: string; nodes: { nodeId: string; subscribers: number; waiting: number }[] }[];
+  unanswered: string[];
+};
+const queuesTable = (q: QueuesAnswer) => [
+  table([
+    ['QUEUE', 'BUCKET', 'OWNER', 'REPLICAS', 'RECORDS', 'BYTES', 'GROUPS (LAG)'],
+    ...q.queues.flatMap((x) => x.buckets.map((b) => [x.name, String(b.bucket), b.owner ?? '-', b.replicas.join(',') || '-', String(b.records), String(b.bytes), b.groups.map((g) => `${g.group} (${g.lag})`).join(', ') || '-'])),
+  ]),
+  table([['TOPIC', 'NODE', 'SUBSCRIBERS', 'WAITING'], ...q.topics.flatMap((t) => t.nodes.map((n) => [t.name, n.nodeId, String(n.subscribers), String(n.waiting)]))]),
+  ...(q.unanswered.length ? [`(no answer from ${q.unanswered.join(', ')})`] : []),
+].join('\n\n');
 const actorsTable = (as: Named[]) => table([
   ['NAME', 'NODE', 'ACTOR', 'MAILBOX', 'HANDLED', 'ERRORS'],
   ...as.flatMap((a) => a.instances.map((i) => [a.name, i.nodeId, i.actorId, fig(i.mailboxDepth), fig(i.handled), fig(i.errors)])),
@@ -147,8 +161,8 @@ async function inspect(args: string[]): Promise<number> {
     return 0;
   }
   const what = positionals[0];
-  if (!['cluster', 'actors', 'metrics', 'watch'].includes(what ?? '') || positionals.length > 1) {
-    throw new Usage(`inspect: expected cluster, actors, metrics or watch, got ${JSON.stringify(positionals.join(' '))}\n\n${USAGE.inspect}`);
+  if (!['cluster', 'actors', 'queues', 'metrics', 'watch'].includes(what ?? '') || positionals.length > 1) {
+    throw new Usage(`inspect: expected cluster, actors, queues, metrics or watch, got ${JSON.stringify(positionals.join(' '))}\n\n${USAGE.inspect}`);
   }
   const seeds = seedsOf(values.seeds, USAGE.inspect);
   const timeoutMs = count(values['timeout-ms'], '--timeout-ms', 3000);
@@ -159,6 +173,9 @@ async function inspect(args: string[]): Promise<number> {
   if (what === 'cluster') {
     const ms = (await (await get('/cluster/members')).json()) as Member[];
     console.log(values.json ? JSON.stringify(ms) : membersTable(ms));
+  } else if (what === 'queues') {
+    const q = (await (await get('/queues')).json()) as QueuesAnswer;
+    console.log(values.json ? JSON.stringify(q) : queuesTable(q));
   } else if (what === 'actors') {
     const as = (await (await get('/actors')).json()) as Named[];
     console.log(values.json ? JSON.stringify(as) : actorsTable(as));

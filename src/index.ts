@@ -14,9 +14,9 @@
  */
 export { init, getSystem, isInitialized, shutdown, actorSystem, resolve, mount, unmount, queue, topic } from './global';
 export { QueueWriter, QueueReader, Queues, bucketOf } from './queue';
-export type { QueueWriteOptions, QueueReadOptions, QueueGroupReadOptions, QueueGetOptions } from './queue';
+export type { QueueWriteOptions, QueueReadOptions, QueueGroupReadOptions, QueueGetOptions, QueuePutOptions } from './queue';
 export { QueueGroupReader } from './groups';
-export type { GroupRecord } from './groups';
+export type { GroupRecord, NackOptions } from './groups';
 export { TopicWriter, TopicReader, Topics } from './topic';
 export type { PublishMode, PublishResult, TopicHandler } from './topic';
 export { remote } from './remote';
@@ -35,7 +35,7 @@ export {
 export type { RuntimeErrorKind } from './errors';
 export type {
   ActorId, CallOptions, InitOptions, MembershipOptions, TransportOptions, Member, NamedActorInfo, ResolveOptions, RestartPolicy,
-  SupervisionOptions, SystemSpawnOptions, NodeMetrics, LaneMetrics, ActorMetrics,
+  SupervisionOptions, SystemSpawnOptions, NodeMetrics, LaneMetrics, ActorMetrics, QueueBucketMetrics, TopicMetrics,
 } from './types';
 export { encode, decode } from './codec';
 export { zerocopy } from './zerocopy';

@@ -52,6 +52,12 @@ export interface QueueGroupReadOptions {
   group: string;
   /** After this long unacknowledged, a record is handed out again (default 30 000 ms). */
   visibilityTimeoutMs?: number;
+  /**
+   * A record handed out this many times that comes back again (not acknowledged in time, or
+   * given back with `nack`) goes to the queue's dead letters, `<name>.dead` (a queue like any
+   * other, the same bucket), and is acknowledged for the group. Default 0: no limit.
+   */
+  maxDeliveries?: number;
   /** Read only these buckets (default: all of them). */
   bucketIds?: number[];
   /** The queue's number of buckets (default: the queue's; 4 before its first writer). */
@@ -124,9 +130,18 @@ async function describe(core: NativeSystem, queue: string, disk: boolean | undef
   return r;
 }
 
-async function put(core: NativeSystem, queue: string, bucket: number, records: Buffer[], s: Settings): Promise<void> {
-  const r = await core.queuePut(queue, bucket, pack(records), s.disk, s.replicas, s.numBuckets);
+async function put(core: NativeSystem, queue: string, bucket: number, records: Buffer[], s: Settings, delays: number[] | null): Promise<void> {
+  const r = await core.queuePut(queue, bucket, pack(records), s.disk, s.replicas, s.numBuckets, delays);
   if (typeof r !== 'number') throw errorFromJs(r);
+}
+
+/** Options of `writer.put`. */
+export interface QueuePutOptions {
+  /**
+   * Hold the records back from consumer groups this long: their first delivery comes then
+   * (plain readers see them at once). By the owner's clock.
+   */
+  delayMs?: number;
 }
 
 /**
@@ -146,6 +161,10 @@ export class QueueWriter {
   private unstored = 0;
   /** The first batch that failed since the last `put` or `flush` reported one. */
   private failure: unknown = null;
+  /** Records put with a delay (and not sent yet): when groups may have them (Unix ms). */
+  private readonly delayed = new WeakMap<Buffer, number>();
+  /** How many of those are not sent yet (none: no batch is scanned for them). */
+  private delayedCount = 0;
 
   private readonly numBuckets: number;
 
@@ -159,15 +178,20 @@ export class QueueWriter {
    * its owner (`flush` does: it reports a batch that failed).
    *
    * @param records - Objects with the bucket column (any value the codec carries).
+   * @param opts - `delayMs`: hold them back from consumer groups this long.
    * @throws {@link PulsingRuntimeError} kind `Config` for a record without the column.
    * @example
    * ```ts
    * await w.put({ id: 'u1', data: 'hello' });
    * await w.put([{ id: 'u2' }, { id: 'u3' }]);
+   * await w.put({ id: 'u4', task: 'remind' }, { delayMs: 60_000 });
    * ```
    */
-  async put(records: object | object[]): Promise<void> {
+  async put(records: object | object[], opts: QueuePutOptions = {}): Promise<void> {
     const list = Array.isArray(records) ? records : [records];
+    const delayMs = opts.delayMs;
+    if (delayMs !== undefined && (!Number.isFinite(delayMs) || delayMs < 0)) throw config(`delayMs must be a number of milliseconds, 0 or more, got ${String(delayMs)}`);
+    const until = delayMs ? Date.now() + delayMs : 0;
     const full: [number, Buffer[]][] = [];
     for (const rec of list) {
       if (typeof rec !== 'object' || rec === null || !(this.column in rec)) {
@@ -176,7 +200,12 @@ export class QueueWriter {
       const b = bucketOf((rec as Record<string, unknown>)[this.column], this.numBuckets);
       let batch = this.pending.get(b);
       if (!batch) this.pending.set(b, (batch = []));
-      batch.push(encode(rec));
+      const bytes = encode(rec);
+      if (until) {
+        this.delayed.set(bytes, until);
+        this.delayedCount++;
+      }
+      batch.push(bytes);
       if (batch.length >= this.batchSize) {
         full.push([b, batch]);
         this.pending.set(b, []);
@@ -212,7 +241,7 @@ export class QueueWriter {
   /** Put `records` to `bucket`; once stored, the batches that waited for it leave. */
   private start(bucket: number, records: Buffer[]): void {
     this.waiting.set(bucket, []);
-    const sent: Promise<void> = put(this.core, this.name, bucket, records, this.settings)
+    const sent: Promise<void> = put(this.core, this.name, bucket, records, this.settings, this.delaysOf(records))
       .catch((e) => { this.failure ??= e; })
       .then(() => {
         this.unstored -= records.length;
@@ -229,6 +258,19 @@ export class QueueWriter {
         if (now !== next) this.waiting.get(bucket)!.push(...next);
       });
     this.inFlight.add(sent);
+  }
+
+  /** The delays of a batch, flattened (index, Unix ms), or null when it has none. */
+  private delaysOf(records: Buffer[]): number[] | null {
+    if (this.delayedCount === 0) return null;
+    let out: number[] | null = null;
+    for (let i = 0; i < records.length; i++) {
+      const at = this.delayed.get(records[i]);
+      if (at === undefined) continue;
+      (out ??= []).push(i, at);
+      this.delayedCount--;
+    }
+    return out;
   }
 
   private throwFailure(): void {

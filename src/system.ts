@@ -2,7 +2,7 @@
  * `ActorSystem`: hosts TypeScript actors, keeps their ids and names in step with the native
  * core (which owns node identity and the name registry), resolves refs, and shuts down.
  */
-import type { InitOptions, Member, NamedActorInfo, NodeMetrics, ResolveOptions, SupervisionOptions, SystemSpawnOptions } from './types';
+import type { InitOptions, Member, NamedActorInfo, NodeMetrics, QueueBucketMetrics, ResolveOptions, SupervisionOptions, SystemSpawnOptions } from './types';
 import { ActorCell, type CellHost } from './cell';
 import { ActorRef } from './ref';
 import { PulsingRuntimeError, PulsingUnsupportedError, native, fromNative } from './errors';
@@ -367,6 +367,8 @@ export class ActorSystem {
           count: a.latencyCount,
         },
       })),
+      queues: m.queues.map((b) => ({ ...b, role: b.role as QueueBucketMetrics['role'], groups: b.groups.map((g) => ({ ...g })) })),
+      topics: m.topics.map((t) => ({ ...t })),
     };
   }
 

@@ -186,6 +186,36 @@ export interface NodeMetrics {
   gossipBytes: number;
   /** The named actors hosted here, by name. */
   actors: ActorMetrics[];
+  /** The queue buckets this node keeps (as owner, replica, or read back from disk). */
+  queues: QueueBucketMetrics[];
+  /** The topics with subscribers on this node. */
+  topics: TopicMetrics[];
+}
+
+/** A queue bucket a node keeps (`system.metrics().queues`). */
+export interface QueueBucketMetrics {
+  queue: string;
+  bucket: number;
+  /** `'owner'`, `'replica'`, or `'recovered'` (read back from disk, not taken over yet). */
+  role: 'owner' | 'replica' | 'recovered';
+  /** Records it holds. */
+  records: number;
+  /** Bytes of those records. */
+  bytes: number;
+  /** Kept on disk too. */
+  disk: boolean;
+  /** Nodes keeping the bucket (the queue's setting). */
+  replicas: number;
+  /** Each consumer group's place: `committed` (every record before it acknowledged), `lag` (records past it), `inFlight` (handed out, not acknowledged). */
+  groups: { group: string; committed: number; lag: number; inFlight: number }[];
+}
+
+/** A topic's subscribers on a node (`system.metrics().topics`). */
+export interface TopicMetrics {
+  topic: string;
+  subscribers: number;
+  /** Messages given to them and not read yet. */
+  waiting: number;
 }
 
 /** One named actor's figures (`system.metrics().actors`). */

@@ -156,3 +156,62 @@ mod tests {
         assert!(!nan.is_well_formed());
     }
 }
+
+/// Queue buckets a node shows at most, in `/metrics`, `/queues` and its answer to another
+/// node (the rest are left out: one scrape stays bounded).
+pub const MAX_BUCKET_SERIES: usize = 10_000;
+
+/// One queue bucket a node keeps, as `/queues`, `/metrics` and `pulsing inspect queues` show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BucketStats {
+    /// The queue.
+    pub queue: String,
+    /// The bucket.
+    pub bucket: u32,
+    /// How this node keeps it: `owner`, `replica`, or `recovered` (read back from disk, not
+    /// taken over yet).
+    pub role: String,
+    /// Records it holds (the offset after the last).
+    pub records: u64,
+    /// Bytes of those records.
+    pub bytes: u64,
+    /// Kept on disk too.
+    pub disk: bool,
+    /// Nodes keeping the bucket (the queue's setting).
+    pub replicas: u8,
+    /// Per consumer group: its place.
+    pub groups: Vec<GroupLag>,
+}
+
+/// A consumer group's place in one bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupLag {
+    /// The group.
+    pub group: String,
+    /// Every record before this offset is acknowledged.
+    pub committed: u64,
+    /// Records not acknowledged yet (the bucket's records past `committed`).
+    pub lag: u64,
+    /// Records handed out (or held back by a delay) and not acknowledged.
+    pub in_flight: u64,
+}
+
+/// The subscribers of one topic on a node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicStats {
+    /// The topic.
+    pub topic: String,
+    /// Subscribers on this node.
+    pub subscribers: u64,
+    /// Messages given to them and not read yet, all together.
+    pub waiting: u64,
+}
+
+/// What one node keeps of the cluster's queues and topics (its answer to `stats`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueNodeStats {
+    /// Its queue buckets.
+    pub buckets: Vec<BucketStats>,
+    /// Its topics with subscribers.
+    pub topics: Vec<TopicStats>,
+}

@@ -38,6 +38,63 @@ pub struct JsMetrics {
     pub bulk: JsLaneTraffic,
     pub gossip_bytes: f64,
     pub actors: Vec<JsActorStats>,
+    /// The queue buckets this node keeps.
+    pub queues: Vec<JsBucketStats>,
+    /// The topics with subscribers here.
+    pub topics: Vec<JsTopicStats>,
+}
+
+/// A queue bucket this node keeps.
+#[napi(object)]
+pub struct JsBucketStats {
+    pub queue: String,
+    pub bucket: u32,
+    /// `owner`, `replica` or `recovered`.
+    pub role: String,
+    pub records: f64,
+    pub bytes: f64,
+    pub disk: bool,
+    pub replicas: u32,
+    pub groups: Vec<JsGroupLag>,
+}
+
+/// A consumer group's place in a bucket.
+#[napi(object)]
+pub struct JsGroupLag {
+    pub group: String,
+    pub committed: f64,
+    pub lag: f64,
+    pub in_flight: f64,
+}
+
+/// The subscribers of a topic on this node.
+#[napi(object)]
+pub struct JsTopicStats {
+    pub topic: String,
+    pub subscribers: f64,
+    pub waiting: f64,
+}
+
+fn bucket(b: pulsing_actor::stats::BucketStats) -> JsBucketStats {
+    JsBucketStats {
+        queue: b.queue,
+        bucket: b.bucket,
+        role: b.role,
+        records: b.records as f64,
+        bytes: b.bytes as f64,
+        disk: b.disk,
+        replicas: b.replicas.into(),
+        groups: b
+            .groups
+            .into_iter()
+            .map(|g| JsGroupLag {
+                group: g.group,
+                committed: g.committed as f64,
+                lag: g.lag as f64,
+                in_flight: g.in_flight as f64,
+            })
+            .collect(),
+    }
 }
 
 /// One named actor's figures.
@@ -100,6 +157,16 @@ impl NativeSystem {
             bulk: lane(m.bulk),
             gossip_bytes: m.gossip_bytes as f64,
             actors: m.actors.into_iter().map(actor).collect(),
+            queues: m.queues.into_iter().map(bucket).collect(),
+            topics: m
+                .topics
+                .into_iter()
+                .map(|t| JsTopicStats {
+                    topic: t.topic,
+                    subscribers: t.subscribers as f64,
+                    waiting: t.waiting as f64,
+                })
+                .collect(),
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct JsQueueGroupGot {
     pub count: u32,
     /// The offset of each.
     pub offsets: Vec<f64>,
+    /// How many times each was handed out (this time too).
+    pub deliveries: Vec<u32>,
 }
 
 /// A queue's settings (what `queueDescribe` resolves to).
@@ -77,9 +79,11 @@ impl NativeSystem {
     }
 
     /// Store the packed records in `bucket` of `queue` on its owner, kept as the queue's
-    /// settings say (those of this writer); resolves to the first one's offset, or to the
-    /// typed error.
+    /// settings say (those of this writer); records held back from consumer groups are
+    /// `delays`, pairs flattened (index among the records, Unix ms). Resolves to the first
+    /// one's offset, or to the typed error.
     #[napi]
+    #[allow(clippy::too_many_arguments)]
     pub async fn queue_put(
         &self,
         queue: String,
@@ -88,15 +92,27 @@ impl NativeSystem {
         disk: bool,
         replicas: u32,
         num_buckets: u32,
+        delays: Option<Vec<f64>>,
     ) -> Either<f64, JsWireError> {
         let placement = Placement {
             disk,
             replicas: replicas.min(u8::MAX as u32) as u8,
             num_buckets,
         };
+        let delays: Vec<(u32, u64)> = delays
+            .unwrap_or_default()
+            .chunks_exact(2)
+            .map(|p| (p[0] as u32, p[1].max(0.0) as u64))
+            .collect();
         match self
             .inner
-            .queue_put(&queue, bucket, bytes::Bytes::from_owner(packed), placement)
+            .queue_put_delayed(
+                &queue,
+                bucket,
+                bytes::Bytes::from_owner(packed),
+                placement,
+                &delays,
+            )
             .await
         {
             Ok(first) => Either::A(first as f64),
@@ -132,8 +148,11 @@ impl NativeSystem {
 
     /// Hand up to `limit` records of `bucket` of `queue` out to consumer `group`, waiting
     /// up to `waitMs` for one, each invisible to the group's other readers for
-    /// `visibilityMs`; resolves to them with their offsets, or to the typed error.
+    /// `visibilityMs`; one handed out `maxDeliveries` times that came back goes to the dead
+    /// letters instead (0: no limit). Resolves to them with their offsets and delivery
+    /// counts, or to the typed error.
     #[napi]
+    #[allow(clippy::too_many_arguments)]
     pub async fn queue_group_get(
         &self,
         queue: String,
@@ -142,19 +161,54 @@ impl NativeSystem {
         limit: u32,
         wait_ms: u32,
         visibility_ms: u32,
+        max_deliveries: u32,
     ) -> Either<JsQueueGroupGot, JsWireError> {
         let wait = Duration::from_millis(wait_ms.into());
         let vis = Duration::from_millis(visibility_ms.into());
         match self
             .inner
-            .queue_group_get(&queue, bucket, &group, limit as usize, wait, vis)
+            .queue_group_get(
+                &queue,
+                bucket,
+                &group,
+                limit as usize,
+                wait,
+                vis,
+                max_deliveries,
+            )
             .await
         {
-            Ok((packed, offsets)) => Either::A(JsQueueGroupGot {
+            Ok((packed, offsets, deliveries)) => Either::A(JsQueueGroupGot {
                 count: offsets.len() as u32,
                 packed: Buffer::from(Vec::<u8>::from(packed)),
                 offsets: offsets.into_iter().map(|o| o as f64).collect(),
+                deliveries,
             }),
+            Err(e) => Either::B(to_wire(&e)),
+        }
+    }
+
+    /// Give records of `bucket` of `queue` back for `group` (they failed): each is handed out
+    /// again after `delayMs`, or goes to the dead letters if it was handed out
+    /// `maxDeliveries` times already. Resolves to `true`, or to the typed error.
+    #[napi]
+    pub async fn queue_group_nack(
+        &self,
+        queue: String,
+        bucket: u32,
+        group: String,
+        offsets: Vec<f64>,
+        delay_ms: u32,
+        max_deliveries: u32,
+    ) -> Either<bool, JsWireError> {
+        let offsets: Vec<u64> = offsets.into_iter().map(|o| o as u64).collect();
+        let delay = Duration::from_millis(delay_ms.into());
+        match self
+            .inner
+            .queue_group_nack(&queue, bucket, &group, &offsets, delay, max_deliveries)
+            .await
+        {
+            Ok(()) => Either::A(true),
             Err(e) => Either::B(to_wire(&e)),
         }
     }

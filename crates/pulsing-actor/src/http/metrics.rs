@@ -33,6 +33,10 @@ pub struct Metrics {
     pub gossip_bytes: u64,
     /// The named actors hosted here, by name.
     pub actors: Vec<ActorStats>,
+    /// The queue buckets kept here (owned, replicas, read back from disk).
+    pub queues: Vec<crate::stats::BucketStats>,
+    /// The topics with subscribers here.
+    pub topics: Vec<crate::stats::TopicStats>,
 }
 
 impl ActorSystem {
@@ -74,6 +78,8 @@ impl ActorSystem {
             bulk,
             gossip_bytes,
             actors: self.actor_stats(),
+            queues: self.queue_store().stats(),
+            topics: self.subscribers().stats(),
         }
     }
 }
@@ -188,6 +194,79 @@ pub fn render(m: &Metrics) -> String {
     for (name, kind, help, field) in per_actor_families {
         family(name, kind, help, &per_actor(field));
     }
+    let per_bucket = |f: fn(&crate::stats::BucketStats) -> u64| {
+        m.queues
+            .iter()
+            .map(|b| {
+                let labels = format!(
+                    "queue=\"{}\",bucket=\"{}\",role=\"{}\"",
+                    label(&b.queue),
+                    b.bucket,
+                    b.role
+                );
+                (labels, f(b))
+            })
+            .collect::<Vec<_>>()
+    };
+    family(
+        "pulsing_queue_records",
+        "gauge",
+        "Records of a queue bucket this node keeps (role: owner, replica, recovered).",
+        &per_bucket(|b| b.records),
+    );
+    family(
+        "pulsing_queue_bytes",
+        "gauge",
+        "Bytes of the records of a queue bucket this node keeps.",
+        &per_bucket(|b| b.bytes),
+    );
+    let per_group = |f: fn(&crate::stats::GroupLag) -> u64| {
+        m.queues
+            .iter()
+            .filter(|b| b.role == "owner")
+            .flat_map(|b| {
+                b.groups.iter().map(move |g| {
+                    let labels = format!(
+                        "queue=\"{}\",bucket=\"{}\",group=\"{}\"",
+                        label(&b.queue),
+                        b.bucket,
+                        label(&g.group)
+                    );
+                    (labels, f(g))
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    family(
+        "pulsing_queue_group_lag",
+        "gauge",
+        "Records of a bucket its consumer group has not acknowledged yet (on the bucket's owner).",
+        &per_group(|g| g.lag),
+    );
+    family(
+        "pulsing_queue_group_in_flight",
+        "gauge",
+        "Records of a bucket handed to its consumer group (or held back by a delay) and not acknowledged.",
+        &per_group(|g| g.in_flight),
+    );
+    let per_topic = |f: fn(&crate::stats::TopicStats) -> u64| {
+        m.topics
+            .iter()
+            .map(|t| (format!("topic=\"{}\"", label(&t.topic)), f(t)))
+            .collect::<Vec<_>>()
+    };
+    family(
+        "pulsing_topic_subscribers",
+        "gauge",
+        "Subscribers of a topic on this node.",
+        &per_topic(|t| t.subscribers),
+    );
+    family(
+        "pulsing_topic_waiting",
+        "gauge",
+        "Messages of a topic given to this node's subscribers and not read yet.",
+        &per_topic(|t| t.waiting),
+    );
     histogram(&mut out, &node, &m.actors);
     out
 }

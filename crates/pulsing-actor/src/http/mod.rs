@@ -6,6 +6,7 @@
 //! | `GET /health` | `{ status, nodeId, addr, members }` |
 //! | `GET /cluster/members` | every member this node knows of, with its status |
 //! | `GET /actors` | every named actor in the cluster, with its instances (node, id, metadata) |
+//! | `GET /queues` | every queue bucket (owner, replicas, records, groups' lag) and topic ([`queues`]) |
 //! | `GET /metrics` | Prometheus text format ([`metrics`]) |
 //! | `GET /` | a live dashboard (one page, no build step) |
 //! | `POST /v1/actors/<name>/<method>` | calls the actor with `{"args": [...]}` (see the `call` module) |
@@ -17,6 +18,7 @@
 mod call;
 mod json;
 pub mod metrics;
+mod queues;
 
 use std::convert::Infallible;
 
@@ -81,6 +83,7 @@ async fn handle(system: WeakSystem, req: Request<Incoming>, secure: bool) -> Res
         (&Method::GET, "/health") => health(&system).await,
         (&Method::GET, "/cluster/members") => members(&system).await,
         (&Method::GET, "/actors") => actors(&system).await,
+        (&Method::GET, "/queues") => queues::queues(&system).await,
         (&Method::GET, "/metrics") => {
             let text = metrics::render(&system.metrics().await);
             let mut r = Response::new(full(Bytes::from(text)));
@@ -101,7 +104,7 @@ async fn handle(system: WeakSystem, req: Request<Incoming>, secure: bool) -> Res
             r
         }
         (&Method::POST, p) if p.starts_with("/v1/actors/") => call::call(&system, req).await,
-        (_, "/health" | "/cluster/members" | "/actors" | "/metrics" | "/") => reply(
+        (_, "/health" | "/cluster/members" | "/actors" | "/queues" | "/metrics" | "/") => reply(
             StatusCode::METHOD_NOT_ALLOWED,
             json!({ "error": format!("{} takes GET", path) }),
         ),
@@ -189,7 +192,7 @@ async fn actors(system: &ActorSystem) -> Response<Body> {
 
 /// How long `/actors` waits for another node's figures; a node that does not answer in time
 /// is shown without them (`null`).
-const STATS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const STATS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The figures of `instances`, asked of their nodes at once, by (node, local id).
 async fn stats_of<'a>(

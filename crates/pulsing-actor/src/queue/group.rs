@@ -30,13 +30,18 @@ use crate::system::ActorSystem;
 /// How long a record handed out stays invisible to the group's other readers, unless set.
 pub const DEFAULT_VISIBILITY: Duration = Duration::from_secs(30);
 
-/// Which buckets a group reader reads, and how long it may keep a record unacknowledged.
+/// Which buckets a group reader reads, how long it may keep a record unacknowledged, and
+/// how many times a record may be handed out.
 #[derive(Debug, Clone)]
 pub struct GroupOptions {
     /// The buckets (every reader of the group usually reads all of them).
     pub buckets: Vec<u32>,
     /// After this long unacknowledged, a record is handed out again.
     pub visibility: Duration,
+    /// A record handed out this many times that comes back again (not acknowledged in
+    /// time, or given back with [`GroupReader::nack`]) is moved to the queue's dead letters
+    /// (`<queue>.dead`, the same bucket) instead; 0: no limit.
+    pub max_deliveries: u32,
 }
 
 impl GroupOptions {
@@ -45,6 +50,7 @@ impl GroupOptions {
         GroupOptions {
             buckets: (0..num_buckets).collect(),
             visibility: DEFAULT_VISIBILITY,
+            max_deliveries: 0,
         }
     }
 }
@@ -58,6 +64,9 @@ pub struct Delivery {
     pub offset: u64,
     /// The record (MessagePack: `unpack` it).
     pub message: Message,
+    /// How many times it was handed out, this time too (1 the first time; it starts over
+    /// when its bucket changes owner).
+    pub deliveries: u32,
 }
 
 /// A member of a consumer group of a queue.
@@ -67,6 +76,7 @@ pub struct GroupReader {
     group: String,
     buckets: Vec<u32>,
     visibility: Duration,
+    max_deliveries: u32,
     /// Handed to this reader and not acknowledged yet, per bucket (what `commit` acks).
     unacked: BTreeMap<u32, BTreeSet<u64>>,
     turn: usize,
@@ -80,6 +90,7 @@ impl GroupReader {
             group: group.to_string(),
             buckets: opts.buckets,
             visibility: opts.visibility,
+            max_deliveries: opts.max_deliveries,
             unacked: BTreeMap::new(),
             turn: 0,
         }
@@ -117,7 +128,7 @@ impl GroupReader {
         wait: Duration,
         out: &mut Vec<Delivery>,
     ) -> Result<(), PulsingError> {
-        let (packed, offsets) = self
+        let (packed, offsets, deliveries) = self
             .system
             .queue_group_get(
                 &self.name,
@@ -126,16 +137,55 @@ impl GroupReader {
                 limit,
                 wait,
                 self.visibility,
+                self.max_deliveries,
             )
             .await?;
         let mine = self.unacked.entry(bucket).or_default();
-        for (offset, message) in offsets.into_iter().zip(messages(packed)?) {
+        let counts = deliveries.into_iter().chain(std::iter::repeat(1));
+        for ((offset, message), deliveries) in
+            offsets.into_iter().zip(messages(packed)?).zip(counts)
+        {
             mine.insert(offset);
             out.push(Delivery {
                 bucket,
                 offset,
                 message,
+                deliveries,
             });
+        }
+        Ok(())
+    }
+
+    /// Give `records` back (they could not be processed): each is handed out again after
+    /// `delay` (to this reader or another of the group), or, handed out `max_deliveries`
+    /// times already, moved to the queue's dead letters.
+    pub async fn nack(
+        &mut self,
+        records: &[Delivery],
+        delay: Duration,
+    ) -> Result<(), PulsingError> {
+        let mut by_bucket: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+        for d in records {
+            by_bucket.entry(d.bucket).or_default().push(d.offset);
+        }
+        for (bucket, offsets) in by_bucket {
+            for chunk in offsets.chunks(crate::cluster::node::QUEUE_MAX_GET as usize) {
+                self.system
+                    .queue_group_nack(
+                        &self.name,
+                        bucket,
+                        &self.group,
+                        chunk,
+                        delay,
+                        self.max_deliveries,
+                    )
+                    .await?;
+                if let Some(mine) = self.unacked.get_mut(&bucket) {
+                    for o in chunk {
+                        mine.remove(o);
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -15,8 +15,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::cluster::node::{
-    check_get, check_name, check_placement, check_visibility, check_wanted, DescribeArgs, GetArgs,
-    Got, GroupAckArgs, GroupGetArgs, PutArgs, GATEWAY, QUEUE_SERVICE,
+    check_dead_letters, check_get, check_name, check_placement, check_visibility, check_wanted,
+    dead_letters_of, DescribeArgs, GetArgs, Got, GroupAckArgs, GroupGetArgs, GroupNackArgs,
+    PutArgs, GATEWAY, QUEUE_MAX_NACK_DELAY_MS, QUEUE_SERVICE,
 };
 use crate::cluster::queue::settings::{self, Described, Wanted};
 use crate::cluster::queue::store::{synced, Placement};
@@ -126,7 +127,8 @@ impl ActorSystem {
                 to_msgpack(&described)
             }
             "put" => {
-                let (_, (queue, bucket, packed, placement)) = msg.unpack::<(String, PutArgs)>()?;
+                let (_, (queue, bucket, packed, placement, delays)) =
+                    msg.unpack::<(String, PutArgs)>()?;
                 check_name("queue", &queue)?;
                 check_placement(&placement)?;
                 alone_keeps(&queue, placement.replicas)?;
@@ -136,7 +138,7 @@ impl ActorSystem {
                     Bytes::from(packed.into_vec()),
                     crate::cluster::node::QUEUE_MAX_PUT,
                 )?;
-                let (first, sync) = store.append(&queue, bucket, records)?;
+                let (first, sync) = store.append_delayed(&queue, bucket, records, &delays)?;
                 synced(sync).await?;
                 to_msgpack(&first)
             }
@@ -152,17 +154,48 @@ impl ActorSystem {
                 to_msgpack(&Got::of(&records, next, Vec::new()))
             }
             "gget" => {
-                let (_, (queue, bucket, group, limit, wait_ms, vis_ms)) =
+                let (_, (queue, bucket, group, limit, wait_ms, vis_ms, max)) =
                     msg.unpack::<(String, GroupGetArgs)>()?;
                 check_name("queue", &queue)?;
                 check_name("group", &group)?;
+                check_dead_letters(&queue, max)?;
                 let wait = check_get(limit, wait_ms)?;
                 let visibility = check_visibility(vis_ms)?;
                 hold(&queue, bucket)?;
                 let got = store
-                    .group_get(&queue, bucket, &group, limit as usize, visibility, wait)
+                    .group_get(
+                        &queue,
+                        bucket,
+                        &group,
+                        limit as usize,
+                        visibility,
+                        wait,
+                        max,
+                    )
                     .await?;
-                to_msgpack(&Got::handed_out(&got))
+                self.dead_letter_alone(&queue, bucket, &group, got.dead)
+                    .await;
+                to_msgpack(&Got::handed_out(&got.give))
+            }
+            "gnack" => {
+                let (_, (queue, bucket, group, offsets, delay_ms, max)) =
+                    msg.unpack::<(String, GroupNackArgs)>()?;
+                check_name("queue", &queue)?;
+                check_name("group", &group)?;
+                check_dead_letters(&queue, max)?;
+                if delay_ms > QUEUE_MAX_NACK_DELAY_MS {
+                    return Err(PulsingError::runtime(
+                        RuntimeErrorKind::Config,
+                        format!(
+                            "delayMs must be at most {QUEUE_MAX_NACK_DELAY_MS}, got {delay_ms}"
+                        ),
+                    ));
+                }
+                hold(&queue, bucket)?;
+                let delay = Duration::from_millis(delay_ms.into());
+                let dead = store.group_nack(&queue, bucket, &group, &offsets, delay, max)?;
+                self.dead_letter_alone(&queue, bucket, &group, dead).await;
+                to_msgpack(&())
             }
             "gack" => {
                 let (_, (queue, bucket, group, offsets)) =
@@ -179,6 +212,37 @@ impl ActorSystem {
             }
         }?;
         Ok(Message::single(MSGPACK, out))
+    }
+
+    /// [`Node`]'s dead-lettering for a system that does not listen (one store holds both).
+    async fn dead_letter_alone(
+        &self,
+        queue: &str,
+        bucket: u32,
+        group: &str,
+        dead: Vec<(u64, Bytes)>,
+    ) {
+        if dead.is_empty() {
+            return;
+        }
+        let store = self.queue_store();
+        let Some((placement, _)) = store.settings(queue, bucket) else {
+            return;
+        };
+        let dlq = dead_letters_of(queue);
+        let (offsets, records): (Vec<u64>, Vec<Bytes>) = dead.into_iter().unzip();
+        let moved = async {
+            if !store.holds(&dlq, bucket) {
+                store.install(&dlq, bucket, Vec::new())?;
+            }
+            store.settle(&dlq, bucket, placement)?;
+            let (_, sync) = store.append(&dlq, bucket, records)?;
+            synced(sync).await?;
+            store.group_ack(queue, bucket, group, &offsets)
+        };
+        if let Err(e) = moved.await {
+            tracing::warn!(%queue, bucket, %group, "records given up on are not in {dlq} yet (tried again shortly): {e}");
+        }
     }
 
     /// The settings of `queue` (backend, replicas, buckets), asked of its bucket 0's owner:
@@ -206,9 +270,30 @@ impl ActorSystem {
         packed: Bytes,
         placement: Placement,
     ) -> Result<u64, PulsingError> {
+        self.queue_put_delayed(queue, bucket, packed, placement, &[])
+            .await
+    }
+
+    /// [`ActorSystem::queue_put`], some records held back from consumer groups until a time:
+    /// `delays` lists (index among the records, Unix time in milliseconds).
+    #[doc(hidden)]
+    pub async fn queue_put_delayed(
+        &self,
+        queue: &str,
+        bucket: u32,
+        packed: Bytes,
+        placement: Placement,
+        delays: &[(u32, u64)],
+    ) -> Result<u64, PulsingError> {
         self.queue_call(
             "put",
-            (queue, bucket, serde_bytes::Bytes::new(&packed), placement),
+            (
+                queue,
+                bucket,
+                serde_bytes::Bytes::new(&packed),
+                placement,
+                delays,
+            ),
             Duration::ZERO,
         )
         .await
@@ -237,6 +322,7 @@ impl ActorSystem {
     /// to `wait` for one), each invisible to the group's other readers for `visibility`:
     /// packed, with their offsets.
     #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
     pub async fn queue_group_get(
         &self,
         queue: &str,
@@ -245,14 +331,45 @@ impl ActorSystem {
         limit: usize,
         wait: Duration,
         visibility: Duration,
-    ) -> Result<(Bytes, Vec<u64>), PulsingError> {
+        max_deliveries: u32,
+    ) -> Result<(Bytes, Vec<u64>, Vec<u32>), PulsingError> {
         let limit = limit.min(crate::cluster::node::QUEUE_MAX_GET as usize) as u32;
         let wait_ms = wait.as_millis().min(60_000) as u32;
         let vis_ms = visibility.as_millis().clamp(1, 3_600_000) as u32;
         let got: Got = self
-            .queue_call("gget", (queue, bucket, group, limit, wait_ms, vis_ms), wait)
+            .queue_call(
+                "gget",
+                (queue, bucket, group, limit, wait_ms, vis_ms, max_deliveries),
+                wait,
+            )
             .await?;
-        Ok((Bytes::from(got.packed.into_vec()), got.offsets))
+        Ok((
+            Bytes::from(got.packed.into_vec()),
+            got.offsets,
+            got.deliveries,
+        ))
+    }
+
+    /// Give records of `bucket` of `queue` back for consumer `group` (they failed): each is
+    /// handed out again after `delay`, or moved to the dead letters (`<queue>.dead`) if it was
+    /// handed out `max_deliveries` times already (0: never).
+    #[doc(hidden)]
+    pub async fn queue_group_nack(
+        &self,
+        queue: &str,
+        bucket: u32,
+        group: &str,
+        offsets: &[u64],
+        delay: Duration,
+        max_deliveries: u32,
+    ) -> Result<(), PulsingError> {
+        let delay_ms = delay.as_millis().min(QUEUE_MAX_NACK_DELAY_MS as u128) as u32;
+        self.queue_call(
+            "gnack",
+            (queue, bucket, group, offsets, delay_ms, max_deliveries),
+            Duration::ZERO,
+        )
+        .await
     }
 
     /// Acknowledge `offsets` of `bucket` of `queue` for consumer `group`; the group's

@@ -71,11 +71,12 @@ pub use gateway::{GatewayMember, Resolved, SERVICE as GATEWAY_SERVICE};
 pub use host_api::AnswerKind;
 pub use links::HttpSlot;
 pub(crate) use queues::{
-    check_get, check_name, check_placement, check_visibility, check_wanted, DescribeArgs, GetArgs,
-    GroupAckArgs, GroupGetArgs, PutArgs,
+    check_dead_letters, check_get, check_name, check_placement, check_visibility, check_wanted,
+    DescribeArgs, GetArgs, GroupAckArgs, GroupGetArgs, GroupNackArgs, PutArgs,
 };
 pub use queues::{
-    Got, MAX_GET as QUEUE_MAX_GET, MAX_PUT as QUEUE_MAX_PUT, SERVICE as QUEUE_SERVICE,
+    dead_letters_of, Got, MAX_GET as QUEUE_MAX_GET, MAX_NACK_DELAY_MS as QUEUE_MAX_NACK_DELAY_MS,
+    MAX_PUT as QUEUE_MAX_PUT, SERVICE as QUEUE_SERVICE,
 };
 pub use stats::SERVICE as STATS_SERVICE;
 pub use topic_outbox::MAX_BATCH as TOPIC_MAX_BATCH;

@@ -43,13 +43,14 @@ type ReplicateArgs = (
     u64,
     Placement,
     BTreeMap<String, u64>,
+    BTreeMap<u64, u64>,
 );
 
 impl Node {
     /// Serve `replicate(queue, bucket, from, packed, origin, placement, committed)`: the
     /// replica's length after.
     pub(super) async fn serve_replicate(&self, msg: Message) -> Result<Bytes, PulsingError> {
-        let (_, (queue, bucket, from, packed, origin, placement, committed)) =
+        let (_, (queue, bucket, from, packed, origin, placement, committed, not_before)) =
             msg.unpack::<(String, ReplicateArgs)>()?;
         if queue.is_empty() || queue.len() > crate::protocol::MAX_NAME_BYTES {
             return Err(bad("replicate: bad queue name".into()));
@@ -57,10 +58,20 @@ impl Node {
         if committed.len() > crate::cluster::queue::store::MAX_GROUPS {
             return Err(bad("replicate: too many groups".into()));
         }
+        if not_before.len() > crate::cluster::node::QUEUE_MAX_PUT * 16 {
+            return Err(bad("replicate: too many delays".into()));
+        }
         let records = unpack(Bytes::from(packed.into_vec()), usize::MAX)?;
-        let (len, sync) = self
-            .queues
-            .replicate(&queue, bucket, from, records, origin, placement, &committed)?;
+        let (len, sync) = self.queues.replicate(
+            &queue,
+            bucket,
+            from,
+            records,
+            origin,
+            placement,
+            &committed,
+            &not_before,
+        )?;
         synced(sync).await?;
         to_msgpack(&len)
     }
@@ -122,6 +133,7 @@ impl Node {
                     meta.origin,
                     meta.placement,
                     &meta.committed,
+                    &meta.not_before,
                 ),
             );
             async move {
@@ -279,6 +291,7 @@ impl Node {
                 snap.origin,
                 snap.placement,
                 &snap.committed,
+                &snap.not_before,
             ),
         );
         let sent = match msg {

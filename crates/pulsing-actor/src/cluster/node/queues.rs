@@ -75,14 +75,21 @@ pub struct Got {
     /// For a group, the offset of each record (to acknowledge it by).
     #[serde(default)]
     pub offsets: Vec<u64>,
+    /// For a group, how many times each record was handed out (this time too).
+    #[serde(default)]
+    pub deliveries: Vec<u32>,
 }
 
 impl Got {
-    /// The answer to a group's get: the records handed out, with their offsets.
-    pub fn handed_out(got: &[(u64, Bytes)]) -> Got {
+    /// The answer to a group's get: the records handed out, with their offsets and
+    /// delivery counts.
+    pub fn handed_out(got: &[(u64, Bytes, u32)]) -> Got {
         let records: Vec<Bytes> = got.iter().map(|g| g.1.clone()).collect();
         let next = got.last().map_or(0, |g| g.0 + 1);
-        Got::of(&records, next, got.iter().map(|g| g.0).collect())
+        Got {
+            deliveries: got.iter().map(|g| g.2).collect(),
+            ..Got::of(&records, next, got.iter().map(|g| g.0).collect())
+        }
     }
 
     /// The answer carrying `records` (at `offsets`, for a group), the next offset `next`.
@@ -92,16 +99,34 @@ impl Got {
             count: records.len() as u32,
             next,
             offsets,
+            deliveries: Vec::new(),
         }
     }
 }
 
-/// `put`/`store`: queue, bucket, packed records, placement.
-pub(crate) type PutArgs = (String, u32, serde_bytes::ByteBuf, Placement);
+/// The dead-letter queue of `queue`: where its records go that a consumer group gave up on.
+pub fn dead_letters_of(queue: &str) -> String {
+    format!("{queue}.dead")
+}
+
+/// `put`/`store`: queue, bucket, packed records, placement, and the records held back from
+/// consumer groups until a time: (index in the batch, Unix ms).
+pub(crate) type PutArgs = (
+    String,
+    u32,
+    serde_bytes::ByteBuf,
+    Placement,
+    Vec<(u32, u64)>,
+);
 /// `get`/`read`: queue, bucket, offset, limit, waitMs.
 pub(crate) type GetArgs = (String, u32, u64, u32, u32);
-/// `gget`/`gread`: queue, bucket, group, limit, waitMs, visibilityMs.
-pub(crate) type GroupGetArgs = (String, u32, String, u32, u32, u32);
+/// `gget`/`gread`: queue, bucket, group, limit, waitMs, visibilityMs, maxDeliveries (0: no
+/// limit).
+pub(crate) type GroupGetArgs = (String, u32, String, u32, u32, u32, u32);
+/// `gnack`/`gnacked`: queue, bucket, group, offsets, delayMs, maxDeliveries.
+pub(crate) type GroupNackArgs = (String, u32, String, Vec<u64>, u32, u32);
+/// Longest a record given back may wait before it is handed out again.
+pub const MAX_NACK_DELAY_MS: u32 = 86_400_000;
 /// `gack`/`gstore`: queue, bucket, group, offsets.
 pub(crate) type GroupAckArgs = (String, u32, String, Vec<u64>);
 /// `describe`/`described`: queue, what is asked, whether the asker writes.
@@ -195,7 +220,7 @@ impl Node {
         let (method, _) = msg.unpack::<(String, serde::de::IgnoredAny)>()?;
         match method.as_str() {
             "put" | "store" => {
-                let (_, (queue, bucket, packed, placement)) =
+                let (_, (queue, bucket, packed, placement, delays)) =
                     msg.unpack::<(String, PutArgs)>()?;
                 check_name("queue", &queue)?;
                 check_placement(&placement)?;
@@ -203,13 +228,13 @@ impl Node {
                 // A leaving node owns nothing: it passes even a passed-on request on, once
                 // (the next owner serves it whoever its view says owns it).
                 if owner != self.me && (method == "put" || self.is_leaving()) {
-                    let fwd = call("store", (&queue, bucket, &packed, placement))?;
+                    let fwd = call("store", (&queue, bucket, &packed, placement, &delays))?;
                     return self.forward_queue(owner, fwd, Duration::ZERO).await;
                 }
                 let records = unpack(Bytes::from(packed.into_vec()), MAX_PUT)?;
                 to_msgpack(
                     &self
-                        .queue_put_here(&queue, bucket, placement, records)
+                        .queue_put_here(&queue, bucket, placement, records, &delays)
                         .await?,
                 )
             }
@@ -231,24 +256,48 @@ impl Node {
                 to_msgpack(&Got::of(&records, next, Vec::new()))
             }
             "gget" | "gread" => {
-                let (_, (queue, bucket, group, limit, wait_ms, vis_ms)) =
-                    msg.unpack::<(String, GroupGetArgs)>()?;
+                let (_, args) = msg.unpack::<(String, GroupGetArgs)>()?;
+                let (queue, bucket, group, limit, wait_ms, vis_ms, max) = args.clone();
                 check_name("queue", &queue)?;
                 check_name("group", &group)?;
                 let wait = check_get(limit, wait_ms)?;
                 check_visibility(vis_ms)?;
+                check_dead_letters(&queue, max)?;
                 let owner = self.queue_owner(&queue, bucket);
                 // A leaving node owns nothing: it passes even a passed-on request on, once
                 // (the next owner serves it whoever its view says owns it).
                 if owner != self.me && (method == "gget" || self.is_leaving()) {
-                    let fwd = call("gread", (&queue, bucket, &group, limit, wait_ms, vis_ms))?;
-                    return self.forward_queue(owner, fwd, wait).await;
+                    return self.forward_queue(owner, call("gread", args)?, wait).await;
                 }
                 let visibility = Duration::from_millis(vis_ms.into());
                 let got = self
-                    .queue_group_get_here(&queue, bucket, &group, limit as usize, visibility, wait)
+                    .queue_group_get_here(&queue, bucket, &group, limit as usize, visibility, wait, max)
                     .await?;
                 to_msgpack(&Got::handed_out(&got))
+            }
+            "gnack" | "gnacked" => {
+                let (_, args) = msg.unpack::<(String, GroupNackArgs)>()?;
+                let (queue, bucket, group, offsets, delay_ms, max) = args.clone();
+                check_name("queue", &queue)?;
+                check_name("group", &group)?;
+                check_dead_letters(&queue, max)?;
+                if offsets.len() > MAX_GET as usize || delay_ms > MAX_NACK_DELAY_MS {
+                    return Err(bad(format!(
+                        "a nack carries {MAX_GET} offsets at most and delayMs {MAX_NACK_DELAY_MS} at most, got {} and {delay_ms}",
+                        offsets.len()
+                    )));
+                }
+                let owner = self.queue_owner(&queue, bucket);
+                if owner != self.me && (method == "gnack" || self.is_leaving()) {
+                    return self.forward_queue(owner, call("gnacked", args)?, Duration::ZERO).await;
+                }
+                self.hold_bucket(&queue, bucket).await?;
+                let delay = Duration::from_millis(delay_ms.into());
+                let dead = self
+                    .queues
+                    .group_nack(&queue, bucket, &group, &offsets, delay, max)?;
+                self.dead_letter(&queue, bucket, &group, dead).await;
+                to_msgpack(&())
             }
             "gack" | "gstore" => {
                 let (_, (queue, bucket, group, offsets)) =
@@ -313,9 +362,10 @@ impl Node {
                 self.refuse_if_leaving("replica")?;
                 self.serve_replicate(msg).await
             }
+            "stats" => to_msgpack(&self.queue_stats()),
             other => Err(PulsingError::Unsupported {
                 operation: format!(
-                    "{SERVICE}.{other}: it serves put, get, gget, gack, describe, store, read, gread, gstore, described, take, release, merge and replicate"
+                    "{SERVICE}.{other}: it serves put, get, gget, gack, gnack, describe, stats, store, read, gread, gstore, gnacked, described, take, release, merge and replicate"
                 ),
             }),
         }
@@ -329,6 +379,7 @@ impl Node {
         bucket: u32,
         placement: Placement,
         records: Vec<Bytes>,
+        delays: &[(u32, u64)],
     ) -> Result<u64, PulsingError> {
         self.hold_bucket(queue, bucket).await?;
         // The first writer settles the bucket; a writer that asks otherwise is refused.
@@ -336,12 +387,16 @@ impl Node {
         if placement.replicas >= 2 {
             self.has_replica(queue, bucket)?;
         }
-        let (first, sync) = match self.queues.append(queue, bucket, records.clone()) {
+        let append = || {
+            self.queues
+                .append_delayed(queue, bucket, records.clone(), delays)
+        };
+        let (first, sync) = match append() {
             // Taken by another node in between: take it back once.
             Err(_) if !self.queues.holds(queue, bucket) => {
                 self.hold_bucket(queue, bucket).await?;
                 self.queues.settle(queue, bucket, placement)?;
-                self.queues.append(queue, bucket, records.clone())?
+                append()?
             }
             r => r?,
         };
@@ -403,6 +458,7 @@ impl Node {
     }
 
     /// Hand records of `bucket` out to `group` on this node (see `QueueStore::group_get`).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn queue_group_get_here(
         &self,
         queue: &str,
@@ -411,11 +467,63 @@ impl Node {
         limit: usize,
         visibility: Duration,
         wait: Duration,
-    ) -> Result<Vec<(u64, Bytes)>, PulsingError> {
+        max_deliveries: u32,
+    ) -> Result<Vec<(u64, Bytes, u32)>, PulsingError> {
         self.hold_bucket(queue, bucket).await?;
-        self.queues
-            .group_get(queue, bucket, group, limit, visibility, wait)
-            .await
+        let got = self
+            .queues
+            .group_get(
+                queue,
+                bucket,
+                group,
+                limit,
+                visibility,
+                wait,
+                max_deliveries,
+            )
+            .await?;
+        self.dead_letter(queue, bucket, group, got.dead).await;
+        Ok(got.give)
+    }
+
+    /// Move records `group` gave up on to the queue's dead letters (the same bucket of
+    /// `<queue>.dead`, kept as the queue is), then acknowledge them for the group. One that
+    /// cannot be moved now stays out, and is given up again a little later: nothing is
+    /// dropped.
+    async fn dead_letter(&self, queue: &str, bucket: u32, group: &str, dead: Vec<(u64, Bytes)>) {
+        if dead.is_empty() {
+            return;
+        }
+        let Some((placement, _)) = self.queues.settings(queue, bucket) else {
+            return;
+        };
+        let (offsets, records): (Vec<u64>, Vec<Bytes>) = dead.into_iter().unzip();
+        let dlq = dead_letters_of(queue);
+        let none: Vec<(u32, u64)> = Vec::new();
+        let moved = match call(
+            "put",
+            (
+                &dlq,
+                bucket,
+                serde_bytes::Bytes::new(&pack(&records)),
+                placement,
+                &none,
+            ),
+        ) {
+            Ok(m) => Box::pin(self.queue_request(m)).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match moved.and_then(|()| self.queues.group_ack(queue, bucket, group, &offsets)) {
+            Ok(_) => {
+                tracing::info!(%queue, bucket, %group, n = offsets.len(), "moved records a group gave up on to {dlq}");
+                if let Err(e) = self.replicate_append(queue, bucket, u64::MAX, &[]).await {
+                    tracing::debug!(%queue, bucket, "replica not told of the dead letters yet: {e}");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%queue, bucket, %group, "records given up on are not in {dlq} yet (tried again shortly): {e}")
+            }
+        }
     }
 
     /// Acknowledge records of `bucket` for `group` on this node: the committed offset, on
@@ -591,6 +699,15 @@ impl Node {
             Message::Stream(_) => Err(bad("a queue answer cannot be a stream".into())),
         }
     }
+}
+
+/// With a limit of deliveries, the queue's dead letters go to `<queue>.dead`: that name must
+/// fit the name limit too.
+pub(crate) fn check_dead_letters(queue: &str, max_deliveries: u32) -> Result<(), PulsingError> {
+    if max_deliveries > 0 {
+        check_name("dead-letter queue", &dead_letters_of(queue))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn check_visibility(vis_ms: u32) -> Result<Duration, PulsingError> {

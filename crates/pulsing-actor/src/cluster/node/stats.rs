@@ -11,7 +11,7 @@ use crate::error::PulsingError;
 use crate::id::NodeId;
 use crate::message::{to_msgpack, Message};
 use crate::protocol::{MAX_NAME_BYTES, MSGPACK};
-use crate::stats::ActorStats;
+use crate::stats::{ActorStats, QueueNodeStats};
 use crate::transport::conn::ConnHandle;
 use crate::transport::frame::{Frame, Header, Target};
 
@@ -46,5 +46,45 @@ impl Node {
         all.retain(|s| s.latency.is_well_formed() && s.name.len() <= MAX_NAME_BYTES);
         all.truncate(crate::stats::MAX_ACTOR_SERIES);
         Ok(all)
+    }
+
+    /// The queue buckets and topics this node keeps.
+    pub fn queue_stats(&self) -> QueueNodeStats {
+        QueueNodeStats {
+            buckets: self.queues.stats(),
+            topics: self.subscribers.stats(),
+        }
+    }
+
+    /// The queue buckets and topics `node` keeps, waiting at most `timeout`. Entries that
+    /// are not well formed are left out: the answer comes from the network.
+    pub async fn queue_stats_of(
+        &self,
+        node: NodeId,
+        timeout: Duration,
+    ) -> Result<QueueNodeStats, PulsingError> {
+        if node == self.me {
+            return Ok(self.queue_stats());
+        }
+        let ask = super::queues::call("stats", ())?;
+        let reply = self
+            .ask_target(
+                node,
+                Target::Name(super::queues::SERVICE.into()),
+                ask,
+                timeout,
+            )
+            .await?;
+        let mut s: QueueNodeStats = reply.unpack()?;
+        let named = |n: &str| !n.is_empty() && n.len() <= MAX_NAME_BYTES;
+        s.buckets.retain(|b| {
+            named(&b.queue)
+                && matches!(b.role.as_str(), "owner" | "replica" | "recovered")
+                && b.groups.iter().all(|g| named(&g.group))
+        });
+        s.buckets.truncate(crate::stats::MAX_BUCKET_SERIES);
+        s.topics.retain(|t| named(&t.topic));
+        s.topics.truncate(crate::stats::MAX_BUCKET_SERIES);
+        Ok(s)
     }
 }

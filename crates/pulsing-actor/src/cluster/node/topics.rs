@@ -93,6 +93,24 @@ impl Subscribers {
         last
     }
 
+    /// The topics with subscribers here: how many, and messages waiting for them.
+    pub fn stats(&self) -> Vec<crate::stats::TopicStats> {
+        let m = self.by_topic.lock();
+        let mut out: Vec<crate::stats::TopicStats> = m
+            .iter()
+            .map(|(t, subs)| crate::stats::TopicStats {
+                topic: t.clone(),
+                subscribers: subs.len() as u64,
+                waiting: subs
+                    .iter()
+                    .map(|s| (SUBSCRIBER_BUFFER - s.tx.capacity()) as u64)
+                    .sum(),
+            })
+            .collect();
+        out.sort_by(|x, y| x.topic.cmp(&y.topic));
+        out
+    }
+
     /// Give `message` to every subscriber of `topic` that has room.
     pub fn deliver(&self, topic: &str, message: &Bytes) -> Delivery {
         let m = self.by_topic.lock();

@@ -30,6 +30,9 @@ pub struct Meta {
     pub num_buckets: u32,
     /// Per consumer group, its committed offset.
     pub committed: BTreeMap<String, u64>,
+    /// Records held back from consumer groups until a time (offset → Unix ms).
+    #[serde(default)]
+    pub not_before: BTreeMap<u64, u64>,
 }
 
 /// An open, locked queue directory.
@@ -244,6 +247,7 @@ mod tests {
             replicas: 2,
             num_buckets: 8,
             committed: [("g".to_string(), 4)].into(),
+            not_before: BTreeMap::new(),
         };
         d.write_meta("a/b..", 3, &meta).unwrap();
         let found = d.scan();

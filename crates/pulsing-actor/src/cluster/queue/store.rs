@@ -99,6 +99,10 @@ pub struct Snapshot {
     /// Read back from a node's disk as it started, not yet taken over (see `Role`).
     #[serde(default)]
     pub recovered: bool,
+    /// Records held back from consumer groups until a time (put with a delay): offset →
+    /// Unix time in milliseconds.
+    #[serde(default)]
+    pub not_before: BTreeMap<u64, u64>,
     /// Per consumer group, the committed offset.
     pub committed: BTreeMap<String, u64>,
 }
@@ -125,6 +129,8 @@ struct Bucket {
     placement: Placement,
     /// Whether a writer fixed `placement` (see [`Placement`]).
     settled: bool,
+    /// Records held back from consumer groups until a time (see [`Snapshot::not_before`]).
+    not_before: BTreeMap<u64, u64>,
     log: Option<Arc<Log>>,
     role: Role,
     groups: HashMap<String, Group>,
@@ -139,10 +145,24 @@ impl Bucket {
             origin,
             placement,
             settled,
+            not_before: BTreeMap::new(),
             log: None,
             role,
             groups: HashMap::new(),
         }
+    }
+
+    /// When group readers may first be handed record `o`, if it is held back.
+    fn held_until(&self, o: u64, now: std::time::SystemTime) -> Option<tokio::time::Instant> {
+        let at = *self.not_before.get(&o)?;
+        let now_ms = unix_ms(now);
+        (at > now_ms).then(|| tokio::time::Instant::now() + Duration::from_millis(at - now_ms))
+    }
+
+    /// Forget delays that passed (nothing is held back by them any more).
+    fn prune_delays(&mut self, now: std::time::SystemTime) {
+        let now_ms = unix_ms(now);
+        self.not_before.retain(|_, at| *at > now_ms);
     }
 
     fn meta(&self) -> Meta {
@@ -151,6 +171,7 @@ impl Bucket {
             replicas: self.placement.replicas,
             num_buckets: self.placement.num_buckets,
             committed: self.committed(),
+            not_before: self.not_before.clone(),
         }
     }
 
@@ -172,6 +193,7 @@ impl Bucket {
             placement: self.placement,
             settled: self.settled,
             recovered: self.role == Role::Recovered,
+            not_before: self.not_before.clone(),
             committed: self.committed(),
         }
     }
@@ -188,6 +210,20 @@ impl Bucket {
                 .advance(*c);
         }
     }
+}
+
+/// What a consumer group's get hands out, and what it gave up.
+#[derive(Debug, Default)]
+pub struct GroupGot {
+    /// Records handed out: offset, record, times handed out (this one too).
+    pub give: Vec<(u64, Bytes, u32)>,
+    /// Records handed out `max_deliveries` times that came back: offset, record.
+    pub dead: Vec<(u64, Bytes)>,
+}
+
+fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// How a copy of a bucket meets the copy held here.
@@ -232,6 +268,23 @@ fn merge(
 
 fn stopped(msg: String) -> PulsingError {
     PulsingError::runtime(RuntimeErrorKind::Stopped, msg)
+}
+
+/// `bucket` of `queue` if this node holds it, or a `Stopped` error saying it moved: the
+/// caller asks its owner again.
+fn held_mut<'a>(
+    buckets: &'a mut HashMap<(String, u32), Bucket>,
+    queue: &str,
+    bucket: u32,
+) -> Result<&'a mut Bucket, PulsingError> {
+    buckets
+        .get_mut(&(queue.to_string(), bucket))
+        .filter(|b| b.role == Role::Primary)
+        .ok_or_else(|| {
+            stopped(format!(
+                "queue {queue}: bucket {bucket} is not held here (it moved)"
+            ))
+        })
 }
 
 fn io(what: String, e: std::io::Error) -> PulsingError {
@@ -384,6 +437,7 @@ impl QueueStore {
             b.records = records;
             b.log = Some(Arc::new(log));
             b.advance(&meta.committed);
+            b.not_before = meta.not_before;
             tracing::info!(%queue, bucket, records = b.records.len(), "queue: recovered a bucket from disk");
             self.buckets.lock().insert((queue, bucket), b);
             n += 1;
@@ -515,17 +569,31 @@ impl QueueStore {
             if c.origin != b.origin || (b.records.len() > common && incoming.len() > common) {
                 tracing::debug!(%queue, bucket, here = b.records.len(), there = incoming.len(), common, same_origin = c.origin == b.origin, here_recovered = recovered, there_recovered = c.recovered, ?how, "queue: copies of a bucket part ways");
             }
+            // Where the copy's records past the common prefix land here (delays go with them).
+            let shift = |o: u64, at: usize| o - common as u64 + at as u64;
             match how {
                 Merge::Keep => {}
                 Merge::Extend => {
                     changed = true;
+                    let at = b.records.len();
+                    for (o, t) in c.not_before.range(common as u64..) {
+                        b.not_before.insert(shift(*o, at), *t);
+                    }
                     b.records.extend(incoming[common..].iter().cloned());
                 }
                 Merge::Replace => {
                     changed = true;
                     b.records.truncate(common);
+                    b.not_before.split_off(&(common as u64));
+                    b.not_before
+                        .extend(c.not_before.range(common as u64..).map(|(o, t)| (*o, *t)));
                     b.records.extend(incoming[common..].iter().cloned());
                     recovered = false;
+                }
+            }
+            if c.origin == b.origin {
+                for (o, t) in c.not_before.range(..common as u64) {
+                    b.not_before.entry(*o).or_insert(*t);
                 }
             }
             if c.origin == b.origin {
@@ -564,20 +632,53 @@ impl QueueStore {
         true
     }
 
+    /// What this node keeps, bucket by bucket (at most [`crate::stats::MAX_BUCKET_SERIES`]).
+    pub fn stats(&self) -> Vec<crate::stats::BucketStats> {
+        let buckets = self.buckets.lock();
+        let mut out: Vec<crate::stats::BucketStats> = buckets
+            .iter()
+            .take(crate::stats::MAX_BUCKET_SERIES)
+            .map(|((queue, bucket), b)| {
+                let records = b.records.len() as u64;
+                let mut groups: Vec<crate::stats::GroupLag> = b
+                    .groups
+                    .iter()
+                    .map(|(g, s)| crate::stats::GroupLag {
+                        group: g.clone(),
+                        committed: s.committed(),
+                        lag: records.saturating_sub(s.committed()),
+                        in_flight: s.in_flight(),
+                    })
+                    .collect();
+                groups.sort_by(|x, y| x.group.cmp(&y.group));
+                crate::stats::BucketStats {
+                    queue: queue.clone(),
+                    bucket: *bucket,
+                    role: match b.role {
+                        Role::Primary => "owner",
+                        Role::Replica { .. } => "replica",
+                        Role::Recovered => "recovered",
+                    }
+                    .into(),
+                    records,
+                    bytes: b.bytes as u64,
+                    disk: b.placement.disk,
+                    replicas: b.placement.replicas,
+                    groups,
+                }
+            })
+            .collect();
+        out.sort_by(|x, y| (&x.queue, x.bucket).cmp(&(&y.queue, y.bucket)));
+        out
+    }
+
     /// Fix how `bucket` of `queue` (held here) is kept to a writer's `wanted`, if no writer
     /// did yet; otherwise check that `wanted` is how it is kept. A reader that came first
     /// does not decide: its bucket waits, unsettled, for the first writer. A writer asking
     /// another way than the first gets a `Config` error saying both.
     pub fn settle(&self, queue: &str, bucket: u32, wanted: Placement) -> Result<(), PulsingError> {
         let mut buckets = self.buckets.lock();
-        let Some(b) = buckets
-            .get_mut(&(queue.to_string(), bucket))
-            .filter(|b| b.role == Role::Primary)
-        else {
-            return Err(stopped(format!(
-                "queue {queue}: bucket {bucket} is not held here (it moved)"
-            )));
-        };
+        let b = held_mut(&mut buckets, queue, bucket)?;
         if b.settled {
             if b.placement.admits(&wanted) {
                 return Ok(());
@@ -639,17 +740,36 @@ impl QueueStore {
         bucket: u32,
         records: Vec<Bytes>,
     ) -> Result<(u64, Sync), PulsingError> {
+        self.append_delayed(queue, bucket, records, &[])
+    }
+
+    /// [`QueueStore::append`], some records held back from consumer groups until a time:
+    /// `delays` lists (index among `records`, Unix time in milliseconds).
+    pub fn append_delayed(
+        &self,
+        queue: &str,
+        bucket: u32,
+        records: Vec<Bytes>,
+        delays: &[(u32, u64)],
+    ) -> Result<(u64, Sync), PulsingError> {
+        if let Some((i, _)) = delays.iter().find(|(i, _)| *i as usize >= records.len()) {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::Protocol,
+                format!(
+                    "queue {queue}: a delay for record {i} of a batch of {}",
+                    records.len()
+                ),
+            ));
+        }
         let size: usize = records.iter().map(|r| r.len()).sum();
         self.reserve(queue, size)?;
         let mut buckets = self.buckets.lock();
-        let b = match buckets.get_mut(&(queue.to_string(), bucket)) {
-            Some(b) if b.role == Role::Primary => b,
-            _ => {
+        let b = match held_mut(&mut buckets, queue, bucket) {
+            Ok(b) => b,
+            Err(e) => {
                 drop(buckets);
                 self.release_bytes(size);
-                return Err(stopped(format!(
-                    "queue {queue}: bucket {bucket} is not held here (it moved)"
-                )));
+                return Err(e);
             }
         };
         if b.placement.disk && b.log.is_none() {
@@ -675,6 +795,20 @@ impl QueueStore {
         b.records.extend(records);
         b.bytes += size;
         b.grew.notify_waiters();
+        if delays.is_empty() {
+            return Ok((first, sync));
+        }
+        b.prune_delays(std::time::SystemTime::now());
+        for (i, at) in delays {
+            b.not_before.insert(first + u64::from(*i), *at);
+        }
+        // Kept with the records (synced before the put is acknowledged, as they are): a
+        // restarted owner holds them back too.
+        let meta = b.log.is_some().then(|| b.meta());
+        drop(buckets);
+        if let Some(meta) = meta {
+            self.disk()?.write_meta(queue, bucket, &meta)?;
+        }
         Ok((first, sync))
     }
 
@@ -692,6 +826,7 @@ impl QueueStore {
         origin: u64,
         placement: Placement,
         committed: &BTreeMap<String, u64>,
+        not_before: &BTreeMap<u64, u64>,
     ) -> Result<(u64, Sync), PulsingError> {
         let key = (queue.to_string(), bucket);
         let mut buckets = self.buckets.lock();
@@ -710,6 +845,8 @@ impl QueueStore {
             *b = Bucket::new(origin, placement, true, Role::Replica { stale: 0 });
         }
         b.advance(committed);
+        b.not_before
+            .extend(not_before.iter().map(|(o, t)| (*o, *t)));
         let len = b.records.len() as u64;
         if from > len {
             return Ok((len, None));
@@ -784,6 +921,7 @@ impl QueueStore {
                 placement: b.placement,
                 settled: b.settled,
                 recovered: b.role == Role::Recovered,
+                not_before: b.not_before.clone(),
                 committed: b.committed(),
             },
             from as u64,
@@ -874,6 +1012,7 @@ impl QueueStore {
 
     /// Hand out up to `limit` records of `bucket` to `group` (see [`Group::hand_out`]),
     /// waiting up to `wait` when none is ready: the records with their offsets.
+    #[allow(clippy::too_many_arguments)]
     pub async fn group_get(
         &self,
         queue: &str,
@@ -882,48 +1021,86 @@ impl QueueStore {
         limit: usize,
         visibility: Duration,
         wait: Duration,
-    ) -> Result<Vec<(u64, Bytes)>, PulsingError> {
+        max_deliveries: u32,
+    ) -> Result<GroupGot, PulsingError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let Some(grew) = self.grew(queue, bucket) else {
-                return Ok(Vec::new());
+                return Ok(GroupGot::default());
             };
             let notified = grew.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let (got, due) = {
                 let mut buckets = self.buckets.lock();
-                let b = buckets
+                // Moved away since it was looked at: the caller asks its owner again.
+                let Some(b) = buckets
                     .get_mut(&(queue.to_string(), bucket))
-                    .expect("held: checked above under the same view");
+                    .filter(|b| b.role == Role::Primary)
+                else {
+                    return Ok(GroupGot::default());
+                };
                 if b.groups.len() >= MAX_GROUPS && !b.groups.contains_key(group) {
                     return Err(stopped(format!(
                         "queue {queue}: bucket {bucket} keeps {MAX_GROUPS} consumer groups at most"
                     )));
                 }
                 let len = b.records.len() as u64;
+                let now = std::time::SystemTime::now();
+                let held: BTreeMap<u64, tokio::time::Instant> = b
+                    .not_before
+                    .keys()
+                    .filter_map(|o| Some((*o, b.held_until(*o, now)?)))
+                    .collect();
                 let g = b
                     .groups
                     .entry(group.to_string())
                     .or_insert_with(|| Group::at(0));
-                let offsets = g.hand_out(len, limit, visibility);
+                let out = g.hand_out(len, limit, visibility, max_deliveries, |o| {
+                    held.get(&o).copied()
+                });
                 let due = g.next_due();
-                let got: Vec<(u64, Bytes)> = offsets
-                    .into_iter()
-                    .map(|o| (o, b.records[o as usize].clone()))
-                    .collect();
+                let at = |o: u64| b.records[o as usize].clone();
+                let got = GroupGot {
+                    give: out.give.into_iter().map(|(o, n)| (o, at(o), n)).collect(),
+                    dead: out.dead.into_iter().map(|o| (o, at(o))).collect(),
+                };
                 (got, due)
             };
-            if !got.is_empty() || wait.is_zero() {
+            if !got.give.is_empty() || !got.dead.is_empty() || wait.is_zero() {
                 return Ok(got);
             }
             // Woken by a new record, or when a record handed out comes back.
             let until = due.map_or(deadline, |d| d.min(deadline));
             let _ = tokio::time::timeout_at(until, notified).await;
             if tokio::time::Instant::now() >= deadline {
-                return Ok(Vec::new());
+                return Ok(GroupGot::default());
             }
         }
+    }
+
+    /// Give `offsets` of `bucket` back for `group` (see [`Group::nack`]): the records given up
+    /// (handed out `max_deliveries` times), to move to the dead letters.
+    pub fn group_nack(
+        &self,
+        queue: &str,
+        bucket: u32,
+        group: &str,
+        offsets: &[u64],
+        delay: Duration,
+        max_deliveries: u32,
+    ) -> Result<Vec<(u64, Bytes)>, PulsingError> {
+        let mut buckets = self.buckets.lock();
+        let b = held_mut(&mut buckets, queue, bucket)?;
+        let Some(g) = b.groups.get_mut(group) else {
+            return Ok(Vec::new());
+        };
+        let dead = g.nack(offsets, delay, max_deliveries);
+        b.grew.notify_waiters(); // a reader waiting may take them at once
+        Ok(dead
+            .into_iter()
+            .map(|o| (o, b.records[o as usize].clone()))
+            .collect())
     }
 
     /// Acknowledge `offsets` of `bucket` for `group`: its committed offset, whether it moved,
@@ -936,14 +1113,7 @@ impl QueueStore {
         offsets: &[u64],
     ) -> Result<(u64, bool), PulsingError> {
         let mut buckets = self.buckets.lock();
-        let Some(b) = buckets
-            .get_mut(&(queue.to_string(), bucket))
-            .filter(|b| b.role == Role::Primary)
-        else {
-            return Err(stopped(format!(
-                "queue {queue}: bucket {bucket} is not held here (it moved)"
-            )));
-        };
+        let b = held_mut(&mut buckets, queue, bucket)?;
         let Some(g) = b.groups.get_mut(group) else {
             return Ok((0, false));
         };

@@ -16,6 +16,7 @@ fn copy_of(records: &[&'static str], origin: u64) -> Snapshot {
         placement: Placement::default(),
         settled: false,
         recovered: false,
+        not_before: BTreeMap::new(),
         committed: BTreeMap::new(),
     }
 }
@@ -82,21 +83,34 @@ fn a_replica_follows_its_owner_and_asks_for_what_it_misses() {
     };
     let none = BTreeMap::new();
     assert_eq!(
-        s.replicate("q", 0, 2, recs(&["c"]), 7, p, &none).unwrap().0,
+        s.replicate("q", 0, 2, recs(&["c"]), 7, p, &none, &BTreeMap::new())
+            .unwrap()
+            .0,
         0,
         "behind: tells its length"
     );
     assert_eq!(
-        s.replicate("q", 0, 0, recs(&["a", "b", "c"]), 7, p, &none)
-            .unwrap()
-            .0,
+        s.replicate(
+            "q",
+            0,
+            0,
+            recs(&["a", "b", "c"]),
+            7,
+            p,
+            &none,
+            &BTreeMap::new()
+        )
+        .unwrap()
+        .0,
         3
     );
     assert!(!s.holds("q", 0), "a replica is not held");
     assert_eq!(s.read("q", 0, 0, 10).0.len(), 0, "nor read");
     // Longer than its owner (records never acknowledged): cut to the owner's.
     assert_eq!(
-        s.replicate("q", 0, 1, recs(&["x"]), 7, p, &none).unwrap().0,
+        s.replicate("q", 0, 1, recs(&["x"]), 7, p, &none, &BTreeMap::new())
+            .unwrap()
+            .0,
         2
     );
     assert_eq!(s.replica_copies(), vec![("q".to_string(), 0)]);
@@ -108,9 +122,12 @@ fn a_replica_follows_its_owner_and_asks_for_what_it_misses() {
         "still kept as its writer asked"
     );
     assert_eq!(s.read("q", 0, 0, 10).0, recs(&["a", "x"]));
-    assert!(s.replicate("q", 0, 2, vec![], 7, p, &none).is_err());
+    assert!(s
+        .replicate("q", 0, 2, vec![], 7, p, &none, &BTreeMap::new())
+        .is_err());
     let r = QueueStore::default();
-    r.replicate("q", 1, 0, vec![], 7, p, &none).unwrap();
+    r.replicate("q", 1, 0, vec![], 7, p, &none, &BTreeMap::new())
+        .unwrap();
     r.age_replicas(|_, _| false, 2);
     assert_eq!(r.replica_copies().len(), 1);
     r.age_replicas(|_, _| false, 2);
@@ -133,11 +150,25 @@ async fn disk_buckets_come_back_on_recover_with_their_group_offsets() {
         let (_, sync) = s.append("jobs", 2, recs(&["a", "b", "c"])).unwrap();
         synced(sync).await.unwrap();
         let got = s
-            .group_get("jobs", 2, "g", 2, Duration::from_secs(30), Duration::ZERO)
+            .group_get(
+                "jobs",
+                2,
+                "g",
+                2,
+                Duration::from_secs(30),
+                Duration::ZERO,
+                0,
+            )
             .await
             .unwrap();
-        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(got.give.iter().map(|g| g.0).collect::<Vec<_>>(), vec![0, 1]);
         assert_eq!(s.group_ack("jobs", 2, "g", &[0, 1]).unwrap(), (2, true));
+        // A record put with a delay (an hour from now) goes to disk with it.
+        let later = unix_ms(std::time::SystemTime::now()) + 3_600_000;
+        let (_, sync) = s
+            .append_delayed("jobs", 2, recs(&["d"]), &[(0, later)])
+            .unwrap();
+        synced(sync).await.unwrap();
     }
     let s = QueueStore::at(&root);
     assert_eq!(s.recover().unwrap(), 1);
@@ -151,15 +182,23 @@ async fn disk_buckets_come_back_on_recover_with_their_group_offsets() {
         Some((p, true)),
         "settled, from its metadata"
     );
-    assert_eq!(s.read("jobs", 2, 0, 10).0, recs(&["a", "b", "c"]));
+    assert_eq!(s.read("jobs", 2, 0, 10).0, recs(&["a", "b", "c", "d"]));
     let got = s
-        .group_get("jobs", 2, "g", 10, Duration::from_secs(30), Duration::ZERO)
+        .group_get(
+            "jobs",
+            2,
+            "g",
+            10,
+            Duration::from_secs(30),
+            Duration::ZERO,
+            0,
+        )
         .await
         .unwrap();
     assert_eq!(
-        got,
-        vec![(2, Bytes::from_static(b"c"))],
-        "resumes at its commit"
+        got.give,
+        vec![(2, Bytes::from_static(b"c"), 1)],
+        "resumes at its commit; the delayed record is still held back"
     );
     let c = s.take("jobs", 2).unwrap();
     assert_eq!(c.committed["g"], 2);
