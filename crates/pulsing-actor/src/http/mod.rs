@@ -6,7 +6,7 @@
 //! | `GET /health` | `{ status, nodeId, addr, members }` |
 //! | `GET /cluster/members` | every member this node knows of, with its status |
 //! | `GET /actors` | every named actor in the cluster, with its instances (node, id, metadata) |
-//! | `GET /queues` | every queue bucket (owner, replicas, records, groups' lag) and topic ([`queues`]) |
+//! | `GET /queues` | every queue bucket (owner, replicas, records, groups' lag) and topic (the `queues` module) |
 //! | `GET /metrics` | Prometheus text format ([`metrics`]) |
 //! | `GET /` | a live dashboard (one page, no build step) |
 //! | `POST /v1/actors/<name>/<method>` | calls the actor with `{"args": [...]}` (see the `call` module) |
