@@ -217,6 +217,59 @@ describe('queues', () => {
     }
   });
 
+  it('retention: trimAcked frees what every group acknowledged, retainMs expires old records; a plain reader reads on from the first kept', async () => {
+    const a = await pul.actorSystem({ addr: '127.0.0.1:0' });
+    const b = await pul.actorSystem({ addr: '127.0.0.1:0', seeds: [a.addr!] });
+    try {
+      await waitFor(async () => (await a.members()).length === 2 && (await b.members()).length === 2, 10_000, '2 members');
+      const owned = async (queue: string) => {
+        const all = [...(await a.metrics()).queues, ...(await b.metrics()).queues];
+        return all.find((q) => q.queue === queue && q.role === 'owner');
+      };
+      const pad = 'x'.repeat(1000);
+      const w = await a.queue.write('trimmed', { numBuckets: 1, batchSize: 10, trimAcked: true });
+      for (let i = 0; i < 20; i++) await w.put({ id: 'k', i, pad });
+      await w.flush();
+      const full = (await owned('trimmed'))!;
+      expect(full).toMatchObject({ records: 20, first: 0 });
+      const g = await b.queue.read('trimmed', { group: 'g' });
+      const got = await g.get({ limit: 10 });
+      expect(got.map((r) => (r.value as { i: number }).i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      await g.ack(got);
+      // The owner trims once a second: what the only group acknowledged goes, its bytes with it.
+      await waitFor(async () => (await owned('trimmed'))?.first === 10, 10_000, 'bucket trimmed to offset 10');
+      const trimmed = (await owned('trimmed'))!;
+      expect(trimmed.records).toBe(10);
+      expect(trimmed.bytes).toBeLessThan(full.bytes * 0.6);
+      const plain = await a.queue.read('trimmed', { rank: 0, worldSize: 1 });
+      expect((await plain.get({ limit: 100 })).map((r) => (r as { i: number }).i)).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+      const listed = (await (await fetch(`http://${a.addr}/queues`)).json()) as { queues: { name: string; buckets: { first: number; records: number }[] }[] };
+      expect(listed.queues.find((q) => q.name === 'trimmed')?.buckets[0]).toMatchObject({ first: 10, records: 10 });
+      expect(await (await fetch(`http://${a.addr}/metrics`)).text()).toMatch(/pulsing_queue_first_offset\{[^}]*queue="trimmed"[^}]*\} 10/);
+      // Retention is one of the queue's settings.
+      await expect(b.queue.write('trimmed', { trimAcked: false })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('trimAcked false') });
+      await expect(b.queue.write('t2', { retainMs: -5 })).rejects.toMatchObject({ kind: 'Config', message: expect.stringContaining('retainMs') });
+
+      // retainMs: records go once older, acknowledged or not.
+      const e = await b.queue.write('expiring', { numBuckets: 1, batchSize: 5, retainMs: 500 });
+      const slow = await a.queue.read('expiring', { group: 'slow' });
+      for (let i = 0; i < 5; i++) await e.put({ id: 'k', i });
+      await e.flush();
+      const early = await a.queue.read('expiring', { rank: 0, worldSize: 1 });
+      expect(await early.get({ limit: 100 })).toHaveLength(5);
+      expect(await slow.get({ limit: 2 })).toHaveLength(2); // never acknowledged
+      await waitFor(async () => (await owned('expiring'))?.first === 5, 10_000, 'records older than 500 ms trimmed');
+      expect(await (await a.queue.read('expiring', { rank: 0, worldSize: 1 })).get({ limit: 100 })).toEqual([]);
+      await e.put({ id: 'k', i: 5 });
+      await e.flush();
+      const after = await slow.get({ limit: 10, wait: true, timeoutMs: 5000 });
+      expect(after.map((r) => [r.offset, (r.value as { i: number }).i])).toEqual([[5, 5]]);
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+    }
+  });
+
   it('waits for records, iterates until close, and refuses bad input by name', async () => {
     const sys = await pul.actorSystem();
     try {

@@ -43,14 +43,14 @@ export declare class NativeSystem {
    * first fixes them to what it asks (`null`: the default). Resolves to them, or to the
    * typed error (`Config` when they contradict the queue's).
    */
-  queueDescribe(queue: string, disk: boolean | undefined | null, replicas: number | undefined | null, numBuckets: number | undefined | null, writer: boolean): Promise<JsQueueSettings | JsWireError>
+  queueDescribe(queue: string, wanted: JsQueueWanted, writer: boolean): Promise<JsQueueSettings | JsWireError>
   /**
    * Store the packed records in `bucket` of `queue` on its owner, kept as the queue's
    * settings say (those of this writer); records held back from consumer groups are
    * `delays`, pairs flattened (index among the records, Unix ms). Resolves to the first
    * one's offset, or to the typed error.
    */
-  queuePut(queue: string, bucket: number, packed: Buffer, disk: boolean, replicas: number, numBuckets: number, delays?: Array<number> | undefined | null): Promise<number | JsWireError>
+  queuePut(queue: string, bucket: number, packed: Buffer, settings: JsQueueSettings, delays?: Array<number> | undefined | null): Promise<number | JsWireError>
   /**
    * Up to `limit` records of `bucket` of `queue` from `offset`, waiting up to `waitMs`
    * for one; resolves to them and the next offset, or to the typed error.
@@ -192,7 +192,10 @@ export interface JsBucketStats {
   bucket: number
   /** `owner`, `replica` or `recovered`. */
   role: string
+  /** Records it holds. */
   records: number
+  /** The offset of the first (those before were trimmed by the queue's retention). */
+  first: number
   bytes: number
   disk: boolean
   replicas: number
@@ -333,7 +336,7 @@ export interface JsQueueGroupGot {
   deliveries: Array<number>
 }
 
-/** A queue's settings (what `queueDescribe` resolves to). */
+/** A queue's settings (what `queueDescribe` resolves to, and what `queuePut` is given). */
 export interface JsQueueSettings {
   /** Kept on disk too. */
   disk: boolean
@@ -341,8 +344,26 @@ export interface JsQueueSettings {
   replicas: number
   /** How many buckets. */
   numBuckets: number
+  /** Milliseconds records are kept (0: forever). */
+  retainMs: number
+  /** Whether records every consumer group acknowledged are trimmed. */
+  trimAcked: boolean
   /** Whether a writer fixed them (otherwise: what was asked, or the defaults). */
   settled: boolean
+}
+
+/** What a writer or reader asks of a queue's settings (unset: the queue's, or the default). */
+export interface JsQueueWanted {
+  /** Kept on disk too. */
+  disk?: boolean
+  /** Nodes keeping each bucket (1 or 2). */
+  replicas?: number
+  /** How many buckets. */
+  numBuckets?: number
+  /** Milliseconds records are kept (0: forever). */
+  retainMs?: number
+  /** Whether records every consumer group acknowledged are trimmed. */
+  trimAcked?: boolean
 }
 
 /** Options of a new system. */

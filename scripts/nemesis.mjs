@@ -12,7 +12,10 @@
 // node and the old copy appended after it when it comes back (docs/semantics.md): the order
 // check would fail by design.
 //
-// Usage: node scripts/nemesis.mjs [--seconds 20] [--nodes 4] [--seed N] [--json]
+// With --trim the queue trims what the group acknowledged (trimAcked): buckets then move,
+// merge and come back from disk with their first records trimmed.
+//
+// Usage: node scripts/nemesis.mjs [--seconds 20] [--nodes 4] [--seed N] [--trim] [--json]
 // Prints the seed first (a failing run is replayed with --seed), then a summary; exits 1 if
 // the checker finds anything. Every child is killed at exit, whatever happened.
 import { spawn } from 'node:child_process';
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     nodes: { type: 'string', default: '4' },
     seed: { type: 'string' },
+    trim: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -39,7 +43,7 @@ if (!(seconds > 0) || !(count >= 3 && count <= 5) || !Number.isInteger(seed)) {
   console.error('usage: nemesis.mjs [--seconds S > 0] [--nodes 3..5] [--seed integer]');
   process.exit(2);
 }
-console.log(`nemesis: seed ${seed} (replay with --seed ${seed}), ${count} nodes, ${seconds} s of faults`);
+console.log(`nemesis: seed ${seed} (replay with --seed ${seed}${values.trim ? ' --trim' : ''}), ${count} nodes, ${seconds} s of faults${values.trim ? ', trimAcked' : ''}`);
 
 /** mulberry32: a small seeded PRNG, so a run's faults can be replayed. */
 function rng(a) {
@@ -152,7 +156,7 @@ const bucketOf = (key) => {
 
 async function writer() {
   const conn = await Connect.to(gateways, { defaultTimeoutMs: 10_000 });
-  const w = await conn.queue.write(QUEUE, { numBuckets: BUCKETS, batchSize: 20, backend: 'disk', replicas: 2 });
+  const w = await conn.queue.write(QUEUE, { numBuckets: BUCKETS, batchSize: 20, backend: 'disk', replicas: 2, trimAcked: values.trim });
   let seq = 0;
   let window = [];
   while (writing) {
@@ -239,6 +243,14 @@ while (Date.now() < drainEnd) {
 }
 reading = false;
 await c;
+// Records trimmed (with --trim): the sum of the buckets' first offsets, as /queues lists them.
+let trimmed = 0;
+try {
+  const q = await (await fetch(`http://${slots[0].addr}/queues`)).json();
+  for (const b of q.queues.find((x) => x.name === QUEUE)?.buckets ?? []) trimmed += b.first;
+} catch {
+  trimmed = -1;
+}
 
 // ---- checker ----
 const delivered = seen();
@@ -270,6 +282,7 @@ const redelivered = [...timesAt.values()].filter((n) => n > 1).length;
 const wrongBucket = deliveries.filter((d) => put.get(d.seq) !== undefined && put.get(d.seq) !== d.bucket).length;
 const summary = {
   seed,
+  trim: values.trim,
   nodes: count,
   seconds: Math.round((Date.now() - started) / 1000),
   faults,
@@ -284,6 +297,7 @@ const summary = {
   phantom: phantom.length,
   outOfOrder: disorder.length,
   wrongBucket,
+  trimmed,
   writeErrors,
   readErrors,
 };
@@ -291,6 +305,6 @@ console.log(values.json ? JSON.stringify(summary) : summary);
 if (lost.length) console.log(`lost (first 20): ${lost.slice(0, 20).join(', ')}`);
 if (phantom.length) console.log(`phantom (first 20): ${phantom.slice(0, 20).join(', ')}`);
 if (disorder.length) console.log(`out of order (first 5): ${JSON.stringify(disorder.slice(0, 5))}`);
-const ok = lost.length === 0 && phantom.length === 0 && disorder.length === 0 && wrongBucket === 0 && acked.size > 0;
+const ok = lost.length === 0 && phantom.length === 0 && disorder.length === 0 && wrongBucket === 0 && acked.size > 0 && (!values.trim || trimmed > 0);
 console.log(ok ? `nemesis: ok (seed ${seed})` : `nemesis: FAILED (replay with --seed ${seed})`);
 process.exit(ok ? 0 : 1);

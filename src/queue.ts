@@ -21,8 +21,8 @@ export const DEFAULT_BATCH_SIZE = 100;
 const MAX_IN_FLIGHT = 64;
 
 /**
- * Options of `queue.write`. `numBuckets`, `backend` and `replicas` are the queue's settings:
- * its first writer fixes them (defaults where it says nothing), every later writer and reader
+ * Options of `queue.write`. `numBuckets`, `backend`, `replicas`, `retainMs` and `trimAcked`
+ * are the queue's settings: its first writer fixes them (defaults where it says nothing), every later writer and reader
  * takes them, and one that asks otherwise is refused with a `Config` error naming both.
  */
 export interface QueueWriteOptions {
@@ -44,6 +44,18 @@ export interface QueueWriteOptions {
    * second live member, it waits for one, then fails; nothing is stored).
    */
   replicas?: 1 | 2;
+  /**
+   * Retention: records older than this many milliseconds are trimmed, whether consumer groups
+   * acknowledged them or not (default 0: kept until trimmed otherwise). Checked every second;
+   * a record may outlive it by 1/64 of it (100 ms at least).
+   */
+  retainMs?: number;
+  /**
+   * Retention: records every consumer group acknowledged are trimmed (default false; with no
+   * group, nothing is). Trimmed records free their memory and disk; a plain reader at an
+   * offset that was trimmed reads on from the first record kept.
+   */
+  trimAcked?: boolean;
 }
 
 /** Options of `queue.read` in a consumer group (see {@link QueueGroupReader}). */
@@ -110,6 +122,14 @@ export function bucketOf(key: unknown, numBuckets: number): number {
 }
 
 
+/** A duration in milliseconds: a whole number from 0 to 10 years. */
+function checkMs(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 10 * 365 * 86_400_000) {
+    throw config(`${what} must be a whole number of milliseconds from 0 to 10 years, got ${String(v)}`);
+  }
+  return v;
+}
+
 function checkName(name: unknown): string {
   if (typeof name !== 'string' || name === '' || Buffer.byteLength(name) > 1024) {
     throw config(`a queue name must be a string of 1 to 1024 bytes, got ${JSON.stringify(name)}`);
@@ -121,17 +141,17 @@ function checkName(name: unknown): string {
 
 
 /** How a queue is kept, as its bucket 0's owner says (see {@link QueueWriteOptions}). */
-interface Settings { disk: boolean; replicas: number; numBuckets: number }
+interface Settings { disk: boolean; replicas: number; numBuckets: number; retainMs: number; trimAcked: boolean; settled: boolean }
 
 /** The queue's settings; a `writer` that comes first fixes them to what it asks. */
-async function describe(core: NativeSystem, queue: string, disk: boolean | undefined, replicas: number | undefined, numBuckets: number | undefined, writer: boolean): Promise<Settings> {
-  const r = await core.queueDescribe(queue, disk ?? null, replicas ?? null, numBuckets ?? null, writer);
+async function describe(core: NativeSystem, queue: string, asked: Partial<Settings>, writer: boolean): Promise<Settings> {
+  const r = await core.queueDescribe(queue, asked, writer);
   if (!('settled' in r)) throw errorFromJs(r);
   return r;
 }
 
 async function put(core: NativeSystem, queue: string, bucket: number, records: Buffer[], s: Settings, delays: number[] | null): Promise<void> {
-  const r = await core.queuePut(queue, bucket, pack(records), s.disk, s.replicas, s.numBuckets, delays);
+  const r = await core.queuePut(queue, bucket, pack(records), s, delays);
   if (typeof r !== 'number') throw errorFromJs(r);
 }
 
@@ -366,9 +386,12 @@ export class Queues {
     if (typeof column !== 'string' || column === '') throw config('bucketColumn must be a non-empty string');
     const numBuckets = opts.numBuckets === undefined ? undefined : checkCount(opts.numBuckets, 'numBuckets', 65_536, DEFAULT_NUM_BUCKETS);
     const batchSize = checkCount(opts.batchSize, 'batchSize', 100_000, DEFAULT_BATCH_SIZE);
+    const retainMs = opts.retainMs === undefined ? undefined : checkMs(opts.retainMs, 'retainMs');
+    if (opts.trimAcked !== undefined && typeof opts.trimAcked !== 'boolean') throw config(`trimAcked must be true or false, got ${String(opts.trimAcked)}`);
     const core = this.core();
     const disk = opts.backend === undefined ? undefined : opts.backend === 'disk';
-    return new QueueWriter(core, name, column, batchSize, await describe(core, name, disk, opts.replicas, numBuckets, true));
+    const asked = { disk, replicas: opts.replicas, numBuckets, retainMs, trimAcked: opts.trimAcked };
+    return new QueueWriter(core, name, column, batchSize, await describe(core, name, asked, true));
   }
 
   /**
@@ -389,7 +412,7 @@ export class Queues {
     checkName(name);
     const asked = options.numBuckets === undefined ? undefined : checkCount(options.numBuckets, 'numBuckets', 65_536, DEFAULT_NUM_BUCKETS);
     // The queue's number of buckets (a reader never fixes it: only a writer does).
-    const n = (await describe(this.core(), name, undefined, undefined, asked, false)).numBuckets;
+    const n = (await describe(this.core(), name, { numBuckets: asked }, false)).numBuckets;
     if ('group' in options) return groupReader(this.core(), name, n, options);
     const opts = options;
     let buckets: number[];

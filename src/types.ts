@@ -200,6 +200,8 @@ export interface QueueBucketMetrics {
   role: 'owner' | 'replica' | 'recovered';
   /** Records it holds. */
   records: number;
+  /** The offset of the first (those before were trimmed by the queue's retention: `retainMs`, `trimAcked`). */
+  first: number;
   /** Bytes of those records. */
   bytes: number;
   /** Kept on disk too. */

@@ -171,8 +171,12 @@ pub struct BucketStats {
     /// How this node keeps it: `owner`, `replica`, or `recovered` (read back from disk, not
     /// taken over yet).
     pub role: String,
-    /// Records it holds (the offset after the last).
+    /// Records it holds.
     pub records: u64,
+    /// The offset of the first (those before were trimmed by the queue's retention); the
+    /// offset after the last is `first + records`.
+    #[serde(default)]
+    pub first: u64,
     /// Bytes of those records.
     pub bytes: u64,
     /// Kept on disk too.

@@ -51,7 +51,10 @@ pub struct JsBucketStats {
     pub bucket: u32,
     /// `owner`, `replica` or `recovered`.
     pub role: String,
+    /// Records it holds.
     pub records: f64,
+    /// The offset of the first (those before were trimmed by the queue's retention).
+    pub first: f64,
     pub bytes: f64,
     pub disk: bool,
     pub replicas: u32,
@@ -81,6 +84,7 @@ fn bucket(b: pulsing_actor::stats::BucketStats) -> JsBucketStats {
         bucket: b.bucket,
         role: b.role,
         records: b.records as f64,
+        first: b.first as f64,
         bytes: b.bytes as f64,
         disk: b.disk,
         replicas: b.replicas.into(),

@@ -35,7 +35,22 @@ pub struct JsQueueGroupGot {
     pub deliveries: Vec<u32>,
 }
 
-/// A queue's settings (what `queueDescribe` resolves to).
+/// What a writer or reader asks of a queue's settings (unset: the queue's, or the default).
+#[napi(object)]
+pub struct JsQueueWanted {
+    /// Kept on disk too.
+    pub disk: Option<bool>,
+    /// Nodes keeping each bucket (1 or 2).
+    pub replicas: Option<u32>,
+    /// How many buckets.
+    pub num_buckets: Option<u32>,
+    /// Milliseconds records are kept (0: forever).
+    pub retain_ms: Option<f64>,
+    /// Whether records every consumer group acknowledged are trimmed.
+    pub trim_acked: Option<bool>,
+}
+
+/// A queue's settings (what `queueDescribe` resolves to, and what `queuePut` is given).
 #[napi(object)]
 pub struct JsQueueSettings {
     /// Kept on disk too.
@@ -44,6 +59,10 @@ pub struct JsQueueSettings {
     pub replicas: u32,
     /// How many buckets.
     pub num_buckets: u32,
+    /// Milliseconds records are kept (0: forever).
+    pub retain_ms: f64,
+    /// Whether records every consumer group acknowledged are trimmed.
+    pub trim_acked: bool,
     /// Whether a writer fixed them (otherwise: what was asked, or the defaults).
     pub settled: bool,
 }
@@ -57,21 +76,23 @@ impl NativeSystem {
     pub async fn queue_describe(
         &self,
         queue: String,
-        disk: Option<bool>,
-        replicas: Option<u32>,
-        num_buckets: Option<u32>,
+        wanted: JsQueueWanted,
         writer: bool,
     ) -> Either<JsQueueSettings, JsWireError> {
         let wanted = Wanted {
-            disk,
-            replicas: replicas.map(|r| r.min(u8::MAX as u32) as u8),
-            num_buckets,
+            disk: wanted.disk,
+            replicas: wanted.replicas.map(|r| r.min(u8::MAX as u32) as u8),
+            num_buckets: wanted.num_buckets,
+            retain_ms: wanted.retain_ms.map(|r| r.max(0.0) as u64),
+            trim_acked: wanted.trim_acked,
         };
         match self.inner.queue_describe(&queue, wanted, writer).await {
             Ok(d) => Either::A(JsQueueSettings {
                 disk: d.placement.disk,
                 replicas: d.placement.replicas.into(),
                 num_buckets: d.placement.num_buckets,
+                retain_ms: d.placement.retain_ms as f64,
+                trim_acked: d.placement.trim_acked,
                 settled: d.settled,
             }),
             Err(e) => Either::B(to_wire(&e)),
@@ -83,21 +104,20 @@ impl NativeSystem {
     /// `delays`, pairs flattened (index among the records, Unix ms). Resolves to the first
     /// one's offset, or to the typed error.
     #[napi]
-    #[allow(clippy::too_many_arguments)]
     pub async fn queue_put(
         &self,
         queue: String,
         bucket: u32,
         packed: Buffer,
-        disk: bool,
-        replicas: u32,
-        num_buckets: u32,
+        settings: JsQueueSettings,
         delays: Option<Vec<f64>>,
     ) -> Either<f64, JsWireError> {
         let placement = Placement {
-            disk,
-            replicas: replicas.min(u8::MAX as u32) as u8,
-            num_buckets,
+            disk: settings.disk,
+            replicas: settings.replicas.min(u8::MAX as u32) as u8,
+            num_buckets: settings.num_buckets,
+            retain_ms: settings.retain_ms.max(0.0) as u64,
+            trim_acked: settings.trim_acked,
         };
         let delays: Vec<(u32, u64)> = delays
             .unwrap_or_default()

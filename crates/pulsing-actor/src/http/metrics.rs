@@ -215,6 +215,12 @@ pub fn render(m: &Metrics) -> String {
         &per_bucket(|b| b.records),
     );
     family(
+        "pulsing_queue_first_offset",
+        "gauge",
+        "Offset of the first record of a queue bucket this node keeps (those before were trimmed by retention).",
+        &per_bucket(|b| b.first),
+    );
+    family(
         "pulsing_queue_bytes",
         "gauge",
         "Bytes of the records of a queue bucket this node keeps.",

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! { "queues": [ { "name", "buckets": [ { "bucket", "owner", "replicas": [nodeId],
-//!                 "records", "bytes", "disk", "groups": [ { "group", "committed", "lag",
+//!                 "records", "first", "bytes", "disk", "groups": [ { "group", "committed", "lag",
 //!                 "inFlight" } ] } ] } ],
 //!   "topics": [ { "name", "nodes": [ { "nodeId", "subscribers", "waiting" } ] } ],
 //!   "unanswered": [nodeId] }
@@ -11,7 +11,8 @@
 //!
 //! A bucket's `owner` is the node that holds it as its owner (`null` while none does: nobody
 //! wrote to it yet, or it is moving); its figures are the owner's. `replicas` are the nodes
-//! keeping a copy for it (and, flagged `recovered`, copies read back from a disk).
+//! keeping a copy for it (and, flagged `recovered`, copies read back from a disk). `first` is
+//! the offset of its first record (those before were trimmed by the queue's retention).
 
 use std::collections::BTreeMap;
 
@@ -55,12 +56,13 @@ pub(super) async fn queues(system: &ActorSystem) -> Response<Body> {
                 .entry((b.queue.clone(), b.bucket))
                 .or_insert_with(|| {
                     json!({ "bucket": b.bucket, "owner": null, "replicas": [], "recovered": [],
-                        "records": 0, "bytes": 0, "disk": b.disk, "groups": [] })
+                        "records": 0, "first": 0, "bytes": 0, "disk": b.disk, "groups": [] })
                 });
             match b.role.as_str() {
                 "owner" => {
                     entry["owner"] = json!(node.to_string());
                     entry["records"] = json!(b.records);
+                    entry["first"] = json!(b.first);
                     entry["bytes"] = json!(b.bytes);
                     entry["disk"] = json!(b.disk);
                     entry["groups"] = json!(b

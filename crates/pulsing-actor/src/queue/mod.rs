@@ -72,6 +72,10 @@ pub struct WriteOptions {
     /// Nodes keeping each bucket: 1, or 2 (an owner and a replica) so records survive the
     /// owner's death.
     pub replicas: u8,
+    /// Trim records older than this many milliseconds, consumed or not (0: keep them).
+    pub retain_ms: u64,
+    /// Trim records every consumer group acknowledged.
+    pub trim_acked: bool,
 }
 
 impl WriteOptions {
@@ -83,6 +87,8 @@ impl WriteOptions {
             batch_size: DEFAULT_BATCH_SIZE,
             disk: false,
             replicas: 1,
+            retain_ms: 0,
+            trim_acked: false,
         }
     }
 
@@ -91,6 +97,8 @@ impl WriteOptions {
             disk: self.disk,
             replicas: self.replicas,
             num_buckets: self.num_buckets,
+            retain_ms: self.retain_ms,
+            trim_acked: self.trim_acked,
         }
     }
 }

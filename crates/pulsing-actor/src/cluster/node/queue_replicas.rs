@@ -39,6 +39,7 @@ type ReplicateArgs = (
     String,
     u32,
     u64,
+    u64,
     serde_bytes::ByteBuf,
     u64,
     Placement,
@@ -47,10 +48,10 @@ type ReplicateArgs = (
 );
 
 impl Node {
-    /// Serve `replicate(queue, bucket, from, packed, origin, placement, committed)`: the
-    /// replica's length after.
+    /// Serve `replicate(queue, bucket, base, from, packed, origin, placement, committed,
+    /// not_before)`: the replica's end after.
     pub(super) async fn serve_replicate(&self, msg: Message) -> Result<Bytes, PulsingError> {
-        let (_, (queue, bucket, from, packed, origin, placement, committed, not_before)) =
+        let (_, (queue, bucket, base, from, packed, origin, placement, committed, not_before)) =
             msg.unpack::<(String, ReplicateArgs)>()?;
         if queue.is_empty() || queue.len() > crate::protocol::MAX_NAME_BYTES {
             return Err(bad("replicate: bad queue name".into()));
@@ -65,6 +66,7 @@ impl Node {
         let (len, sync) = self.queues.replicate(
             &queue,
             bucket,
+            base,
             from,
             records,
             origin,
@@ -102,9 +104,10 @@ impl Node {
         {
             return Ok(());
         }
-        let Some((meta, len)) = self.queues.since(queue, bucket, u64::MAX) else {
+        let Some((meta, base)) = self.queues.since(queue, bucket, u64::MAX) else {
             return Ok(());
         };
+        let len = meta.base; // from the end: no records
         let Some(replica) = self.replica_of(queue, bucket) else {
             return Ok(());
         };
@@ -128,6 +131,7 @@ impl Node {
                 (
                     queue,
                     bucket,
+                    base,
                     from,
                     serde_bytes::Bytes::new(&packed),
                     meta.origin,
@@ -148,9 +152,10 @@ impl Node {
             return Ok(());
         }
         // Behind: send what it misses, from where it is.
-        let Some((missing, at)) = self.queues.since(queue, bucket, has) else {
+        let Some((missing, _)) = self.queues.since(queue, bucket, has) else {
             return Ok(()); // moved away meanwhile
         };
+        let at = missing.base;
         let missing: Vec<Bytes> = missing
             .records
             .into_iter()
@@ -176,6 +181,8 @@ impl Node {
     }
 
     async fn queue_sweep(&self) {
+        // Retention first: replicas brought up to date below trim as their owner did.
+        self.queues.trim(std::time::SystemTime::now());
         // Read back from disk at start: taken over if this node owns them now (with what the
         // others kept meanwhile), handed to their owner otherwise.
         for (queue, bucket) in self.queues.recovered() {
@@ -273,7 +280,7 @@ impl Node {
         let (Some(owner), Some(next)) = (ranked.first(), ranked.get(1)) else {
             return;
         };
-        let Some((snap, _)) = self.queues.since(queue, bucket, 0) else {
+        let Some((snap, base)) = self.queues.since(queue, bucket, 0) else {
             return;
         };
         let records: Vec<Bytes> = snap
@@ -286,7 +293,8 @@ impl Node {
             (
                 queue,
                 bucket,
-                0u64,
+                base,
+                snap.base,
                 serde_bytes::Bytes::new(&pack(&records)),
                 snap.origin,
                 snap.placement,
@@ -327,7 +335,7 @@ impl Node {
         let Some((snap, _)) = self.queues.since(queue, bucket, 0) else {
             return true;
         };
-        let n = snap.records.len();
+        let end = snap.base + snap.records.len() as u64;
         let sent = match call("merge", (queue, bucket, &snap)) {
             Ok(msg) => self
                 .ask_target(
@@ -341,9 +349,9 @@ impl Node {
             Err(e) => Err(e),
         };
         match sent {
-            Ok(()) if self.queues.take_if_len(queue, bucket, n) => {
+            Ok(()) if self.queues.take_if_end(queue, bucket, end) => {
                 self.queues.release(queue, bucket);
-                tracing::debug!(%queue, bucket, n, %owner, "handed a bucket to its owner");
+                tracing::debug!(%queue, bucket, end, %owner, "handed a bucket to its owner");
                 true
             }
             // The owner took it from here meanwhile (then it is gone here already), or it

@@ -28,11 +28,24 @@ pub struct Meta {
     /// How many buckets its queue has (0 in files of earlier versions: not said).
     #[serde(default)]
     pub num_buckets: u32,
+    /// Records older than this are trimmed (ms; 0: kept).
+    #[serde(default)]
+    pub retain_ms: u64,
+    /// Records every group acknowledged are trimmed.
+    #[serde(default)]
+    pub trim_acked: bool,
+    /// The offset of the first record kept: the log's records before it were trimmed (the
+    /// log is rewritten without them later).
+    #[serde(default)]
+    pub base: u64,
     /// Per consumer group, its committed offset.
     pub committed: BTreeMap<String, u64>,
     /// Records held back from consumer groups until a time (offset → Unix ms).
     #[serde(default)]
     pub not_before: BTreeMap<u64, u64>,
+    /// When records were appended, coarsely (offset → Unix ms; see `store`).
+    #[serde(default)]
+    pub times: BTreeMap<u64, u64>,
 }
 
 /// An open, locked queue directory.
@@ -240,14 +253,16 @@ mod tests {
             Disk::open_slot(&base, "z").unwrap().root(),
             base.join("node-0")
         );
-        let (log, _) = super::super::log::Log::open(&d.log_path("a/b..", 3)).unwrap();
+        let log = super::super::log::Log::open(&d.log_path("a/b..", 3))
+            .unwrap()
+            .log;
         drop(log);
         let meta = Meta {
             origin: 7,
             replicas: 2,
             num_buckets: 8,
             committed: [("g".to_string(), 4)].into(),
-            not_before: BTreeMap::new(),
+            ..Meta::default()
         };
         d.write_meta("a/b..", 3, &meta).unwrap();
         let found = d.scan();

@@ -1,5 +1,7 @@
 //! A bucket's records on disk: one append-only file, each record framed as
-//! `u32 length LE | u32 CRC-32 LE | bytes`.
+//! `u32 length LE | u32 CRC-32 LE | bytes`. A file written whole ([`Log::create`]) starts
+//! with a header frame, `u32::MAX | CRC-32 of the base | u64 base LE`: the offset of its
+//! first record (those before were trimmed); a file without one starts at offset 0.
 //!
 //! Writes go to the file in the order records are appended (the caller holds the bucket's
 //! lock); [`Log::sync_to`] makes them durable with `fdatasync` before a put is acknowledged.
@@ -21,6 +23,10 @@ use parking_lot::Mutex;
 
 /// Bytes in front of each record: its length and its checksum.
 const FRAME: usize = 8;
+/// The length field of a header frame (no record is that long).
+const HEADER_MARK: u32 = u32::MAX;
+/// Bytes of a header frame.
+const HEADER: usize = FRAME + 8;
 
 /// What a test puts in the place of `fdatasync` for the logs under one directory: it is given
 /// the log's path and the sync itself, which it must call. Tests gate it to prove a put is
@@ -68,9 +74,26 @@ pub struct Log {
     synced: tokio::sync::Mutex<u64>,
 }
 
+/// A log read back ([`Log::open`]).
+pub struct Opened {
+    /// The log, to append to.
+    pub log: Log,
+    /// The offset of the first record (0 without a header).
+    pub base: u64,
+    /// Its valid records, the torn tail cut off.
+    pub records: Vec<Bytes>,
+    /// Bytes before the first record (its header).
+    pub head: u64,
+}
+
 impl Log {
-    /// Open (or create) the log at `path`; its valid records, the torn tail cut off.
-    pub fn open(path: &Path) -> io::Result<(Log, Vec<Bytes>)> {
+    /// Bytes `records` take in a log.
+    pub fn framed(records: &[Bytes]) -> u64 {
+        records.iter().map(|r| (FRAME + r.len()) as u64).sum()
+    }
+
+    /// Open (or create) the log at `path`.
+    pub fn open(path: &Path) -> io::Result<Opened> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -82,7 +105,9 @@ impl Log {
         let mut all = Vec::new();
         file.read_to_end(&mut all)?;
         let all = Bytes::from(all);
-        let (records, good) = parse(&all);
+        let (base, head) = header(&all);
+        let (records, good) = parse(&all.slice(head..));
+        let good = head + good;
         if good < all.len() {
             tracing::warn!(
                 path = %path.display(),
@@ -93,27 +118,33 @@ impl Log {
             file.set_len(good as u64)?;
             sync_data(path, &file)?;
         }
-        Ok((
-            Log {
+        Ok(Opened {
+            log: Log {
                 path: path.to_path_buf(),
                 file: Arc::new(file),
                 written: AtomicU64::new(good as u64),
                 synced: tokio::sync::Mutex::new(good as u64),
             },
+            base,
             records,
-        ))
+            head: head as u64,
+        })
     }
 
-    /// Create the log at `path` holding exactly `records`, replacing any file there, synced.
-    /// Written beside it first and renamed over it, so a crash leaves the old or the new.
-    pub fn create(path: &Path, records: &[Bytes]) -> io::Result<Log> {
+    /// Create the log at `path` holding exactly `records` from offset `base`, replacing any
+    /// file there, synced. Written beside it first and renamed over it, so a crash leaves
+    /// the old or the new.
+    pub fn create(path: &Path, base: u64, records: &[Bytes]) -> io::Result<Log> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = path.with_extension("log.tmp");
         {
             let mut f = File::create(&tmp)?;
-            let mut buf = Vec::new();
+            let mut buf = Vec::with_capacity(HEADER + Self::framed(records) as usize);
+            buf.extend_from_slice(&HEADER_MARK.to_le_bytes());
+            buf.extend_from_slice(&crc32fast::hash(&base.to_le_bytes()).to_le_bytes());
+            buf.extend_from_slice(&base.to_le_bytes());
             for r in records {
                 frame_into(&mut buf, r);
             }
@@ -122,8 +153,12 @@ impl Log {
         }
         std::fs::rename(&tmp, path)?;
         sync_dir(path)?;
-        let (log, _) = Log::open(path)?;
-        Ok(log)
+        Ok(Log::open(path)?.log)
+    }
+
+    /// Bytes before the first record of a log just created (its header).
+    pub fn head(&self) -> u64 {
+        HEADER as u64
     }
 
     /// Write `records` at the end of the file (not synced); the file's length after them.
@@ -136,12 +171,8 @@ impl Log {
         Ok(self.written.fetch_add(buf.len() as u64, Ordering::AcqRel) + buf.len() as u64)
     }
 
-    /// Cut the file to its first `keep` records (`records` being what it holds now).
-    pub fn truncate(&self, records: &[Bytes], keep: usize) -> io::Result<()> {
-        let len: u64 = records[..keep.min(records.len())]
-            .iter()
-            .map(|r| (FRAME + r.len()) as u64)
-            .sum();
+    /// Cut the file to its first `len` bytes (a header, records).
+    pub fn truncate(&self, len: u64) -> io::Result<()> {
         self.file.set_len(len)?;
         sync_data(&self.path, &self.file)?;
         self.written.store(len, Ordering::Release);
@@ -173,6 +204,22 @@ fn frame_into(buf: &mut Vec<u8>, r: &[u8]) {
     buf.extend_from_slice(&(r.len() as u32).to_le_bytes());
     buf.extend_from_slice(&crc32fast::hash(r).to_le_bytes());
     buf.extend_from_slice(r);
+}
+
+/// The base a file's header says and the header's length (0 and 0 without a valid one).
+fn header(all: &Bytes) -> (u64, usize) {
+    let Some(h) = all.get(..HEADER) else {
+        return (0, 0);
+    };
+    let mark = u32::from_le_bytes(h[..4].try_into().expect("4 bytes"));
+    let crc = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"));
+    if mark != HEADER_MARK || crc32fast::hash(&h[8..]) != crc {
+        return (0, 0);
+    }
+    (
+        u64::from_le_bytes(h[8..].try_into().expect("8 bytes")),
+        HEADER,
+    )
 }
 
 /// The valid records at the start of `all`, and how many bytes they take.
@@ -216,7 +263,9 @@ mod tests {
     #[tokio::test]
     async fn records_come_back_after_reopen_and_a_torn_or_corrupt_tail_is_cut() {
         let p = tmp("torn");
-        let (log, none) = Log::open(&p).unwrap();
+        let Opened {
+            log, records: none, ..
+        } = Log::open(&p).unwrap();
         assert!(none.is_empty());
         let end = log
             .write(&[Bytes::from_static(b"one"), Bytes::from_static(b"two")])
@@ -227,7 +276,9 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(&[9, 0, 0, 0, 1, 2]).unwrap();
         drop(f);
-        let (log, got) = Log::open(&p).unwrap();
+        let Opened {
+            log, records: got, ..
+        } = Log::open(&p).unwrap();
         assert_eq!(
             got,
             vec![Bytes::from_static(b"one"), Bytes::from_static(b"two")]
@@ -239,13 +290,40 @@ mod tests {
         let n = raw.len();
         raw[n - 1] ^= 0xff;
         std::fs::write(&p, &raw).unwrap();
-        let (log, got) = Log::open(&p).unwrap();
+        let Opened {
+            log, records: got, ..
+        } = Log::open(&p).unwrap();
         assert_eq!(got.len(), 2);
-        log.truncate(&got, 1).unwrap();
+        log.truncate(Log::framed(&got[..1])).unwrap();
         drop(log);
-        assert_eq!(Log::open(&p).unwrap().1, vec![Bytes::from_static(b"one")]);
-        let log = Log::create(&p, &[Bytes::from_static(b"x")]).unwrap();
+        assert_eq!(
+            Log::open(&p).unwrap().records,
+            vec![Bytes::from_static(b"one")]
+        );
+        assert_eq!(Log::open(&p).unwrap().base, 0, "no header: from offset 0");
+    }
+
+    #[tokio::test]
+    async fn a_log_written_whole_says_where_it_starts_and_a_bad_header_is_no_header() {
+        let p = tmp("base");
+        let log = Log::create(&p, 7, &[Bytes::from_static(b"x")]).unwrap();
         assert_eq!(log.path(), p.as_path());
-        assert_eq!(Log::open(&p).unwrap().1, vec![Bytes::from_static(b"x")]);
+        let end = log.write(&[Bytes::from_static(b"y")]).unwrap();
+        log.sync_to(end).await.unwrap();
+        drop(log);
+        let o = Log::open(&p).unwrap();
+        assert_eq!((o.base, o.head), (7, HEADER as u64));
+        assert_eq!(
+            o.records,
+            vec![Bytes::from_static(b"x"), Bytes::from_static(b"y")]
+        );
+        drop(o);
+        // A flipped bit in the base: the header is not trusted, and what follows is not a
+        // record either (its length is u32::MAX): nothing is read, rather than misplaced.
+        let mut raw = std::fs::read(&p).unwrap();
+        raw[9] ^= 1;
+        std::fs::write(&p, &raw).unwrap();
+        let o = Log::open(&p).unwrap();
+        assert_eq!((o.base, o.records.len()), (0, 0));
     }
 }

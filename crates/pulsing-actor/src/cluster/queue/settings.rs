@@ -21,6 +21,10 @@ pub struct Wanted {
     pub replicas: Option<u8>,
     /// 1 to 65 536.
     pub num_buckets: Option<u32>,
+    /// Milliseconds records are kept (0: forever).
+    pub retain_ms: Option<u64>,
+    /// Whether records every group acknowledged are trimmed.
+    pub trim_acked: Option<bool>,
 }
 
 impl Wanted {
@@ -30,6 +34,8 @@ impl Wanted {
             disk: Some(p.disk),
             replicas: Some(p.replicas),
             num_buckets: Some(p.num_buckets),
+            retain_ms: Some(p.retain_ms),
+            trim_acked: Some(p.trim_acked),
         }
     }
 
@@ -39,6 +45,8 @@ impl Wanted {
             disk: self.disk.unwrap_or(false),
             replicas: self.replicas.unwrap_or(1),
             num_buckets: self.num_buckets.unwrap_or(DEFAULT_NUM_BUCKETS),
+            retain_ms: self.retain_ms.unwrap_or(0),
+            trim_acked: self.trim_acked.unwrap_or(false),
         }
     }
 
@@ -63,6 +71,12 @@ impl Wanted {
             .filter(|n| kept.num_buckets != 0 && *n != kept.num_buckets)
         {
             out.push(format!("numBuckets {n}"));
+        }
+        if let Some(r) = self.retain_ms.filter(|r| *r != kept.retain_ms) {
+            out.push(format!("retainMs {r}"));
+        }
+        if let Some(t) = self.trim_acked.filter(|t| *t != kept.trim_acked) {
+            out.push(format!("trimAcked {t}"));
         }
         (!out.is_empty()).then(|| out.join(", "))
     }
@@ -126,6 +140,7 @@ mod tests {
             disk,
             replicas,
             num_buckets,
+            ..Placement::default()
         }
     }
 
@@ -172,5 +187,28 @@ mod tests {
                 && msg.contains("asks for backend 'disk', numBuckets 4"),
             "{msg}"
         );
+        // Retention is a setting like the others.
+        let trims = Placement {
+            retain_ms: 60_000,
+            ..kept
+        };
+        let e = describe(
+            "q",
+            trims,
+            true,
+            &Wanted {
+                retain_ms: Some(1000),
+                trim_acked: Some(true),
+                ..Wanted::default()
+            },
+            true,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("retainMs 60000") && e.contains("asks for retainMs 1000, trimAcked true"),
+            "{e}"
+        );
+        assert!(!trims.admits(&kept) && trims.admits(&trims));
     }
 }

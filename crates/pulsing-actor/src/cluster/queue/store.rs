@@ -31,6 +31,12 @@ use crate::error::{PulsingError, RuntimeErrorKind};
 
 /// Bytes of records one node keeps in memory at most, all queues together.
 pub const MEMORY_LIMIT: usize = 1 << 30;
+/// Bytes of trimmed records a `disk` bucket's log keeps before it is rewritten without them
+/// (at least; and only once they outweigh the records kept).
+const COMPACT_AFTER: u64 = 1 << 20;
+/// Offsets beyond this are refused where they come from another node (no bucket gets there:
+/// a billion records a second would take 146 years), so offset arithmetic never overflows.
+pub const MAX_OFFSET: u64 = 1 << 62;
 /// Consumer groups one bucket keeps state for at most.
 pub const MAX_GROUPS: usize = 1024;
 /// Where nodes keep `disk` buckets unless told otherwise: each node its own numbered
@@ -49,6 +55,12 @@ pub struct Placement {
     /// How many buckets the queue has (0: not said; a writer's always says).
     #[serde(default)]
     pub num_buckets: u32,
+    /// Records older than this many milliseconds are trimmed, consumed or not (0: kept).
+    #[serde(default)]
+    pub retain_ms: u64,
+    /// Records every consumer group acknowledged are trimmed (with no group, none are).
+    #[serde(default)]
+    pub trim_acked: bool,
 }
 
 impl Default for Placement {
@@ -58,6 +70,8 @@ impl Default for Placement {
             disk: false,
             replicas: 1,
             num_buckets: 0,
+            retain_ms: 0,
+            trim_acked: false,
         }
     }
 }
@@ -70,6 +84,13 @@ impl Placement {
             && (self.num_buckets == 0
                 || wanted.num_buckets == 0
                 || self.num_buckets == wanted.num_buckets)
+            && self.retain_ms == wanted.retain_ms
+            && self.trim_acked == wanted.trim_acked
+    }
+
+    /// Whether records are ever trimmed.
+    pub fn trims(&self) -> bool {
+        self.retain_ms > 0 || self.trim_acked
     }
 }
 
@@ -80,6 +101,12 @@ impl std::fmt::Display for Placement {
         if self.num_buckets > 0 {
             write!(f, ", numBuckets {}", self.num_buckets)?;
         }
+        if self.retain_ms > 0 {
+            write!(f, ", retainMs {}", self.retain_ms)?;
+        }
+        if self.trim_acked {
+            write!(f, ", trimAcked")?;
+        }
         Ok(())
     }
 }
@@ -87,7 +114,10 @@ impl std::fmt::Display for Placement {
 /// A bucket as it travels between nodes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Snapshot {
-    /// Its records, at their offsets.
+    /// The offset of its first record (those before were trimmed, or not sent).
+    #[serde(default)]
+    pub base: u64,
+    /// Its records, at their offsets from `base`.
     pub records: Vec<serde_bytes::ByteBuf>,
     /// Its lineage: copies of one bucket have the same.
     pub origin: u64,
@@ -103,6 +133,9 @@ pub struct Snapshot {
     /// Unix time in milliseconds.
     #[serde(default)]
     pub not_before: BTreeMap<u64, u64>,
+    /// When records were appended, coarsely (see [`Times`]), for `retain_ms`.
+    #[serde(default)]
+    pub times: BTreeMap<u64, u64>,
     /// Per consumer group, the committed offset.
     pub committed: BTreeMap<String, u64>,
 }
@@ -121,6 +154,8 @@ enum Role {
 }
 
 struct Bucket {
+    /// The offset of `records[0]`: those before were trimmed (see [`Placement::trims`]).
+    base: u64,
     records: Vec<Bytes>,
     bytes: usize,
     /// Woken on every append (readers waiting past the end).
@@ -131,7 +166,12 @@ struct Bucket {
     settled: bool,
     /// Records held back from consumer groups until a time (see [`Snapshot::not_before`]).
     not_before: BTreeMap<u64, u64>,
+    /// When records were appended (see [`Times`]).
+    times: Times,
     log: Option<Arc<Log>>,
+    /// Bytes of the log file before `records[0]`: its header and trimmed records (the file
+    /// is rewritten once they outweigh the live ones, see [`QueueStore::trim`]).
+    log_head: u64,
     role: Role,
     groups: HashMap<String, Group>,
 }
@@ -139,6 +179,7 @@ struct Bucket {
 impl Bucket {
     fn new(origin: u64, placement: Placement, settled: bool, role: Role) -> Self {
         Bucket {
+            base: 0,
             records: Vec::new(),
             bytes: 0,
             grew: Arc::default(),
@@ -146,10 +187,28 @@ impl Bucket {
             placement,
             settled,
             not_before: BTreeMap::new(),
+            times: Times::default(),
             log: None,
+            log_head: 0,
             role,
             groups: HashMap::new(),
         }
+    }
+
+    /// The offset after the last record.
+    fn end(&self) -> u64 {
+        self.base + self.records.len() as u64
+    }
+
+    /// Record `o`, unless it was trimmed or is not written yet.
+    fn at(&self, o: u64) -> Option<&Bytes> {
+        self.records
+            .get(usize::try_from(o.checked_sub(self.base)?).ok()?)
+    }
+
+    /// Index in `records` of offset `o`, clamped to the records held.
+    fn index(&self, o: u64) -> usize {
+        (o.saturating_sub(self.base) as usize).min(self.records.len())
     }
 
     /// When group readers may first be handed record `o`, if it is held back.
@@ -170,8 +229,12 @@ impl Bucket {
             origin: self.origin,
             replicas: self.placement.replicas,
             num_buckets: self.placement.num_buckets,
+            retain_ms: self.placement.retain_ms,
+            trim_acked: self.placement.trim_acked,
+            base: self.base,
             committed: self.committed(),
             not_before: self.not_before.clone(),
+            times: self.times.0.clone(),
         }
     }
 
@@ -184,6 +247,7 @@ impl Bucket {
 
     fn copy(&self) -> Snapshot {
         Snapshot {
+            base: self.base,
             records: self
                 .records
                 .iter()
@@ -194,6 +258,7 @@ impl Bucket {
             settled: self.settled,
             recovered: self.role == Role::Recovered,
             not_before: self.not_before.clone(),
+            times: self.times.0.clone(),
             committed: self.committed(),
         }
     }
@@ -206,9 +271,91 @@ impl Bucket {
             }
             self.groups
                 .entry(g.clone())
-                .or_insert_with(|| Group::at(0))
+                .or_insert_with(|| Group::at(self.base))
                 .advance(*c);
         }
+    }
+
+    /// Where retention trims this bucket to at `now_ms` (its base when nothing goes): below
+    /// every group's committed offset (`trim_acked`, with a group at least), and below the
+    /// records older than `retain_ms`; the further of the two.
+    fn trim_point(&self, now_ms: u64) -> u64 {
+        let mut to = self.base;
+        if self.placement.trim_acked {
+            if let Some(c) = self.groups.values().map(Group::committed).min() {
+                to = to.max(c);
+            }
+        }
+        if self.placement.retain_ms > 0 {
+            to = to.max(
+                self.times
+                    .before(now_ms.saturating_sub(self.placement.retain_ms)),
+            );
+        }
+        to.min(self.end())
+    }
+
+    /// Drop the records before `to`: the bytes freed. Groups move past them (a record
+    /// expired by `retain_ms` is gone for a group that had not acknowledged it), delays and
+    /// times before them are forgotten.
+    fn trim_to(&mut self, to: u64) -> usize {
+        let n = self.index(to);
+        if n == 0 {
+            return 0;
+        }
+        let gone: Vec<Bytes> = self.records.drain(..n).collect();
+        let freed: usize = gone.iter().map(|r| r.len()).sum();
+        self.log_head += Log::framed(&gone);
+        self.bytes -= freed;
+        self.base += n as u64;
+        for g in self.groups.values_mut() {
+            g.advance(self.base);
+        }
+        self.not_before = self.not_before.split_off(&self.base);
+        self.times.forget_before(self.base);
+        freed
+    }
+}
+
+/// When records of a bucket were appended, coarsely: offset `o` → Unix ms `t` says every
+/// record before `o` was appended at `t` or earlier. The last entry is the bucket's end at
+/// its last append; earlier ones are at least [`Times::step`] apart, so a bucket keeps a few
+/// dozen whatever its traffic, and a record outlives `retain_ms` by one step at most.
+#[derive(Debug, Clone, Default)]
+struct Times(BTreeMap<u64, u64>);
+
+impl Times {
+    /// The spacing of entries for a retention of `retain_ms`.
+    fn step(retain_ms: u64) -> u64 {
+        (retain_ms / 64).max(100)
+    }
+
+    /// Records up to `end` were appended by `now_ms`.
+    fn appended(&mut self, end: u64, now_ms: u64, retain_ms: u64) {
+        let mut last_two = self.0.iter().rev().take(2).map(|(o, t)| (*o, *t));
+        let (last, before) = (last_two.next(), last_two.next());
+        // The last entry moves on unless it is a step past the one before it.
+        if let (Some((o, t_last)), Some((_, t_before))) = (last, before) {
+            if t_last < t_before.saturating_add(Self::step(retain_ms)) {
+                self.0.remove(&o);
+            }
+        }
+        self.0.insert(end, now_ms);
+    }
+
+    /// The furthest offset every record before which was appended by `cutoff_ms`.
+    fn before(&self, cutoff_ms: u64) -> u64 {
+        self.0
+            .iter()
+            .filter(|(_, t)| **t <= cutoff_ms)
+            .map(|(o, _)| *o)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Forget what is said of records before `base` (trimmed).
+    fn forget_before(&mut self, base: u64) {
+        self.0 = self.0.split_off(&base);
     }
 }
 
@@ -237,7 +384,8 @@ enum Merge {
     Replace,
 }
 
-/// `common` records both copies share from the start; `here` and `there` records each has;
+/// `common`: the offset where the copies part (both have the same records before it);
+/// `here` and `there`: where each ends;
 /// whether each was read back from a disk as its node started (`Role::Recovered`); whether
 /// they are one lineage kept on two nodes. The longer copy wins, and nothing that may have
 /// been acknowledged is dropped: copies that part ways have both tails kept, one after the
@@ -246,9 +394,9 @@ enum Merge {
 /// the two part ways, its tail was never acknowledged and the live copy's wins alone (order
 /// kept, nothing acknowledged lost).
 fn merge(
-    common: usize,
-    here: usize,
-    there: usize,
+    common: u64,
+    here: u64,
+    there: u64,
     here_recovered: bool,
     there_recovered: bool,
     twice_kept: bool,
@@ -423,21 +571,29 @@ impl QueueStore {
         let mut n = 0;
         for (queue, bucket, meta) in disk.scan() {
             let path = disk.log_path(&queue, bucket);
-            let (log, records) =
+            let opened =
                 Log::open(&path).map_err(|e| io(format!("opening {}", path.display()), e))?;
             let placement = Placement {
                 disk: true,
                 replicas: meta.replicas.max(1),
                 num_buckets: meta.num_buckets,
+                retain_ms: meta.retain_ms,
+                trim_acked: meta.trim_acked,
             };
             // On disk only because a writer asked for it: settled.
             let mut b = Bucket::new(meta.origin, placement, true, Role::Recovered);
-            b.bytes = records.iter().map(|r| r.len()).sum();
+            b.base = opened.base;
+            b.records = opened.records;
+            b.log_head = opened.head;
+            b.bytes = b.records.iter().map(|r| r.len()).sum();
+            // A trim is written to the metadata first, the log rewritten only later.
+            b.trim_to(meta.base);
             *self.bytes.lock() += b.bytes;
-            b.records = records;
-            b.log = Some(Arc::new(log));
+            b.log = Some(Arc::new(opened.log));
             b.advance(&meta.committed);
             b.not_before = meta.not_before;
+            b.not_before = b.not_before.split_off(&b.base);
+            b.times = Times(meta.times);
             tracing::info!(%queue, bucket, records = b.records.len(), "queue: recovered a bucket from disk");
             self.buckets.lock().insert((queue, bucket), b);
             n += 1;
@@ -461,20 +617,65 @@ impl QueueStore {
         *used = used.saturating_sub(size);
     }
 
-    /// Write `meta` and a log holding exactly `records` for a `disk` bucket.
-    fn persist(
+    /// Write the metadata and a log holding exactly the records of `b`, a `disk` bucket.
+    fn persist(&self, queue: &str, bucket: u32, b: &mut Bucket) -> Result<(), PulsingError> {
+        let disk = self.disk()?;
+        disk.write_meta(queue, bucket, &b.meta())?;
+        let path = disk.log_path(queue, bucket);
+        let log = Log::create(&path, b.base, &b.records)
+            .map_err(|e| io(format!("writing {}", path.display()), e))?;
+        b.log_head = log.head();
+        b.log = Some(Arc::new(log));
+        Ok(())
+    }
+
+    /// After a trim of `b`, a `disk` bucket: its metadata says where it starts now (what
+    /// recovery skips), and its log is rewritten once what was trimmed outweighs what is
+    /// kept (and 1 MiB).
+    fn trimmed_on_disk(
         &self,
         queue: &str,
         bucket: u32,
-        records: &[Bytes],
-        meta: &Meta,
-    ) -> Result<Arc<Log>, PulsingError> {
-        let disk = self.disk()?;
-        disk.write_meta(queue, bucket, meta)?;
-        let path = disk.log_path(queue, bucket);
-        Log::create(&path, records)
-            .map(Arc::new)
-            .map_err(|e| io(format!("writing {}", path.display()), e))
+        b: &mut Bucket,
+    ) -> Result<(), PulsingError> {
+        if b.log.is_none() {
+            return Ok(());
+        }
+        if b.log_head > COMPACT_AFTER && b.log_head > Log::framed(&b.records) {
+            return self.persist(queue, bucket, b);
+        }
+        self.disk()?.write_meta(queue, bucket, &b.meta())
+    }
+
+    /// Trim every bucket this node owns as its retention says (see [`Placement::trims`]),
+    /// at `now`: the records dropped. Their replicas follow when the owner next brings them
+    /// up to date.
+    pub fn trim(&self, now: std::time::SystemTime) -> u64 {
+        let now_ms = unix_ms(now);
+        let mut buckets = self.buckets.lock();
+        let mut dropped = 0;
+        for ((queue, bucket), b) in buckets.iter_mut() {
+            if b.role != Role::Primary || !b.placement.trims() {
+                continue;
+            }
+            if b.placement.retain_ms > 0 && b.times.0.is_empty() && !b.records.is_empty() {
+                // Nothing says when these came (moved or read back without): from now.
+                b.times.appended(b.end(), now_ms, b.placement.retain_ms);
+            }
+            let to = b.trim_point(now_ms);
+            if to <= b.base {
+                continue;
+            }
+            let before = b.base;
+            let freed = b.trim_to(to);
+            dropped += b.base - before;
+            self.release_bytes(freed);
+            tracing::debug!(%queue, bucket, from = before, to = b.base, freed, "queue: trimmed a bucket");
+            if let Err(e) = self.trimmed_on_disk(queue, *bucket, b) {
+                tracing::warn!(%queue, bucket, "queue: a trim was not written to disk (recovery keeps the records): {e}");
+            }
+        }
+        dropped
     }
 
     /// Whether this node holds `bucket` of `queue` as its owner.
@@ -536,6 +737,10 @@ impl QueueStore {
         let mut changed = false;
         let mut recovered = b.role == Role::Recovered;
         for c in copies {
+            if c.base > MAX_OFFSET {
+                tracing::warn!(%queue, bucket, base = c.base, "queue: a copy of a bucket starting past the largest offset was ignored");
+                continue;
+            }
             if c.settled && !b.settled {
                 b.placement = c.placement;
                 b.settled = true;
@@ -545,84 +750,114 @@ impl QueueStore {
                 .into_iter()
                 .map(|r| Bytes::from(r.into_vec()))
                 .collect();
+            let there_end = c.base + incoming.len() as u64;
             if b.records.is_empty() && b.origin == 0 {
                 b.origin = c.origin;
+                b.base = c.base;
                 recovered = c.recovered;
             }
-            let common = if c.origin == b.origin {
-                b.records
-                    .iter()
-                    .zip(&incoming)
-                    .take_while(|(x, y)| x == y)
-                    .count()
-            } else {
-                0
-            };
-            let how = merge(
-                common,
-                b.records.len(),
-                incoming.len(),
-                recovered,
-                c.recovered,
-                c.origin == b.origin && b.placement.replicas >= 2,
-            );
-            if c.origin != b.origin || (b.records.len() > common && incoming.len() > common) {
-                tracing::debug!(%queue, bucket, here = b.records.len(), there = incoming.len(), common, same_origin = c.origin == b.origin, here_recovered = recovered, there_recovered = c.recovered, ?how, "queue: copies of a bucket part ways");
+            let same = c.origin == b.origin;
+            if same && b.end() < c.base {
+                // The copy trimmed past all this one has: start where it starts.
+                b.trim_to(b.end());
+                b.base = c.base;
+                changed = true;
             }
-            // Where the copy's records past the common prefix land here (delays go with them).
-            let shift = |o: u64, at: usize| o - common as u64 + at as u64;
+            // Offsets are absolute: the copies share the records from where both have
+            // them (what one trimmed, the other may still hold) up to where they part.
+            let common = if same {
+                let from = b.base.max(c.base);
+                let shared = (from..b.end().min(there_end))
+                    .take_while(|o| b.at(*o) == incoming.get((*o - c.base) as usize))
+                    .count() as u64;
+                from + shared
+            } else {
+                c.base
+            };
+            let how = if same {
+                merge(
+                    common,
+                    b.end(),
+                    there_end,
+                    recovered,
+                    c.recovered,
+                    b.placement.replicas >= 2,
+                )
+            } else if incoming.is_empty() {
+                Merge::Keep
+            } else {
+                // Another lineage (written on both sides of a partition): after this one.
+                Merge::Extend
+            };
+            if !same || (b.end() > common && there_end > common) {
+                tracing::debug!(%queue, bucket, here = b.end(), there = there_end, common, same_origin = same, here_recovered = recovered, there_recovered = c.recovered, ?how, "queue: copies of a bucket part ways");
+            }
+            // The copy's records from `common` on land here from `at` on, with their delays
+            // and times.
+            let land = |b: &mut Bucket, at: u64| {
+                let shift = |o: u64| o - common + at;
+                for (o, t) in c.not_before.range(common..) {
+                    b.not_before.insert(shift(*o), *t);
+                }
+                for (o, t) in c.times.range(common..) {
+                    b.times.0.insert(shift(*o), *t);
+                }
+                b.records
+                    .extend(incoming[(common - c.base) as usize..].iter().cloned());
+            };
             match how {
                 Merge::Keep => {}
                 Merge::Extend => {
                     changed = true;
-                    let at = b.records.len();
-                    for (o, t) in c.not_before.range(common as u64..) {
-                        b.not_before.insert(shift(*o, at), *t);
-                    }
-                    b.records.extend(incoming[common..].iter().cloned());
+                    let at = b.end();
+                    land(&mut b, at);
                 }
                 Merge::Replace => {
                     changed = true;
-                    b.records.truncate(common);
-                    b.not_before.split_off(&(common as u64));
-                    b.not_before
-                        .extend(c.not_before.range(common as u64..).map(|(o, t)| (*o, *t)));
-                    b.records.extend(incoming[common..].iter().cloned());
+                    let keep = b.index(common);
+                    b.records.truncate(keep);
+                    b.not_before.split_off(&common);
+                    b.times.0.split_off(&common);
+                    land(&mut b, common);
                     recovered = false;
                 }
             }
-            if c.origin == b.origin {
-                for (o, t) in c.not_before.range(..common as u64) {
+            if same {
+                for (o, t) in c.not_before.range(..common) {
                     b.not_before.entry(*o).or_insert(*t);
                 }
-            }
-            if c.origin == b.origin {
                 b.advance(&c.committed);
             }
         }
         if b.origin == 0 {
             b.origin = rand::random::<u64>() | 1;
         }
+        let base = b.base;
+        for g in b.groups.values_mut() {
+            g.advance(base);
+        }
         b.role = Role::Primary;
         b.bytes = b.records.iter().map(|r| r.len()).sum();
         // Counted, never refused: these records were handed over and exist nowhere else
         // now. A store over its bound refuses the next puts instead.
-        *self.bytes.lock() += b.bytes.saturating_sub(before);
+        let mut used = self.bytes.lock();
+        *used = (*used + b.bytes).saturating_sub(before);
+        drop(used);
         if b.placement.disk && (changed || !was_disk) {
-            b.log = Some(self.persist(queue, bucket, &b.records, &b.meta())?);
+            self.persist(queue, bucket, &mut b)?;
         }
         b.grew.notify_waiters();
         buckets.insert(key, b);
         Ok(())
     }
 
-    /// Give up `bucket` of `queue` if it still holds exactly `len` records (it was handed
-    /// over as a copy of that length): whether it went. One that grew meanwhile stays, for
-    /// the next hand-over (the same lineage: only what it has more is added there).
-    pub fn take_if_len(&self, queue: &str, bucket: u32, len: usize) -> bool {
+    /// Give up `bucket` of `queue` if it still ends at `end` (it was handed over as a copy
+    /// up to there): whether it went. One that grew meanwhile stays, for the next hand-over
+    /// (the same lineage: only what it has more is added there).
+    pub fn take_if_end(&self, queue: &str, bucket: u32, end: u64) -> bool {
         let mut buckets = self.buckets.lock();
         let key = (queue.to_string(), bucket);
-        if buckets.get(&key).is_none_or(|b| b.records.len() != len) {
+        if buckets.get(&key).is_none_or(|b| b.end() != end) {
             return false;
         }
         let b = buckets.remove(&key).expect("checked under the same lock");
@@ -640,13 +875,14 @@ impl QueueStore {
             .take(crate::stats::MAX_BUCKET_SERIES)
             .map(|((queue, bucket), b)| {
                 let records = b.records.len() as u64;
+                let end = b.end();
                 let mut groups: Vec<crate::stats::GroupLag> = b
                     .groups
                     .iter()
                     .map(|(g, s)| crate::stats::GroupLag {
                         group: g.clone(),
                         committed: s.committed(),
-                        lag: records.saturating_sub(s.committed()),
+                        lag: end.saturating_sub(s.committed()),
                         in_flight: s.in_flight(),
                     })
                     .collect();
@@ -661,6 +897,7 @@ impl QueueStore {
                     }
                     .into(),
                     records,
+                    first: b.base,
                     bytes: b.bytes as u64,
                     disk: b.placement.disk,
                     replicas: b.placement.replicas,
@@ -694,7 +931,7 @@ impl QueueStore {
         b.placement = wanted;
         b.settled = true;
         if wanted.disk && b.log.is_none() {
-            b.log = Some(self.persist(queue, bucket, &b.records, &b.meta())?);
+            self.persist(queue, bucket, b)?;
         }
         Ok(())
     }
@@ -791,9 +1028,13 @@ impl QueueStore {
             },
             None => None,
         };
-        let first = b.records.len() as u64;
+        let first = b.end();
         b.records.extend(records);
         b.bytes += size;
+        if b.placement.retain_ms > 0 {
+            let now = unix_ms(std::time::SystemTime::now());
+            b.times.appended(b.end(), now, b.placement.retain_ms);
+        }
         b.grew.notify_waiters();
         if delays.is_empty() {
             return Ok((first, sync));
@@ -812,15 +1053,17 @@ impl QueueStore {
         Ok((first, sync))
     }
 
-    /// Keep a replica of `bucket` of `queue` whose owner has `records` from offset `from`:
-    /// the replica's length after. A replica shorter than `from` stores nothing and answers
-    /// its length (the owner sends what it misses); one longer is cut to `from` first (the
-    /// owner's records are the ones acknowledged).
+    /// Keep a replica of `bucket` of `queue` whose owner has `records` from offset `from`
+    /// and trimmed those before `base`: the replica's end after. A replica that ends before
+    /// `from` stores nothing and answers its end (the owner sends what it misses); one
+    /// longer is cut to `from` first (the owner's records are the ones acknowledged). It
+    /// trims what the owner trimmed, and nothing of its own accord.
     #[allow(clippy::too_many_arguments)]
     pub fn replicate(
         &self,
         queue: &str,
         bucket: u32,
+        base: u64,
         from: u64,
         records: Vec<Bytes>,
         origin: u64,
@@ -828,6 +1071,12 @@ impl QueueStore {
         committed: &BTreeMap<String, u64>,
         not_before: &BTreeMap<u64, u64>,
     ) -> Result<(u64, Sync), PulsingError> {
+        if base.max(from) > MAX_OFFSET {
+            return Err(PulsingError::runtime(
+                RuntimeErrorKind::Protocol,
+                format!("queue {queue}: replicate from offset {from} (base {base}): past the largest offset {MAX_OFFSET}"),
+            ));
+        }
         let key = (queue.to_string(), bucket);
         let mut buckets = self.buckets.lock();
         // Only a settled bucket has replicas: the owner's placement is a writer's.
@@ -847,15 +1096,32 @@ impl QueueStore {
         b.advance(committed);
         b.not_before
             .extend(not_before.iter().map(|(o, t)| (*o, *t)));
-        let len = b.records.len() as u64;
+        if base > b.base {
+            let freed = if b.end() < base {
+                let all = b.trim_to(b.end());
+                b.base = base;
+                all
+            } else {
+                b.trim_to(base)
+            };
+            self.release_bytes(freed);
+            self.trimmed_on_disk(queue, bucket, b)?;
+        }
+        let len = b.end();
         if from > len {
             return Ok((len, None));
         }
         let mut records = records;
         let mut from = from;
+        if from < b.base {
+            // Trimmed here already.
+            let n = ((b.base - from) as usize).min(records.len());
+            records.drain(..n);
+            from += n as u64;
+        }
         if from < len {
             // What it has already (a later put's catch-up arrived first) is skipped, not cut.
-            let same = b.records[from as usize..]
+            let same = b.records[b.index(from)..]
                 .iter()
                 .zip(&records)
                 .take_while(|(x, y)| x == y)
@@ -864,12 +1130,13 @@ impl QueueStore {
             from += same as u64;
         }
         if from < len && !records.is_empty() {
-            let cut: usize = b.records[from as usize..].iter().map(|r| r.len()).sum();
+            let keep = b.index(from);
+            let cut: usize = b.records[keep..].iter().map(|r| r.len()).sum();
             if let Some(log) = &b.log {
-                log.truncate(&b.records, from as usize)
+                log.truncate(b.log_head + Log::framed(&b.records[..keep]))
                     .map_err(|e| io(format!("queue {queue}: cutting a replica log"), e))?;
             }
-            b.records.truncate(from as usize);
+            b.records.truncate(keep);
             b.bytes -= cut;
             self.release_bytes(cut);
         }
@@ -877,8 +1144,7 @@ impl QueueStore {
         self.reserve(queue, size)?;
         if placement.disk && b.log.is_none() {
             b.placement.disk = true;
-            let meta = b.meta();
-            b.log = Some(self.persist(queue, bucket, &b.records, &meta)?);
+            self.persist(queue, bucket, b)?;
         }
         let sync = match &b.log {
             Some(log) => {
@@ -894,7 +1160,7 @@ impl QueueStore {
         };
         b.records.extend(records);
         b.bytes += size;
-        Ok((b.records.len() as u64, sync))
+        Ok((b.end(), sync))
     }
 
     /// How `bucket` of `queue` is kept, if this node has it.
@@ -906,13 +1172,15 @@ impl QueueStore {
     }
 
     /// What a replica needs to catch up: the lineage, placement and committed offsets of
-    /// `bucket` of `queue`, and its records from `from`.
+    /// `bucket` of `queue`, and its records from `from` (from its first, if `from` was
+    /// trimmed); and the offset where the bucket starts (the records before it trimmed).
     pub fn since(&self, queue: &str, bucket: u32, from: u64) -> Option<(Snapshot, u64)> {
         let buckets = self.buckets.lock();
         let b = buckets.get(&(queue.to_string(), bucket))?;
-        let from = (from as usize).min(b.records.len());
+        let from = b.index(from);
         Some((
             Snapshot {
+                base: b.base + from as u64,
                 records: b.records[from..]
                     .iter()
                     .map(|r| serde_bytes::ByteBuf::from(r.to_vec()))
@@ -922,9 +1190,10 @@ impl QueueStore {
                 settled: b.settled,
                 recovered: b.role == Role::Recovered,
                 not_before: b.not_before.clone(),
+                times: b.times.0.clone(),
                 committed: b.committed(),
             },
-            from as u64,
+            b.base,
         ))
     }
 
@@ -958,7 +1227,8 @@ impl QueueStore {
         }
     }
 
-    /// Up to `limit` records of `bucket` from `offset`, and the offset after them.
+    /// Up to `limit` records of `bucket` from `offset`, and the offset after them. An
+    /// offset that was trimmed reads from the first record kept.
     pub fn read(&self, queue: &str, bucket: u32, offset: u64, limit: usize) -> (Vec<Bytes>, u64) {
         let buckets = self.buckets.lock();
         let Some(b) = buckets
@@ -967,9 +1237,9 @@ impl QueueStore {
         else {
             return (Vec::new(), offset);
         };
-        let from = (offset as usize).min(b.records.len());
+        let from = b.index(offset);
         let to = from.saturating_add(limit).min(b.records.len());
-        (b.records[from..to].to_vec(), to as u64)
+        (b.records[from..to].to_vec(), b.base + to as u64)
     }
 
     /// [`QueueStore::read`], waiting up to `wait` for a record past `offset` when there is
@@ -1045,7 +1315,8 @@ impl QueueStore {
                         "queue {queue}: bucket {bucket} keeps {MAX_GROUPS} consumer groups at most"
                     )));
                 }
-                let len = b.records.len() as u64;
+                let len = b.end();
+                let base = b.base;
                 let now = std::time::SystemTime::now();
                 let held: BTreeMap<u64, tokio::time::Instant> = b
                     .not_before
@@ -1055,15 +1326,24 @@ impl QueueStore {
                 let g = b
                     .groups
                     .entry(group.to_string())
-                    .or_insert_with(|| Group::at(0));
+                    .or_insert_with(|| Group::at(base));
                 let out = g.hand_out(len, limit, visibility, max_deliveries, |o| {
                     held.get(&o).copied()
                 });
                 let due = g.next_due();
-                let at = |o: u64| b.records[o as usize].clone();
+                // Groups move past what is trimmed: every offset handed out is held.
+                let at = |o: u64| b.at(o).cloned();
                 let got = GroupGot {
-                    give: out.give.into_iter().map(|(o, n)| (o, at(o), n)).collect(),
-                    dead: out.dead.into_iter().map(|o| (o, at(o))).collect(),
+                    give: out
+                        .give
+                        .into_iter()
+                        .filter_map(|(o, n)| Some((o, at(o)?, n)))
+                        .collect(),
+                    dead: out
+                        .dead
+                        .into_iter()
+                        .filter_map(|o| Some((o, at(o)?)))
+                        .collect(),
                 };
                 (got, due)
             };
@@ -1099,7 +1379,7 @@ impl QueueStore {
         b.grew.notify_waiters(); // a reader waiting may take them at once
         Ok(dead
             .into_iter()
-            .map(|o| (o, b.records[o as usize].clone()))
+            .filter_map(|o| Some((o, b.at(o)?.clone())))
             .collect())
     }
 
