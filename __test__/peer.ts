@@ -21,7 +21,8 @@ const node = (hex: string) => varint(BigInt(`0x${hex}`));
 
 /** Header variants, in declaration order of `transport::frame::Header`. */
 export const header = {
-  hello: (nodeId: string, addr: string, bulk = false) => Buffer.concat([varint(0), node(nodeId), str(addr), bool(bulk)]),
+  // The last byte is `to` (an `Option<NodeId>`, the node dialed for): 0, none (an address).
+  hello: (nodeId: string, addr: string, bulk = false) => Buffer.concat([varint(0), node(nodeId), str(addr), bool(bulk), varint(0)]),
   // The last byte is the `trace` (an `Option<String>`): 0, none.
   askName: (req: number, name: string) => Buffer.concat([varint(1), varint(req), varint(1), str(name), str('msgpack'), varint(0)]),
   askLocal: (req: number, local: number) => Buffer.concat([varint(1), varint(req), varint(0), varint(local), str('msgpack'), varint(0)]),

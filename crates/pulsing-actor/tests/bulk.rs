@@ -100,6 +100,7 @@ fn open(stream: Recording, id: u32) -> (Arc<ConnHandle>, Events) {
                 node: NodeId::random(),
                 addr: String::new(),
                 bulk: true,
+                to: None,
             })],
             traffic: Default::default(),
             plain: None,

@@ -767,3 +767,85 @@ async fn a_named_actors_figures_are_counted_and_asked_across_nodes() {
     b.shutdown().await.unwrap();
     a.shutdown().await.unwrap();
 }
+
+/// What a raw peer gets from `addr` after saying `Hello` (dialed for `to`) and asking
+/// "counter" to add 1: the reply's body, or `None` once the node closes the connection.
+async fn ask_raw(addr: &str, to: Option<NodeId>) -> Option<i64> {
+    use bytes::BytesMut;
+    use pulsing_actor::transport::frame::{encode_head, Decoder, Frame, Header, Target, MAGIC};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let Message::Single { msg_type, data } = Message::pack(&Cmd::Add(1)).unwrap() else {
+        unreachable!()
+    };
+    let mut out = BytesMut::from(&MAGIC[..]);
+    for f in [
+        Frame::bare(Header::Hello {
+            node: NodeId::random(),
+            addr: "127.0.0.1:1".into(),
+            bulk: false,
+            to,
+        }),
+        Frame::new(
+            Header::Ask {
+                req: 1,
+                target: Target::Name("counter".into()),
+                tag: msg_type,
+                trace: None,
+            },
+            data,
+        ),
+    ] {
+        encode_head(&f, &mut out).unwrap();
+        out.extend_from_slice(&f.body);
+    }
+    s.write_all(&out).await.unwrap();
+    let mut buf = BytesMut::new();
+    let dec = Decoder::new(1 << 20);
+    loop {
+        if buf.len() >= 4 && &buf[..4] == MAGIC {
+            let _ = buf.split_to(4);
+        }
+        while let Some(f) = dec.decode(&mut buf).expect("well-formed frames") {
+            if let Header::Reply { tag, .. } = f.header {
+                return Some(Message::single(tag, f.body).unpack::<i64>().unwrap());
+            }
+        }
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_buf(&mut buf)).await;
+        if read.expect("an answer or a close within 10 s").unwrap() == 0 {
+            return None;
+        }
+    }
+}
+
+/// A node restarted at the address of a member that was there before (a new node id) may
+/// get connections dialed for that member. It serves nothing on them: what they carry is
+/// meant for the other node (a queue bucket handed over on such a connection, its answer
+/// dropped by the dialer that finds the wrong node, was lost).
+#[tokio::test]
+async fn a_connection_dialed_for_another_node_is_served_nothing() {
+    let b = node(vec![]).await;
+    b.spawn_named("counter", Counter(0)).await.unwrap();
+    let addr = b.addr().unwrap().to_string();
+    assert_eq!(
+        ask_raw(&addr, Some(NodeId::random())).await,
+        None,
+        "closed, unanswered"
+    );
+    assert_eq!(
+        ask_raw(&addr, Some(b.node_id())).await,
+        Some(1),
+        "for it: served"
+    );
+    assert_eq!(
+        ask_raw(&addr, None).await,
+        Some(2),
+        "for an address: served"
+    );
+    assert_eq!(
+        add_via(&b, "counter", 0).await,
+        2,
+        "the refused ask never ran"
+    );
+    b.shutdown().await.unwrap();
+}

@@ -52,6 +52,7 @@ async fn pair() -> (Arc<ConnHandle>, TcpStream) {
                 node: NodeId::random(),
                 addr: String::new(),
                 bulk: false,
+                to: None,
             })],
             traffic: Default::default(),
             plain,

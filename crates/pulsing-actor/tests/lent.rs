@@ -140,6 +140,7 @@ fn hello() -> Frame {
         node: NodeId::random(),
         addr: String::new(),
         bulk: false,
+        to: None,
     })
 }
 

@@ -77,6 +77,7 @@ async fn client(addr: &str, me: NodeId) -> (Arc<ConnHandle>, Arc<Client>) {
                 node: me,
                 addr: String::new(),
                 bulk: false,
+                to: None,
             })],
             traffic: Default::default(),
             plain: None,

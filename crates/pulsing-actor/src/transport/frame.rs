@@ -74,6 +74,11 @@ pub enum Header {
         addr: String,
         /// Whether this is its bulk lane.
         bulk: bool,
+        /// On a connection the sender dialed, the node it dialed for (`None` for an address
+        /// whose node it does not know yet, such as a seed, and on accepted connections). A
+        /// node that is not that one serves nothing on the connection: a node restarted at a
+        /// former member's address must not answer for it.
+        to: Option<NodeId>,
     },
     /// A request expecting a reply (or a stream of replies).
     Ask {

@@ -469,6 +469,8 @@ impl Node {
             node: self.me,
             addr: self.addr.clone(),
             bulk,
+            // A client's `expect` stands for whichever gateway answers: it says no node.
+            to: expect.filter(|_| self.client().is_none()),
         });
         let c = conn::start(
             stream,
@@ -645,6 +647,7 @@ impl Node {
                     node: self.me,
                     addr: self.addr.clone(),
                     bulk: false,
+                    to: None,
                 })],
                 traffic: self.links.traffic.clone(),
                 plain,
@@ -660,9 +663,24 @@ impl Node {
 
     /// The peer's `Hello`: who it is. On a connection we dialed, it proves the member is at
     /// the address we know it by, or shows that someone else is there.
-    pub(super) fn on_hello(&self, c: &Arc<ConnHandle>, node: NodeId, addr: &str, bulk: bool) {
+    pub(super) fn on_hello(
+        &self,
+        c: &Arc<ConnHandle>,
+        node: NodeId,
+        addr: &str,
+        bulk: bool,
+        to: Option<NodeId>,
+    ) {
         if node == self.me {
             tracing::debug!(conn = c.id, "a connection to this node itself: closing it");
+            c.close();
+            return;
+        }
+        if let Some(meant) = to.filter(|t| *t != self.me) {
+            // Dialed for a member that was at this address before (this node restarted
+            // there): what the peer sends next is meant for it, and must not be served here
+            // (a queue bucket handed over to a dialer that then drops the link is lost).
+            tracing::debug!(conn = c.id, %node, %meant, "a connection meant for another node: closing it");
             c.close();
             return;
         }

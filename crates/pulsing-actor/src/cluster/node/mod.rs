@@ -323,6 +323,11 @@ impl Node {
     }
 
     fn on_conn_frame(&self, c: &Arc<ConnHandle>, f: Frame) {
+        // Closed here (a refused Hello, a protocol violation): nothing more read on it is
+        // served, even what arrived in the same read.
+        if c.is_closed() {
+            return;
+        }
         if !matches!(f.header, Header::Hello { .. }) && self.faults.drop_incoming(c.peer()) {
             return;
         }
@@ -331,7 +336,8 @@ impl Node {
                 node,
                 ref addr,
                 bulk,
-            } => self.on_hello(c, node, addr, bulk),
+                to,
+            } => self.on_hello(c, node, addr, bulk, to),
             // A client takes no part in gossip.
             Header::Gossip if self.client.is_some() => {}
             Header::Gossip => match Gossip::decode(&f.body) {

@@ -734,6 +734,9 @@ impl QueueStore {
             .unwrap_or_else(|| Bucket::new(0, Placement::default(), false, Role::Primary));
         let was_disk = b.log.is_some();
         let before = b.bytes;
+        tracing::debug!(%queue, bucket, here_origin = b.origin, here = ?(b.base, b.end()), role = ?b.role,
+            copies = ?copies.iter().map(|c| (c.origin, c.base, c.base + c.records.len() as u64, c.recovered)).collect::<Vec<_>>(),
+            "queue: installing copies of a bucket");
         let mut changed = false;
         let mut recovered = b.role == Role::Recovered;
         for c in copies {
@@ -846,6 +849,7 @@ impl QueueStore {
         if b.placement.disk && (changed || !was_disk) {
             self.persist(queue, bucket, &mut b)?;
         }
+        tracing::debug!(%queue, bucket, origin = b.origin, now = ?(b.base, b.end()), "queue: installed a bucket");
         b.grew.notify_waiters();
         buckets.insert(key, b);
         Ok(())
