@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { root, runNode } from './helpers';
@@ -23,6 +24,27 @@ describe('package entry points', () => {
     const r = await runNode(['-e', script]).done;
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ same: true, classes: true, connect: 'function', connectErr: 'PulsingRuntimeError ConnectionFailed' });
+  });
+
+  it('an addon that does not load is reported with its real reason, not "Cannot find native binding"', async () => {
+    // A copy of the package whose addon is a file of the wrong format (as a binary for
+    // another glibc or architecture would be), and one where it is missing altogether.
+    const dir = mkdtempSync(join(tmpdir(), 'pulsing-load-'));
+    try {
+      mkdirSync(join(dir, 'dist'));
+      mkdirSync(join(dir, 'native'));
+      copyFileSync(join(root, 'dist/binding.js'), join(dir, 'dist/binding.js'));
+      copyFileSync(join(root, 'native/binding.cjs'), join(dir, 'native/binding.cjs'));
+      const load = `try { require(${JSON.stringify(join(dir, 'dist/binding.js'))}) } catch (e) { console.log(e.message) }`;
+      const missing = (await runNode(['-e', load]).done).stdout;
+      expect(missing).toMatch(/^pulsing: the native addon for linux-x64-gnu did not load: the package pulsing-linux-x64-gnu is not installed/);
+      writeFileSync(join(dir, 'native/pulsing.linux-x64-gnu.node'), 'not an ELF file');
+      const broken = (await runNode(['-e', load]).done).stdout;
+      expect(broken).toMatch(/^pulsing: the native addon for linux-x64-gnu did not load: .*(invalid ELF header|too short)/);
+      expect(broken).not.toContain('Cannot find native binding');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the committed native binding types match the Rust signatures', () => {

@@ -35,18 +35,29 @@ fn runtime() -> Option<&'static Runtime> {
     .as_ref()
 }
 
-/// Lower the calling thread's priority (Linux applies a nice value to one thread).
+/// Lower the calling thread's priority: Linux applies a nice value to one thread, macOS a
+/// quality-of-service class.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread, no memory handed over.
-    unsafe {
-        let tid = libc::gettid() as libc::id_t;
-        if libc::setpriority(libc::PRIO_PROCESS, tid, NICENESS) != 0 {
-            tracing::debug!(
-                "the bulk thread keeps its priority: {}",
-                std::io::Error::last_os_error()
-            );
-        }
+    // SAFETY: plain syscalls on the calling thread, no memory handed over. The thread id
+    // comes from the syscall itself: glibc's `gettid()` wrapper is 2.30's, and the addon
+    // runs on glibc 2.17.
+    let failed = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, NICENESS) != 0
+    };
+    #[cfg(target_os = "macos")]
+    // SAFETY: sets the calling thread's own class, no memory handed over.
+    let failed =
+        unsafe { libc::pthread_set_qos_class_self_np(libc::qos_class_t::QOS_CLASS_UTILITY, 0) }
+            != 0;
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    let failed = false;
+    if failed {
+        tracing::debug!(
+            "the bulk thread keeps its priority: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
