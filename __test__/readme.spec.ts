@@ -4,13 +4,13 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { root } from './helpers';
 
-// Every ```ts block of the README and of docs/connect.md compiles as a user's ES module
+// Every ```ts block of the README, docs/tour.md and docs/connect.md compiles as a user's ES module
 // would, against the built package's own types (`import ... from 'pulsing'` resolves to this
 // package by its name).
 describe('README', () => {
   it('has TypeScript snippets that compile', () => {
     const blocksOf = (file: string) => [...readFileSync(join(root, file), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
-    const blocks = [...blocksOf('README.md'), ...blocksOf('docs/connect.md')];
+    const blocks = [...blocksOf('README.md'), ...blocksOf('docs/tour.md'), ...blocksOf('docs/connect.md')];
     expect(blocks.length).toBeGreaterThanOrEqual(7);
     const dir = join(root, '__test__', '.readme-snippets');
     rmSync(dir, { recursive: true, force: true });

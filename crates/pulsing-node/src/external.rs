@@ -40,11 +40,14 @@ impl ToNapiValue for ExternalBytes {
         let mut out = std::ptr::null_mut();
         let v = val.0;
         if v.is_empty() {
+            // SAFETY: napi calls us with the current env, on the JS thread.
             let status = unsafe { sys::napi_create_buffer(env, 0, std::ptr::null_mut(), &mut out) };
             return check(status, out);
         }
         let (ptr, len) = (v.as_ptr(), v.len());
         let hint = Box::into_raw(Box::new(v));
+        // SAFETY: the bytes stay where they are (their Vec is boxed in `hint`) until
+        // `finalize` frees them, which Node calls once, after the Buffer is collected.
         let status = unsafe {
             sys::napi_create_external_buffer(
                 env,
@@ -57,7 +60,9 @@ impl ToNapiValue for ExternalBytes {
         };
         if status == sys::Status::napi_no_external_buffers_allowed {
             // A runtime without external buffers (Electron): a copy, and ours is freed now.
+            // SAFETY: Node refused the buffer, so `finalize` never runs: `hint` is ours again.
             let v = unsafe { Box::from_raw(hint) };
+            // SAFETY: the current env, on the JS thread.
             return unsafe { copy(env, &v) };
         }
         check(status, out)
@@ -83,6 +88,7 @@ impl TypeName for CopiedBytes {
 
 impl ToNapiValue for CopiedBytes {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        // SAFETY (both): napi calls us with the current env, on the JS thread.
         if val.0.len() > COPY_UP_TO {
             return unsafe { ExternalBytes::to_napi_value(env, ExternalBytes(val.0)) };
         }
@@ -96,6 +102,7 @@ impl ToNapiValue for CopiedBytes {
 /// `env` must be the current napi environment, on the JS thread.
 unsafe fn copy(env: sys::napi_env, bytes: &[u8]) -> napi::Result<sys::napi_value> {
     let mut out = std::ptr::null_mut();
+    // SAFETY: the caller's env; Node copies `bytes` before returning.
     let status = unsafe {
         sys::napi_create_buffer_copy(
             env,
@@ -126,6 +133,7 @@ unsafe extern "C" fn finalize(
     _data: *mut std::ffi::c_void,
     hint: *mut std::ffi::c_void,
 ) {
+    // SAFETY: `hint` is the box made in `to_napi_value`; Node finalizes a Buffer once.
     let v = unsafe { Box::from_raw(hint.cast::<Vec<u8>>()) };
     free(*v);
 }

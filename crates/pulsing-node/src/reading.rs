@@ -81,6 +81,7 @@ impl ToNapiValue for Lends {
                 }
             }
         }
+        // SAFETY: on the JS thread, with its env (napi calls us there).
         unsafe { Null::to_napi_value(env, Null) }
     }
 }
@@ -194,6 +195,7 @@ unsafe fn start(
     if unsafe { uv_poll_init(lp, handle, fd) } != 0 {
         // The reader sees the bytes left waiting and reads them itself.
         tracing::debug!(conn = conn.id, "cannot poll a lent connection");
+        // SAFETY: the context was made above on this env; libuv never took the handle.
         unsafe {
             sys::napi_async_destroy(env, context);
             free_handle(handle);
@@ -227,6 +229,7 @@ unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_
     // reading back to the connection's reader, which closes it and fails its calls now.
     let keep = read(poll) && status >= 0;
     if !keep {
+        // SAFETY: our handle, on its loop's thread; `close` frees it once libuv is done.
         unsafe { close(handle, true) };
     }
 }

@@ -58,6 +58,7 @@ pub(crate) unsafe fn place(
     STATE.with(|state| {
         let mut state = state.borrow_mut();
         if matches!(*state, State::Unused) {
+            // SAFETY: on the JS thread, with its env; the hook takes no data.
             let status = unsafe {
                 sys::napi_add_env_cleanup_hook(env, Some(on_teardown), std::ptr::null_mut())
             };
@@ -72,8 +73,10 @@ pub(crate) unsafe fn place(
             Some(s) if s.env != env => return Ok(None),
             Some(s) if s.used + bytes.len() <= SLAB => {}
             _ => {
+                // SAFETY: on the JS thread, with its env.
                 let fresh = unsafe { Slab::new(env)? };
                 if let Some(old) = slot.replace(fresh) {
+                    // SAFETY: the old slab was made on this env; views of it keep it alive.
                     unsafe { old.release() };
                 }
             }
@@ -85,6 +88,7 @@ pub(crate) unsafe fn place(
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), s.data.add(start), bytes.len()) };
         s.used += bytes.len();
         let mut value = std::ptr::null_mut();
+        // SAFETY: `s.buf` is a live reference made on this env.
         check(unsafe { sys::napi_get_reference_value(env, s.buf, &mut value) })?;
         Ok(Some((value, start as u32)))
     })
@@ -94,8 +98,10 @@ impl Slab {
     unsafe fn new(env: sys::napi_env) -> napi::Result<Slab> {
         let mut data = std::ptr::null_mut();
         let mut value = std::ptr::null_mut();
+        // SAFETY: the caller is on the JS thread with `env`; out-pointers are ours.
         check(unsafe { sys::napi_create_buffer(env, SLAB, &mut data, &mut value) })?;
         let mut buf = std::ptr::null_mut();
+        // SAFETY: `value` was just made on this env.
         check(unsafe { sys::napi_create_reference(env, value, 1, &mut buf) })?;
         Ok(Slab {
             env,
@@ -108,6 +114,7 @@ impl Slab {
     /// Let JS collect the slab once no batch view keeps it.
     unsafe fn release(self) {
         // Nothing to do if it fails: the environment is going away and frees it.
+        // SAFETY: the caller is on the JS thread of the env that made the reference.
         let _ = unsafe { sys::napi_delete_reference(self.env, self.buf) };
     }
 }
@@ -122,6 +129,7 @@ unsafe extern "C" fn on_teardown(_: *mut c_void) {
             },
         );
     if let Some(s) = slab {
+        // SAFETY: the teardown hook runs on the env's own thread, before it is gone.
         unsafe { s.release() };
     }
 }

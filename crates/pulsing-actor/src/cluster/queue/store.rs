@@ -13,6 +13,9 @@
 //! owner's and its replica's, or a restarted owner's disk and the new owner's) the longer
 //! one wins record by record and nothing is doubled; copies of different origins (written on
 //! both sides of a partition) are appended one after the other, so nothing is lost.
+//!
+//! How copies merge is in the `merge` module; what retention trims, and how a trimmed
+//! bucket's files follow, in `retention`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -29,11 +32,13 @@ use super::groups::Group;
 use super::log::Log;
 use crate::error::{PulsingError, RuntimeErrorKind};
 
+mod merge;
+mod retention;
+
+use retention::Times;
+
 /// Bytes of records one node keeps in memory at most, all queues together.
 pub const MEMORY_LIMIT: usize = 1 << 30;
-/// Bytes of trimmed records a `disk` bucket's log keeps before it is rewritten without them
-/// (at least; and only once they outweigh the records kept).
-const COMPACT_AFTER: u64 = 1 << 20;
 /// Offsets beyond this are refused where they come from another node (no bucket gets there:
 /// a billion records a second would take 146 years), so offset arithmetic never overflows.
 pub const MAX_OFFSET: u64 = 1 << 62;
@@ -133,7 +138,8 @@ pub struct Snapshot {
     /// Unix time in milliseconds.
     #[serde(default)]
     pub not_before: BTreeMap<u64, u64>,
-    /// When records were appended, coarsely (see [`Times`]), for `retain_ms`.
+    /// When records were appended, coarsely, for `retain_ms`: offset → Unix ms, every record
+    /// before the offset appended by then.
     #[serde(default)]
     pub times: BTreeMap<u64, u64>,
     /// Per consumer group, the committed offset.
@@ -275,88 +281,6 @@ impl Bucket {
                 .advance(*c);
         }
     }
-
-    /// Where retention trims this bucket to at `now_ms` (its base when nothing goes): below
-    /// every group's committed offset (`trim_acked`, with a group at least), and below the
-    /// records older than `retain_ms`; the further of the two.
-    fn trim_point(&self, now_ms: u64) -> u64 {
-        let mut to = self.base;
-        if self.placement.trim_acked {
-            if let Some(c) = self.groups.values().map(Group::committed).min() {
-                to = to.max(c);
-            }
-        }
-        if self.placement.retain_ms > 0 {
-            to = to.max(
-                self.times
-                    .before(now_ms.saturating_sub(self.placement.retain_ms)),
-            );
-        }
-        to.min(self.end())
-    }
-
-    /// Drop the records before `to`: the bytes freed. Groups move past them (a record
-    /// expired by `retain_ms` is gone for a group that had not acknowledged it), delays and
-    /// times before them are forgotten.
-    fn trim_to(&mut self, to: u64) -> usize {
-        let n = self.index(to);
-        if n == 0 {
-            return 0;
-        }
-        let gone: Vec<Bytes> = self.records.drain(..n).collect();
-        let freed: usize = gone.iter().map(|r| r.len()).sum();
-        self.log_head += Log::framed(&gone);
-        self.bytes -= freed;
-        self.base += n as u64;
-        for g in self.groups.values_mut() {
-            g.advance(self.base);
-        }
-        self.not_before = self.not_before.split_off(&self.base);
-        self.times.forget_before(self.base);
-        freed
-    }
-}
-
-/// When records of a bucket were appended, coarsely: offset `o` → Unix ms `t` says every
-/// record before `o` was appended at `t` or earlier. The last entry is the bucket's end at
-/// its last append; earlier ones are at least [`Times::step`] apart, so a bucket keeps a few
-/// dozen whatever its traffic, and a record outlives `retain_ms` by one step at most.
-#[derive(Debug, Clone, Default)]
-struct Times(BTreeMap<u64, u64>);
-
-impl Times {
-    /// The spacing of entries for a retention of `retain_ms`.
-    fn step(retain_ms: u64) -> u64 {
-        (retain_ms / 64).max(100)
-    }
-
-    /// Records up to `end` were appended by `now_ms`.
-    fn appended(&mut self, end: u64, now_ms: u64, retain_ms: u64) {
-        let mut last_two = self.0.iter().rev().take(2).map(|(o, t)| (*o, *t));
-        let (last, before) = (last_two.next(), last_two.next());
-        // The last entry moves on unless it is a step past the one before it.
-        if let (Some((o, t_last)), Some((_, t_before))) = (last, before) {
-            if t_last < t_before.saturating_add(Self::step(retain_ms)) {
-                self.0.remove(&o);
-            }
-        }
-        self.0.insert(end, now_ms);
-    }
-
-    /// The furthest offset every record before which was appended by `cutoff_ms`.
-    fn before(&self, cutoff_ms: u64) -> u64 {
-        self.0
-            .iter()
-            .filter(|(_, t)| **t <= cutoff_ms)
-            .map(|(o, _)| *o)
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Forget what is said of records before `base` (trimmed).
-    fn forget_before(&mut self, base: u64) {
-        self.0 = self.0.split_off(&base);
-    }
 }
 
 /// What a consumer group's get hands out, and what it gave up.
@@ -371,47 +295,6 @@ pub struct GroupGot {
 fn unix_ms(t: std::time::SystemTime) -> u64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// How a copy of a bucket meets the copy held here.
-#[derive(Debug, PartialEq)]
-enum Merge {
-    /// Nothing to add.
-    Keep,
-    /// Add the copy's records past the common prefix.
-    Extend,
-    /// Cut to the common prefix, then take the copy's records past it.
-    Replace,
-}
-
-/// `common`: the offset where the copies part (both have the same records before it);
-/// `here` and `there`: where each ends;
-/// whether each was read back from a disk as its node started (`Role::Recovered`); whether
-/// they are one lineage kept on two nodes. The longer copy wins, and nothing that may have
-/// been acknowledged is dropped: copies that part ways have both tails kept, one after the
-/// other. One exception: in a lineage kept on two nodes, the copy a crashed node read back
-/// is behind the live one on every acknowledged record (its replica had them all), so where
-/// the two part ways, its tail was never acknowledged and the live copy's wins alone (order
-/// kept, nothing acknowledged lost).
-fn merge(
-    common: u64,
-    here: u64,
-    there: u64,
-    here_recovered: bool,
-    there_recovered: bool,
-    twice_kept: bool,
-) -> Merge {
-    if there <= common {
-        return Merge::Keep;
-    }
-    if here <= common {
-        return Merge::Extend;
-    }
-    match (twice_kept, here_recovered, there_recovered) {
-        (true, true, false) => Merge::Replace,
-        (true, false, true) => Merge::Keep,
-        _ => Merge::Extend,
-    }
 }
 
 fn stopped(msg: String) -> PulsingError {
@@ -629,55 +512,6 @@ impl QueueStore {
         Ok(())
     }
 
-    /// After a trim of `b`, a `disk` bucket: its metadata says where it starts now (what
-    /// recovery skips), and its log is rewritten once what was trimmed outweighs what is
-    /// kept (and 1 MiB).
-    fn trimmed_on_disk(
-        &self,
-        queue: &str,
-        bucket: u32,
-        b: &mut Bucket,
-    ) -> Result<(), PulsingError> {
-        if b.log.is_none() {
-            return Ok(());
-        }
-        if b.log_head > COMPACT_AFTER && b.log_head > Log::framed(&b.records) {
-            return self.persist(queue, bucket, b);
-        }
-        self.disk()?.write_meta(queue, bucket, &b.meta())
-    }
-
-    /// Trim every bucket this node owns as its retention says (see [`Placement::trims`]),
-    /// at `now`: the records dropped. Their replicas follow when the owner next brings them
-    /// up to date.
-    pub fn trim(&self, now: std::time::SystemTime) -> u64 {
-        let now_ms = unix_ms(now);
-        let mut buckets = self.buckets.lock();
-        let mut dropped = 0;
-        for ((queue, bucket), b) in buckets.iter_mut() {
-            if b.role != Role::Primary || !b.placement.trims() {
-                continue;
-            }
-            if b.placement.retain_ms > 0 && b.times.0.is_empty() && !b.records.is_empty() {
-                // Nothing says when these came (moved or read back without): from now.
-                b.times.appended(b.end(), now_ms, b.placement.retain_ms);
-            }
-            let to = b.trim_point(now_ms);
-            if to <= b.base {
-                continue;
-            }
-            let before = b.base;
-            let freed = b.trim_to(to);
-            dropped += b.base - before;
-            self.release_bytes(freed);
-            tracing::debug!(%queue, bucket, from = before, to = b.base, freed, "queue: trimmed a bucket");
-            if let Err(e) = self.trimmed_on_disk(queue, *bucket, b) {
-                tracing::warn!(%queue, bucket, "queue: a trim was not written to disk (recovery keeps the records): {e}");
-            }
-        }
-        dropped
-    }
-
     /// Whether this node holds `bucket` of `queue` as its owner.
     pub fn holds(&self, queue: &str, bucket: u32) -> bool {
         self.buckets
@@ -715,144 +549,6 @@ impl QueueStore {
             .filter(|(_, b)| b.role == Role::Recovered)
             .map(|(k, _)| k.clone())
             .collect()
-    }
-
-    /// Hold `bucket` of `queue` from now on, made of what this node has of it (held or a
-    /// replica) and `copies` (what others had), merged by origin. It is kept as a settled
-    /// copy says (a writer's placement; see [`QueueStore::settle`]); made from nothing, it is
-    /// not settled yet, and kept in memory until a writer settles it.
-    pub fn install(
-        &self,
-        queue: &str,
-        bucket: u32,
-        copies: Vec<Snapshot>,
-    ) -> Result<(), PulsingError> {
-        let key = (queue.to_string(), bucket);
-        let mut buckets = self.buckets.lock();
-        let mut b = buckets
-            .remove(&key)
-            .unwrap_or_else(|| Bucket::new(0, Placement::default(), false, Role::Primary));
-        let was_disk = b.log.is_some();
-        let before = b.bytes;
-        tracing::debug!(%queue, bucket, here_origin = b.origin, here = ?(b.base, b.end()), role = ?b.role,
-            copies = ?copies.iter().map(|c| (c.origin, c.base, c.base + c.records.len() as u64, c.recovered)).collect::<Vec<_>>(),
-            "queue: installing copies of a bucket");
-        let mut changed = false;
-        let mut recovered = b.role == Role::Recovered;
-        for c in copies {
-            if c.base > MAX_OFFSET {
-                tracing::warn!(%queue, bucket, base = c.base, "queue: a copy of a bucket starting past the largest offset was ignored");
-                continue;
-            }
-            if c.settled && !b.settled {
-                b.placement = c.placement;
-                b.settled = true;
-            }
-            let incoming: Vec<Bytes> = c
-                .records
-                .into_iter()
-                .map(|r| Bytes::from(r.into_vec()))
-                .collect();
-            let there_end = c.base + incoming.len() as u64;
-            if b.records.is_empty() && b.origin == 0 {
-                b.origin = c.origin;
-                b.base = c.base;
-                recovered = c.recovered;
-            }
-            let same = c.origin == b.origin;
-            if same && b.end() < c.base {
-                // The copy trimmed past all this one has: start where it starts.
-                b.trim_to(b.end());
-                b.base = c.base;
-                changed = true;
-            }
-            // Offsets are absolute: the copies share the records from where both have
-            // them (what one trimmed, the other may still hold) up to where they part.
-            let common = if same {
-                let from = b.base.max(c.base);
-                let shared = (from..b.end().min(there_end))
-                    .take_while(|o| b.at(*o) == incoming.get((*o - c.base) as usize))
-                    .count() as u64;
-                from + shared
-            } else {
-                c.base
-            };
-            let how = if same {
-                merge(
-                    common,
-                    b.end(),
-                    there_end,
-                    recovered,
-                    c.recovered,
-                    b.placement.replicas >= 2,
-                )
-            } else if incoming.is_empty() {
-                Merge::Keep
-            } else {
-                // Another lineage (written on both sides of a partition): after this one.
-                Merge::Extend
-            };
-            if !same || (b.end() > common && there_end > common) {
-                tracing::debug!(%queue, bucket, here = b.end(), there = there_end, common, same_origin = same, here_recovered = recovered, there_recovered = c.recovered, ?how, "queue: copies of a bucket part ways");
-            }
-            // The copy's records from `common` on land here from `at` on, with their delays
-            // and times.
-            let land = |b: &mut Bucket, at: u64| {
-                let shift = |o: u64| o - common + at;
-                for (o, t) in c.not_before.range(common..) {
-                    b.not_before.insert(shift(*o), *t);
-                }
-                for (o, t) in c.times.range(common..) {
-                    b.times.0.insert(shift(*o), *t);
-                }
-                b.records
-                    .extend(incoming[(common - c.base) as usize..].iter().cloned());
-            };
-            match how {
-                Merge::Keep => {}
-                Merge::Extend => {
-                    changed = true;
-                    let at = b.end();
-                    land(&mut b, at);
-                }
-                Merge::Replace => {
-                    changed = true;
-                    let keep = b.index(common);
-                    b.records.truncate(keep);
-                    b.not_before.split_off(&common);
-                    b.times.0.split_off(&common);
-                    land(&mut b, common);
-                    recovered = false;
-                }
-            }
-            if same {
-                for (o, t) in c.not_before.range(..common) {
-                    b.not_before.entry(*o).or_insert(*t);
-                }
-                b.advance(&c.committed);
-            }
-        }
-        if b.origin == 0 {
-            b.origin = rand::random::<u64>() | 1;
-        }
-        let base = b.base;
-        for g in b.groups.values_mut() {
-            g.advance(base);
-        }
-        b.role = Role::Primary;
-        b.bytes = b.records.iter().map(|r| r.len()).sum();
-        // Counted, never refused: these records were handed over and exist nowhere else
-        // now. A store over its bound refuses the next puts instead.
-        let mut used = self.bytes.lock();
-        *used = (*used + b.bytes).saturating_sub(before);
-        drop(used);
-        if b.placement.disk && (changed || !was_disk) {
-            self.persist(queue, bucket, &mut b)?;
-        }
-        tracing::debug!(%queue, bucket, origin = b.origin, now = ?(b.base, b.end()), "queue: installed a bucket");
-        b.grew.notify_waiters();
-        buckets.insert(key, b);
-        Ok(())
     }
 
     /// Give up `bucket` of `queue` if it still ends at `end` (it was handed over as a copy
